@@ -1,0 +1,262 @@
+//! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2), the
+//! pending-flow record, and the callback checks (RFC 6749 §4.1.2, RFC 9207 §2.4) — R15–R19.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::error::{ErrorCode, McpError};
+use super::http::{encode_component, form_decode};
+use super::pkce::CodeVerifier;
+use super::secret::AuthCode;
+
+/// R17: pending flows expire after 10 minutes.
+pub const FLOW_LIFETIME_MS: f64 = 10.0 * 60.0 * 1000.0;
+
+/// Everything the callback needs, stored under the flow's `state` (R17, R24).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingFlow {
+    pub state: String,
+    pub verifier: CodeVerifier,
+    pub server_url: String,
+    pub issuer: String,
+    /// R18: the server advertised `authorization_response_iss_parameter_supported`.
+    pub iss_required: bool,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub resource: String,
+    pub scope: Option<String>,
+    pub created_at: f64,
+    /// R24: where a full-page redirect returns to.
+    pub return_to: Option<String>,
+    pub popup: bool,
+}
+
+/// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
+/// `offline_access` added only when the AS lists it and the app wants refresh tokens.
+pub fn choose_scope(
+    challenge_scope: Option<&str>,
+    resource_scopes: Option<&[String]>,
+    as_scopes: Option<&[String]>,
+    want_offline: bool,
+) -> Option<String> {
+    let mut scope = match (challenge_scope, resource_scopes) {
+        (Some(s), _) if !s.trim().is_empty() => s.trim().to_string(),
+        (_, Some(list)) if !list.is_empty() => list.join(" "),
+        _ => String::new(),
+    };
+    let offline_listed = as_scopes.is_some_and(|l| l.iter().any(|s| s == "offline_access"));
+    if want_offline && offline_listed && !scope.split(' ').any(|s| s == "offline_access") {
+        if !scope.is_empty() {
+            scope.push(' ');
+        }
+        scope.push_str("offline_access");
+    }
+    (!scope.is_empty()).then_some(scope)
+}
+
+/// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to.
+pub fn build_authorization_url(endpoint: &str, flow: &PendingFlow) -> String {
+    let challenge = flow.verifier.challenge_s256();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &flow.client_id),
+        ("redirect_uri", &flow.redirect_uri),
+        ("state", &flow.state),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("resource", &flow.resource),
+    ];
+    if let Some(s) = &flow.scope {
+        pairs.push(("scope", s));
+    }
+    let mut url = endpoint.split('#').next().unwrap_or_default().to_string();
+    url.push(if url.contains('?') { '&' } else { '?' });
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            url.push('&');
+        }
+        url.push_str(k);
+        url.push('=');
+        encode_component(v, &mut url);
+    }
+    url
+}
+
+/// The parameters of an authorization response (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub code: Option<AuthCode>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+impl CallbackParams {
+    pub fn is_oauth_response(&self) -> bool {
+        self.state.is_some() || self.code.is_some() || self.error.is_some()
+    }
+}
+
+/// Reads the callback URL's query.
+pub fn parse_callback_url(url: &str) -> CallbackParams {
+    let without_fragment = url.split('#').next().unwrap_or_default();
+    let query = without_fragment.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let mut p = CallbackParams::default();
+    for (k, v) in form_decode(query) {
+        let slot = match k.as_str() {
+            "code" => {
+                p.code.get_or_insert(AuthCode::new(v));
+                continue;
+            }
+            "state" => &mut p.state,
+            "iss" => &mut p.iss,
+            "error" => &mut p.error,
+            "error_description" => &mut p.error_description,
+            _ => continue,
+        };
+        slot.get_or_insert(v);
+    }
+    p
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallbackError {
+    #[error("the callback's state matches no pending authorization (already used, or from another flow)")]
+    StateMismatch,
+    #[error("the pending authorization expired")]
+    Expired,
+    #[error("the callback's iss does not match the authorization server")]
+    IssuerMismatch,
+    #[error("the callback lacks the iss parameter the authorization server promised")]
+    IssuerMissing,
+    #[error("the authorization server returned {error}")]
+    Denied { error: String, description: Option<String> },
+    #[error("the callback carries no authorization code")]
+    MissingCode,
+}
+
+impl From<CallbackError> for McpError {
+    fn from(e: CallbackError) -> Self {
+        let msg = e.to_string();
+        match e {
+            CallbackError::StateMismatch | CallbackError::Expired => McpError::new(ErrorCode::StateMismatch, msg),
+            CallbackError::IssuerMismatch | CallbackError::IssuerMissing => McpError::new(ErrorCode::IssuerMismatch, msg),
+            CallbackError::Denied { error, description } => {
+                McpError::new(ErrorCode::AuthorizationFailed, msg).with_oauth(Some(error), description)
+            }
+            CallbackError::MissingCode => McpError::new(ErrorCode::InvalidResponse, msg),
+        }
+    }
+}
+
+/// R17–R19: checks a callback against its pending flow (looked up by `state`), in order:
+/// state and expiry, then `iss`, then an error response, then the code.
+pub fn check_callback(params: CallbackParams, flow: Option<&PendingFlow>, now_ms: f64) -> Result<AuthCode, CallbackError> {
+    let flow = match (&params.state, flow) {
+        (Some(s), Some(f)) if *s == f.state => f,
+        _ => return Err(CallbackError::StateMismatch),
+    };
+    if now_ms - flow.created_at > FLOW_LIFETIME_MS {
+        return Err(CallbackError::Expired);
+    }
+    match &params.iss {
+        Some(iss) if *iss != flow.issuer => return Err(CallbackError::IssuerMismatch),
+        None if flow.iss_required => return Err(CallbackError::IssuerMissing),
+        _ => {}
+    }
+    if let Some(error) = params.error {
+        return Err(CallbackError::Denied { error, description: params.error_description });
+    }
+    params.code.ok_or(CallbackError::MissingCode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow() -> PendingFlow {
+        PendingFlow {
+            state: "st4te".into(),
+            verifier: CodeVerifier::from_random_bytes(&[7; 32]),
+            server_url: "https://mcp.example/mcp".into(),
+            issuer: "https://as.example".into(),
+            iss_required: false,
+            client_id: "client 1".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            resource: "https://mcp.example/mcp".into(),
+            scope: Some("a b".into()),
+            created_at: 1_000_000.0,
+            return_to: None,
+            popup: true,
+        }
+    }
+
+    #[test]
+    fn r14_r15_authorization_url_carries_pkce_resource_and_scope_but_no_verifier() {
+        let f = flow();
+        let url = build_authorization_url("https://as.example/auth?tenant=x", &f);
+        assert!(url.starts_with("https://as.example/auth?tenant=x&response_type=code&"), "{url}");
+        let params = form_decode(url.split_once('?').unwrap().1);
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("client_id"), Some("client 1"));
+        assert_eq!(get("redirect_uri"), Some("https://app.example/cb"));
+        assert_eq!(get("resource"), Some("https://mcp.example/mcp"));
+        assert_eq!(get("scope"), Some("a b"));
+        assert_eq!(get("code_challenge_method"), Some("S256"));
+        assert_eq!(get("code_challenge").map(str::to_string), Some(f.verifier.challenge_s256()));
+        assert!(!url.contains(f.verifier.secret()));
+    }
+
+    #[test]
+    fn r16_scope_choice() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let prm = v(&["mcp:tools", "mcp:read"]);
+        let asl = v(&["openid", "offline_access"]);
+        assert_eq!(choose_scope(Some("files:read"), Some(&prm), None, false).as_deref(), Some("files:read"));
+        assert_eq!(choose_scope(None, Some(&prm), None, false).as_deref(), Some("mcp:tools mcp:read"));
+        assert_eq!(choose_scope(None, None, Some(&asl), false), None);
+        assert_eq!(choose_scope(None, None, Some(&asl), true).as_deref(), Some("offline_access"));
+        assert_eq!(choose_scope(Some("x"), None, Some(&v(&["x"])), true).as_deref(), Some("x"));
+        assert_eq!(choose_scope(Some("x"), None, Some(&asl), true).as_deref(), Some("x offline_access"));
+    }
+
+    #[test]
+    fn r17_state_must_match_and_flows_expire() {
+        let f = flow();
+        let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}"));
+        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_100.0).unwrap().secret(), "c");
+        assert_eq!(check_callback(cb("code=c&state=other"), Some(&f), 1_000_100.0), Err(CallbackError::StateMismatch));
+        assert_eq!(check_callback(cb("code=c"), Some(&f), 1_000_100.0), Err(CallbackError::StateMismatch));
+        assert_eq!(check_callback(cb("code=c&state=st4te"), None, 1_000_100.0), Err(CallbackError::StateMismatch));
+        let late = 1_000_000.0 + FLOW_LIFETIME_MS + 1.0;
+        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), late), Err(CallbackError::Expired));
+        assert_eq!(McpError::from(CallbackError::Expired).code.as_str(), "state_mismatch");
+    }
+
+    #[test]
+    fn r18_iss_checked_and_required_when_advertised() {
+        let mut f = flow();
+        let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}#frag"));
+        assert!(check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fas.example"), Some(&f), 1e6).is_ok());
+        assert_eq!(
+            check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fevil.example"), Some(&f), 1e6),
+            Err(CallbackError::IssuerMismatch)
+        );
+        f.iss_required = true;
+        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1e6), Err(CallbackError::IssuerMissing));
+        assert_eq!(McpError::from(CallbackError::IssuerMissing).code.as_str(), "issuer_mismatch");
+    }
+
+    #[test]
+    fn r19_error_responses_reach_the_app() {
+        let f = flow();
+        let p = parse_callback_url("https://app.example/cb?error=access_denied&error_description=User+said+no&state=st4te");
+        let e = McpError::from(check_callback(p, Some(&f), 1e6).unwrap_err());
+        assert_eq!(e.code.as_str(), "authorization_failed");
+        assert_eq!(e.oauth_error.as_deref(), Some("access_denied"));
+        assert_eq!(e.description.as_deref(), Some("User said no"));
+        let p = parse_callback_url("https://app.example/cb?state=st4te");
+        assert_eq!(check_callback(p, Some(&f), 1e6), Err(CallbackError::MissingCode));
+    }
+}

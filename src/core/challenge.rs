@@ -1,0 +1,272 @@
+//! `WWW-Authenticate` parsing (RFC 9110 §11.6.1, §11.2; RFC 6750 §3; RFC 9728 §5.1) — R2.
+//!
+//! ```text
+//! WWW-Authenticate = #challenge
+//! challenge  = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+//! auth-param = token BWS "=" BWS ( token / quoted-string )
+//! ```
+//! Several challenges may share one header, separated by commas like their parameters; a name
+//! followed by `=` continues the current challenge, anything else starts a new one.
+
+/// One challenge: a lower-cased scheme and either a token68 or lower-cased parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Challenge {
+    pub scheme: String,
+    pub token68: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// The first parameter with exactly this (case-insensitive) name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What R2 reads from the `Bearer` challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BearerChallenge {
+    pub resource_metadata: Option<String>,
+    pub scope: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Parses every challenge of a header value. Malformed input ends the parse: what was read
+/// before it is returned, nothing panics.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut p = Parser { s: header.as_bytes(), i: 0 };
+    let mut out: Vec<Challenge> = Vec::new();
+    loop {
+        p.skip_ows_and_commas();
+        let Some(scheme) = p.token() else { break };
+        let mut ch = Challenge { scheme: scheme.to_ascii_lowercase(), ..Default::default() };
+        if p.skip_sp() {
+            // token68 or the first auth-param
+            let save = p.i;
+            if let Some((name, value)) = p.auth_param() {
+                ch.params.push((name, value));
+                // further params: `, name = value`
+                loop {
+                    let save = p.i;
+                    p.skip_ows();
+                    if !p.eat(b',') {
+                        p.i = save;
+                        break;
+                    }
+                    p.skip_ows_and_commas();
+                    match p.auth_param() {
+                        Some(kv) => ch.params.push(kv),
+                        None => {
+                            // not a parameter: the next challenge starts after this comma
+                            p.i = save;
+                            break;
+                        }
+                    }
+                }
+            } else {
+                p.i = save;
+                if let Some(t) = p.token68() {
+                    ch.token68 = Some(t);
+                }
+            }
+        }
+        out.push(ch);
+        p.skip_ows();
+        if !p.at_end() && p.peek() != Some(b',') {
+            break; // garbage: stop here
+        }
+    }
+    out
+}
+
+/// The `Bearer` challenge's parameters (R2). `None` when there is no Bearer challenge.
+pub fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let ch = parse_challenges(header).into_iter().find(|c| c.scheme == "bearer")?;
+    let get = |n: &str| ch.param(n).map(str::to_string);
+    Some(BearerChallenge {
+        resource_metadata: get("resource_metadata"),
+        scope: get("scope"),
+        error: get("error"),
+        error_description: get("error_description"),
+    })
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn at_end(&self) -> bool {
+        self.i >= self.s.len()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.i += 1;
+        }
+    }
+    /// At least one space; true if any was skipped.
+    fn skip_sp(&mut self) -> bool {
+        let start = self.i;
+        self.skip_ows();
+        self.i > start
+    }
+    fn skip_ows_and_commas(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b',')) {
+            self.i += 1;
+        }
+    }
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &str {
+        let start = self.i;
+        while self.peek().is_some_and(&f) {
+            self.i += 1;
+        }
+        // only ASCII bytes were accepted, so this is valid UTF-8
+        core::str::from_utf8(self.s.get(start..self.i).unwrap_or_default()).unwrap_or_default()
+    }
+    fn token(&mut self) -> Option<String> {
+        let t = self.take_while(is_tchar);
+        (!t.is_empty()).then(|| t.to_string())
+    }
+    /// `token BWS "=" BWS ( token / quoted-string )`; restores nothing on failure.
+    fn auth_param(&mut self) -> Option<(String, String)> {
+        let name = self.token()?;
+        self.skip_ows();
+        if !self.eat(b'=') {
+            return None;
+        }
+        self.skip_ows();
+        let value = if self.peek() == Some(b'"') { self.quoted_string()? } else { self.token()? };
+        // `name=value` must be followed by the end, a comma or spaces; `abc==` is a token68
+        let save = self.i;
+        self.skip_ows();
+        if !(self.at_end() || self.peek() == Some(b',')) {
+            self.i = save;
+            return None;
+        }
+        self.i = save;
+        Some((name.to_ascii_lowercase(), value))
+    }
+    fn quoted_string(&mut self) -> Option<String> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let mut out = Vec::new();
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return String::from_utf8(out).ok();
+                }
+                b'\\' => {
+                    self.i += 1;
+                    out.push(self.peek()?);
+                    self.i += 1;
+                }
+                b => {
+                    out.push(b);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+    fn token68(&mut self) -> Option<String> {
+        let start = self.i;
+        let body = self.take_while(is_token68_char).len();
+        if body == 0 {
+            return None;
+        }
+        while self.eat(b'=') {}
+        core::str::from_utf8(self.s.get(start..self.i)?).ok().map(str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r2_reads_bearer_resource_metadata_and_scope() {
+        let b = bearer_challenge(
+            r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read files:write""#,
+        )
+        .unwrap();
+        assert_eq!(
+            b.resource_metadata.as_deref(),
+            Some("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+        );
+        assert_eq!(b.scope.as_deref(), Some("files:read files:write"));
+        assert_eq!(b.error, None);
+    }
+
+    #[test]
+    fn r2_several_challenges_in_one_header() {
+        let h = r#"Basic realm="a, b", Bearer error="insufficient_scope", scope="x y", error_description="need \"x\"", Newauth"#;
+        let all = parse_challenges(h);
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all[0].scheme, "basic");
+        assert_eq!(all[0].param("realm"), Some("a, b"));
+        assert_eq!(all[2].scheme, "newauth");
+        let b = bearer_challenge(h).unwrap();
+        assert_eq!(b.error.as_deref(), Some("insufficient_scope"));
+        assert_eq!(b.scope.as_deref(), Some("x y"));
+        assert_eq!(b.error_description.as_deref(), Some("need \"x\""));
+    }
+
+    #[test]
+    fn r2_token68_then_bearer() {
+        let all = parse_challenges("Negotiate dGVzdA==, Bearer scope=read");
+        assert_eq!(all[0].token68.as_deref(), Some("dGVzdA=="));
+        assert_eq!(all[1].scheme, "bearer");
+        assert_eq!(all[1].param("scope"), Some("read"));
+        let all = parse_challenges("Bearer abc, Basic realm=x");
+        assert_eq!(all[0].token68.as_deref(), Some("abc"));
+        assert_eq!(all[1].param("realm"), Some("x"));
+    }
+
+    #[test]
+    fn r2_case_insensitive_names_and_bws() {
+        let b = bearer_challenge(r#"BEARER Resource_Metadata = "https://x/m" , SCOPE=a"#).unwrap();
+        assert_eq!(b.resource_metadata.as_deref(), Some("https://x/m"));
+        assert_eq!(b.scope.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn r2_only_the_bearer_challenge_and_only_exact_names() {
+        let b = bearer_challenge(r#"DPoPx scope="wrong", Bearer error_scope="nope", xscope="no""#).unwrap();
+        assert_eq!(b.scope, None);
+        let b = bearer_challenge(r#"Basic scope="other", Bearer realm="r""#).unwrap();
+        assert_eq!(b.scope, None);
+        assert!(bearer_challenge(r#"Basic realm="r""#).is_none());
+    }
+
+    #[test]
+    fn r2_malformed_input_never_panics() {
+        for h in ["", ",,,", "Bearer scope=\"unterminated", "Bearer =x", "\"", "Bearer a=\"\\", "Bearer a=b c=d", "é"] {
+            let _ = parse_challenges(h);
+            let _ = bearer_challenge(h);
+        }
+        // an unterminated quoted string yields no value for that param
+        assert_eq!(bearer_challenge("Bearer scope=\"x").map(|b| b.scope), Some(None));
+    }
+}

@@ -1,0 +1,376 @@
+//! Discovery: the unauthenticated probe (R1), protected-resource metadata (RFC 9728, R3–R5) and
+//! authorization-server metadata (RFC 8414 §3, OpenID Connect Discovery 1.0 §4, R6–R8).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::challenge::{BearerChallenge, bearer_challenge};
+use super::error::{ErrorCode, HttpError, McpError};
+use super::http::{HttpRequest, HttpResponse};
+use super::json::{Object, bool_field, str_field, str_list};
+use super::url::{Url, UrlError};
+
+/// The protocol version sent on the probe (MCP basic/transports, "Protocol Version Header").
+pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DiscoveryError {
+    #[error("{what} is not a usable URL: {err}")]
+    InvalidUrl { what: &'static str, err: UrlError },
+    #[error("{0} is neither https nor http on a loopback host")]
+    Insecure(&'static str),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("the protected resource metadata names resource {resource}, which does not cover {server}")]
+    ResourceMismatch { resource: String, server: String },
+    #[error("the authorization server metadata names issuer {found}, expected {expected}")]
+    IssuerMismatch { expected: String, found: String },
+}
+
+impl DiscoveryError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DiscoveryError::InvalidUrl { .. } => ErrorCode::InvalidInput,
+            DiscoveryError::Insecure(_) => ErrorCode::InsecureUrl,
+            DiscoveryError::Http(e) => e.code(),
+            DiscoveryError::ResourceMismatch { .. } => ErrorCode::ResourceMismatch,
+            DiscoveryError::IssuerMismatch { .. } => ErrorCode::IssuerMismatch,
+        }
+    }
+}
+
+impl From<DiscoveryError> for McpError {
+    fn from(e: DiscoveryError) -> Self {
+        let status = match &e {
+            DiscoveryError::Http(h) => h.status(),
+            _ => None,
+        };
+        McpError::new(e.code(), e.to_string()).with_status(status)
+    }
+}
+
+/// Parses the URL the app gave for an MCP server: absolute, and R8-secure.
+pub fn parse_server_url(input: &str) -> Result<Url, DiscoveryError> {
+    let url = Url::parse(input).map_err(|err| DiscoveryError::InvalidUrl { what: "the server URL", err })?;
+    if !url.is_secure() {
+        return Err(DiscoveryError::Insecure("the server URL"));
+    }
+    Ok(url)
+}
+
+/// R1: an MCP `initialize` POST without credentials.
+pub fn prepare_probe(server: &Url) -> HttpRequest {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{MCP_PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"mcp-oauth-wasm","version":"{}"}}}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut req = HttpRequest::json(server.href(), body);
+    req.headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("accept".into(), "application/json, text/event-stream".into()),
+        ("mcp-protocol-version".into(), MCP_PROTOCOL_VERSION.into()),
+    ];
+    req
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    NoAuthRequired,
+    AuthRequired(Option<BearerChallenge>),
+}
+
+/// R1: 2xx → no authorization; 401, or 403 with a Bearer challenge → authorization needed.
+pub fn parse_probe(resp: &HttpResponse) -> Result<ProbeOutcome, DiscoveryError> {
+    let challenge = resp.header("www-authenticate").and_then(bearer_challenge);
+    match resp.status {
+        s if (200..300).contains(&s) => Ok(ProbeOutcome::NoAuthRequired),
+        401 => Ok(ProbeOutcome::AuthRequired(challenge)),
+        403 if challenge.is_some() => Ok(ProbeOutcome::AuthRequired(challenge)),
+        s => Err(HttpError::Status(s).into()),
+    }
+}
+
+/// R3: the protected-resource metadata URLs to try, in order. With `resource_metadata` in the
+/// challenge, exactly that URL (R8-checked); else the path-aware well-known URL (RFC 9728 §3.1)
+/// and then the root one.
+pub fn resource_metadata_urls(server: &Url, challenge: Option<&BearerChallenge>) -> Result<Vec<String>, DiscoveryError> {
+    if let Some(url) = challenge.and_then(|c| c.resource_metadata.as_deref()) {
+        let url = Url::parse_secure(url).map_err(|_| DiscoveryError::Insecure("resource_metadata"))?;
+        return Ok(vec![url.href()]);
+    }
+    let root = format!("{}/.well-known/oauth-protected-resource", server.origin());
+    let path = server.path_trimmed();
+    let mut with_path = format!("{root}{path}");
+    if let Some(q) = server.query() {
+        with_path.push('?');
+        with_path.push_str(q);
+    }
+    Ok(if with_path == root { vec![root] } else { vec![with_path, root] })
+}
+
+/// R3/R6: may the next candidate URL be tried after this status? 4xx and 502 yes, other 5xx no.
+pub fn may_fall_back(status: u16) -> bool {
+    (400..500).contains(&status) || status == 502
+}
+
+/// RFC 9728 §2: the parts of a protected-resource metadata document we use, and the raw text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceMetadata {
+    pub resource: String,
+    pub authorization_servers: Vec<String>,
+    pub scopes_supported: Option<Vec<String>>,
+    pub raw: String,
+}
+
+/// R4: `resource` must be this server: same origin, and a segment-wise prefix of its path.
+pub fn resource_covers(resource: &Url, server: &Url) -> bool {
+    let r = resource.path_trimmed();
+    let s = server.path();
+    resource.same_origin(server) && (r.is_empty() || s == r || s.trim_end_matches('/') == r || s.starts_with(&format!("{r}/")))
+}
+
+pub fn parse_resource_metadata(resp: &HttpResponse, server: &Url) -> Result<ResourceMetadata, DiscoveryError> {
+    if resp.status != 200 {
+        return Err(HttpError::Status(resp.status).into());
+    }
+    let o = resp.json_object().ok_or(HttpError::InvalidResponse("protected resource metadata is not a JSON object"))?;
+    let resource = str_field(&o, "resource").ok_or(HttpError::InvalidResponse("protected resource metadata has no resource"))?;
+    let mismatch = || DiscoveryError::ResourceMismatch { resource: resource.clone(), server: server.href() };
+    let parsed = Url::parse(&resource).map_err(|_| mismatch())?;
+    if !resource_covers(&parsed, server) {
+        return Err(mismatch());
+    }
+    Ok(ResourceMetadata {
+        authorization_servers: str_list(&o, "authorization_servers").unwrap_or_default(),
+        scopes_supported: str_list(&o, "scopes_supported"),
+        resource,
+        raw: String::from_utf8_lossy(&resp.body).into_owned(),
+    })
+}
+
+/// R6: authorization-server metadata URLs for an issuer, in order (RFC 8414 §3.1, OIDC
+/// Discovery §4, and the path-appended OIDC form).
+pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<String> {
+    let o = issuer.origin();
+    let p = issuer.path_trimmed();
+    if p.is_empty() {
+        vec![format!("{o}/.well-known/oauth-authorization-server"), format!("{o}/.well-known/openid-configuration")]
+    } else {
+        vec![
+            format!("{o}/.well-known/oauth-authorization-server{p}"),
+            format!("{o}/.well-known/openid-configuration{p}"),
+            format!("{o}{p}/.well-known/openid-configuration"),
+        ]
+    }
+}
+
+/// RFC 8414 §2: the metadata fields used, R8-checked, plus the raw document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthServerMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub registration_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub scopes_supported: Option<Vec<String>>,
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub client_id_metadata_document_supported: bool,
+    pub authorization_response_iss_parameter_supported: bool,
+    /// The document as served; empty for R6's defaults.
+    pub raw: String,
+}
+
+fn secure_endpoint(o: &Object, name: &'static str) -> Result<Option<String>, DiscoveryError> {
+    match str_field(o, name) {
+        None => Ok(None),
+        Some(u) => Url::parse_secure(&u).map(|u| Some(u.href())).map_err(|_| DiscoveryError::Insecure(name)),
+    }
+}
+
+/// R6–R8: parses a metadata document fetched for `issuer`.
+pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) -> Result<AuthServerMetadata, DiscoveryError> {
+    if resp.status != 200 {
+        return Err(HttpError::Status(resp.status).into());
+    }
+    let o = resp.json_object().ok_or(HttpError::InvalidResponse("authorization server metadata is not a JSON object"))?;
+    let found = str_field(&o, "issuer").unwrap_or_default();
+    if found != issuer {
+        return Err(DiscoveryError::IssuerMismatch { expected: issuer.to_string(), found });
+    }
+    let required = |name: &'static str| -> Result<String, DiscoveryError> {
+        secure_endpoint(&o, name)?.ok_or(HttpError::InvalidResponse("authorization server metadata lacks a required endpoint").into())
+    };
+    Ok(AuthServerMetadata {
+        authorization_endpoint: required("authorization_endpoint")?,
+        token_endpoint: required("token_endpoint")?,
+        registration_endpoint: secure_endpoint(&o, "registration_endpoint")?,
+        revocation_endpoint: secure_endpoint(&o, "revocation_endpoint")?,
+        scopes_supported: str_list(&o, "scopes_supported"),
+        code_challenge_methods_supported: str_list(&o, "code_challenge_methods_supported"),
+        token_endpoint_auth_methods_supported: str_list(&o, "token_endpoint_auth_methods_supported"),
+        client_id_metadata_document_supported: bool_field(&o, "client_id_metadata_document_supported"),
+        authorization_response_iss_parameter_supported: bool_field(&o, "authorization_response_iss_parameter_supported"),
+        issuer: found,
+        raw: String::from_utf8_lossy(&resp.body).into_owned(),
+    })
+}
+
+/// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin.
+pub fn default_metadata(issuer: &Url) -> AuthServerMetadata {
+    let o = issuer.origin();
+    AuthServerMetadata {
+        issuer: issuer.href(),
+        authorization_endpoint: format!("{o}/authorize"),
+        token_endpoint: format!("{o}/token"),
+        registration_endpoint: Some(format!("{o}/register")),
+        revocation_endpoint: None,
+        scopes_supported: None,
+        code_challenge_methods_supported: None,
+        token_endpoint_auth_methods_supported: None,
+        client_id_metadata_document_supported: false,
+        authorization_response_iss_parameter_supported: false,
+        raw: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(status, vec![], body)
+    }
+
+    #[test]
+    fn r1_probe_is_an_initialize_post_with_protocol_version() {
+        let req = prepare_probe(&url("https://mcp.example.com/mcp"));
+        assert_eq!(req.method.as_str(), "POST");
+        assert_eq!(req.url, "https://mcp.example.com/mcp");
+        assert_eq!(req.header("MCP-Protocol-Version"), Some(MCP_PROTOCOL_VERSION));
+        assert!(req.header("authorization").is_none());
+        let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["method"], "initialize");
+    }
+
+    #[test]
+    fn r1_probe_outcomes() {
+        assert_eq!(parse_probe(&resp(200, "")).unwrap(), ProbeOutcome::NoAuthRequired);
+        let h = vec![("WWW-Authenticate".to_string(), r#"Bearer resource_metadata="https://x/m""#.to_string())];
+        match parse_probe(&HttpResponse::new(401, h.clone(), "")).unwrap() {
+            ProbeOutcome::AuthRequired(Some(c)) => assert_eq!(c.resource_metadata.as_deref(), Some("https://x/m")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse_probe(&resp(401, "")).unwrap(), ProbeOutcome::AuthRequired(None));
+        assert!(matches!(parse_probe(&HttpResponse::new(403, h, "")).unwrap(), ProbeOutcome::AuthRequired(Some(_))));
+        let e = parse_probe(&resp(403, "")).unwrap_err();
+        assert_eq!((e.code(), McpError::from(e).status), (ErrorCode::ServerError, Some(403)));
+        assert_eq!(parse_probe(&resp(500, "")).unwrap_err().code(), ErrorCode::ServerError);
+    }
+
+    #[test]
+    fn r3_well_known_protected_resource_urls() {
+        let s = url("https://mcp.example.com/api/mcp?tenant=1");
+        assert_eq!(
+            resource_metadata_urls(&s, None).unwrap(),
+            vec![
+                "https://mcp.example.com/.well-known/oauth-protected-resource/api/mcp?tenant=1",
+                "https://mcp.example.com/.well-known/oauth-protected-resource",
+            ]
+        );
+        assert_eq!(
+            resource_metadata_urls(&url("https://mcp.example.com"), None).unwrap(),
+            vec!["https://mcp.example.com/.well-known/oauth-protected-resource"]
+        );
+        let c = BearerChallenge { resource_metadata: Some("https://other.example/prm".into()), ..Default::default() };
+        assert_eq!(resource_metadata_urls(&s, Some(&c)).unwrap(), vec!["https://other.example/prm"]);
+        let c = BearerChallenge { resource_metadata: Some("http://evil.example/prm".into()), ..Default::default() };
+        assert_eq!(resource_metadata_urls(&s, Some(&c)).unwrap_err().code(), ErrorCode::InsecureUrl);
+    }
+
+    #[test]
+    fn r3_r6_fallback_statuses() {
+        for s in [400, 401, 404, 410, 502] {
+            assert!(may_fall_back(s), "{s}");
+        }
+        for s in [500, 503, 504, 200, 301] {
+            assert!(!may_fall_back(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn r4_resource_must_cover_the_server() {
+        let s = url("https://h.example/api/mcp");
+        for ok in ["https://h.example/api/mcp", "https://h.example/api", "https://h.example/api/", "https://h.example", "https://h.example/"] {
+            assert!(resource_covers(&url(ok), &s), "{ok}");
+        }
+        for bad in ["https://h.example/api2", "https://h.example/api/mcp/x", "https://other.example/api/mcp", "http://h.example/api/mcp", "https://h.example:8443/api"] {
+            assert!(!resource_covers(&url(bad), &s), "{bad}");
+        }
+        let body = r#"{"resource":"https://h.example/api2","authorization_servers":["https://as.example"]}"#;
+        assert_eq!(parse_resource_metadata(&resp(200, body), &s).unwrap_err().code(), ErrorCode::ResourceMismatch);
+        let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"scopes_supported":["a","b"]}"#;
+        let m = parse_resource_metadata(&resp(200, body), &s).unwrap();
+        assert_eq!(m.authorization_servers, vec!["https://as.example"]);
+        assert_eq!(m.scopes_supported, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(parse_resource_metadata(&resp(200, "[]"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
+        assert_eq!(parse_resource_metadata(&resp(200, "{}"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
+    }
+
+    #[test]
+    fn r6_authorization_server_metadata_urls() {
+        assert_eq!(
+            authorization_server_metadata_urls(&url("https://as.example")),
+            vec!["https://as.example/.well-known/oauth-authorization-server", "https://as.example/.well-known/openid-configuration"]
+        );
+        assert_eq!(
+            authorization_server_metadata_urls(&url("https://as.example/tenant/1/")),
+            vec![
+                "https://as.example/.well-known/oauth-authorization-server/tenant/1",
+                "https://as.example/.well-known/openid-configuration/tenant/1",
+                "https://as.example/tenant/1/.well-known/openid-configuration",
+            ]
+        );
+        let d = default_metadata(&url("https://legacy.example/mcp"));
+        assert_eq!(d.authorization_endpoint, "https://legacy.example/authorize");
+        assert_eq!(d.token_endpoint, "https://legacy.example/token");
+        assert_eq!(d.registration_endpoint.as_deref(), Some("https://legacy.example/register"));
+    }
+
+    const AS: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth",
+        "token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg",
+        "code_challenge_methods_supported":["S256"],"authorization_response_iss_parameter_supported":true}"#;
+
+    #[test]
+    fn r7_issuer_must_match() {
+        let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
+        assert_eq!(m.token_endpoint, "https://as.example/token");
+        assert!(m.authorization_response_iss_parameter_supported);
+        assert_eq!(m.code_challenge_methods_supported, Some(vec!["S256".to_string()]));
+        let e = parse_authorization_server_metadata(&resp(200, AS), "https://as.example/").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::IssuerMismatch);
+        let e = parse_authorization_server_metadata(&resp(200, AS), "https://evil.example").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::IssuerMismatch);
+    }
+
+    #[test]
+    fn r8_insecure_endpoints_are_refused() {
+        for (field, bad) in [
+            ("token_endpoint", "http://as.example/token"),
+            ("authorization_endpoint", "javascript:alert(1)"),
+            ("registration_endpoint", "/reg"),
+            ("revocation_endpoint", "data:text/plain,x"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(AS).unwrap();
+            v[field] = serde_json::Value::String(bad.into());
+            let e = parse_authorization_server_metadata(&resp(200, &v.to_string()), "https://as.example").unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InsecureUrl, "{field}");
+        }
+        let body = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a"}"#;
+        let e = parse_authorization_server_metadata(&resp(200, body), "https://as.example").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidResponse);
+    }
+}

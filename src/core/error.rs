@@ -1,0 +1,201 @@
+//! The stable error codes of the JS contract (`shared/spec/js-api.md`, "Errors") and the one error
+//! value every operation ends in. Each operation has its own `thiserror` enum (`DiscoveryError`,
+//! `RegistrationError`, `CallbackError`, `TokenError`, …) that maps to a code here, once.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidInput,
+    InsecureUrl,
+    Network,
+    ServerError,
+    InvalidResponse,
+    ResourceMismatch,
+    IssuerMismatch,
+    PkceUnsupported,
+    ClientRegistrationRequired,
+    RegistrationFailed,
+    PopupBlocked,
+    PopupClosed,
+    Timeout,
+    Cancelled,
+    StateMismatch,
+    AuthorizationFailed,
+    AuthorizationRequired,
+    InsufficientScope,
+    RevocationFailed,
+    StorageUnavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::InsecureUrl,
+        ErrorCode::Network,
+        ErrorCode::ServerError,
+        ErrorCode::InvalidResponse,
+        ErrorCode::ResourceMismatch,
+        ErrorCode::IssuerMismatch,
+        ErrorCode::PkceUnsupported,
+        ErrorCode::ClientRegistrationRequired,
+        ErrorCode::RegistrationFailed,
+        ErrorCode::PopupBlocked,
+        ErrorCode::PopupClosed,
+        ErrorCode::Timeout,
+        ErrorCode::Cancelled,
+        ErrorCode::StateMismatch,
+        ErrorCode::AuthorizationFailed,
+        ErrorCode::AuthorizationRequired,
+        ErrorCode::InsufficientScope,
+        ErrorCode::RevocationFailed,
+        ErrorCode::StorageUnavailable,
+    ];
+
+    /// The `code` string JS sees. Stable: apps switch on it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::InsecureUrl => "insecure_url",
+            ErrorCode::Network => "network",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::InvalidResponse => "invalid_response",
+            ErrorCode::ResourceMismatch => "resource_mismatch",
+            ErrorCode::IssuerMismatch => "issuer_mismatch",
+            ErrorCode::PkceUnsupported => "pkce_unsupported",
+            ErrorCode::ClientRegistrationRequired => "client_registration_required",
+            ErrorCode::RegistrationFailed => "registration_failed",
+            ErrorCode::PopupBlocked => "popup_blocked",
+            ErrorCode::PopupClosed => "popup_closed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::StateMismatch => "state_mismatch",
+            ErrorCode::AuthorizationFailed => "authorization_failed",
+            ErrorCode::AuthorizationRequired => "authorization_required",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::RevocationFailed => "revocation_failed",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+        }
+    }
+}
+
+/// A failure of the request itself, or of the status it answered with; shared by operations.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HttpError {
+    #[error("the request did not complete: {0}")]
+    Network(String),
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    #[error("invalid response: {0}")]
+    InvalidResponse(&'static str),
+}
+
+impl HttpError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HttpError::Network(_) => ErrorCode::Network,
+            HttpError::Status(_) => ErrorCode::ServerError,
+            HttpError::InvalidResponse(_) => ErrorCode::InvalidResponse,
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// An error as it reaches the app: a code, a message without secrets, and the details the
+/// contract lists (`status`, `oauthError`, `description`, `serverUrl`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct McpError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub status: Option<u16>,
+    pub oauth_error: Option<String>,
+    pub description: Option<String>,
+    pub server_url: Option<String>,
+}
+
+impl McpError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status: None, oauth_error: None, description: None, server_url: None }
+    }
+    pub fn with_server(mut self, server_url: &str) -> Self {
+        if self.server_url.is_none() {
+            self.server_url = Some(server_url.to_string());
+        }
+        self
+    }
+    pub fn with_status(mut self, status: Option<u16>) -> Self {
+        self.status = status;
+        self
+    }
+    pub fn with_oauth(mut self, error: Option<String>, description: Option<String>) -> Self {
+        self.oauth_error = error;
+        self.description = description;
+        self
+    }
+}
+
+impl From<HttpError> for McpError {
+    fn from(e: HttpError) -> Self {
+        let status = e.status();
+        McpError::new(e.code(), e.to_string()).with_status(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r32_every_code_is_the_contracts_string() {
+        let contract = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/js-api.md"));
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let expected = [
+            "invalid_input",
+            "insecure_url",
+            "network",
+            "server_error",
+            "invalid_response",
+            "resource_mismatch",
+            "issuer_mismatch",
+            "pkce_unsupported",
+            "client_registration_required",
+            "registration_failed",
+            "popup_blocked",
+            "popup_closed",
+            "timeout",
+            "cancelled",
+            "state_mismatch",
+            "authorization_failed",
+            "authorization_required",
+            "insufficient_scope",
+            "revocation_failed",
+            "storage_unavailable",
+        ];
+        assert_eq!(codes, expected);
+        // When the contract is beside the repo (as in CI), every code in its table is ours.
+        if let Ok(text) = contract {
+            for line in text.lines().filter(|l| l.starts_with("| `")) {
+                let code = line.trim_start_matches("| `").split('`').next().unwrap_or_default();
+                if line.contains(" | ") && !code.contains('(') && code.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    assert!(codes.contains(&code), "contract code {code} missing");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn http_errors_map_to_codes() {
+        let e: McpError = HttpError::Status(503).into();
+        assert_eq!((e.code, e.status), (ErrorCode::ServerError, Some(503)));
+        let e: McpError = HttpError::Network("reset".into()).into();
+        assert_eq!(e.code.as_str(), "network");
+        let e: McpError = HttpError::InvalidResponse("not JSON").into();
+        assert_eq!(e.code.as_str(), "invalid_response");
+    }
+}

@@ -1,0 +1,13 @@
+//! The sans-IO core: pure functions over plain data, no browser, no async runtime.
+
+pub mod authorize;
+pub mod challenge;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod pkce;
+pub mod registration;
+pub mod secret;
+pub mod token;
+pub mod url;

@@ -1,0 +1,83 @@
+//! PKCE (RFC 7636) with the S256 method — R14.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The code verifier (RFC 7636 §4.1): 32 random bytes, base64url without padding (43 chars).
+/// Not `Clone`: one verifier belongs to one authorization attempt. `Debug` is redacted.
+#[derive(PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CodeVerifier(String);
+
+impl CodeVerifier {
+    pub fn from_random_bytes(bytes: &[u8; 32]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
+    pub fn challenge_s256(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for CodeVerifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("CodeVerifier([redacted])")
+    }
+}
+
+/// A random `state` value (RFC 6749 §10.12): 16 random bytes, base64url.
+pub fn random_state(bytes: &[u8; 16]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// R14: whether the authorization server's metadata allows S256.
+/// `Ok(())` to proceed, `Err(())` to refuse with `pkce_unsupported`.
+pub fn check_s256_supported(methods: Option<&[String]>, allow_missing: bool) -> Result<(), ()> {
+    match methods {
+        Some(list) if list.iter().any(|m| m == "S256") => Ok(()),
+        Some(_) => Err(()),
+        None if allow_missing => Ok(()),
+        None => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn r14_rfc7636_appendix_b() {
+        let bytes = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105, 214,
+            191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let v = CodeVerifier::from_random_bytes(&bytes);
+        assert_eq!(v.secret(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(v.challenge_s256(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn r14_verifier_is_43_unreserved_chars_and_redacted() {
+        let v = CodeVerifier::from_random_bytes(&[0xff; 32]);
+        assert_eq!(v.secret().len(), 43);
+        assert!(v.secret().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(format!("{v:?}"), "CodeVerifier([redacted])");
+    }
+
+    #[test]
+    fn r14_s256_must_be_listed_unless_allowed() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(check_s256_supported(Some(&s(&["plain", "S256"])), false).is_ok());
+        assert!(check_s256_supported(Some(&s(&["plain"])), true).is_err());
+        assert!(check_s256_supported(None, false).is_err());
+        assert!(check_s256_supported(None, true).is_ok());
+    }
+}

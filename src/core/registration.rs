@@ -1,0 +1,192 @@
+//! Client identity (R11–R13): the choice between a pre-registered client, a client ID metadata
+//! document and dynamic client registration (RFC 7591 §3), and the registration itself.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::discovery::AuthServerMetadata;
+use super::error::{ErrorCode, HttpError, McpError};
+use super::http::{HttpRequest, HttpResponse};
+use super::json::{str_field, str_list};
+use super::secret::ClientSecret;
+use super::url::Url;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistrationError {
+    #[error("no client id for this authorization server: it offers no registration; enter a client id")]
+    Required,
+    #[error("the registration endpoint refused the registration (HTTP {status})")]
+    Refused { status: u16, error: Option<String>, description: Option<String> },
+    #[error("the registration does not include our redirect URI")]
+    RedirectUriMissing,
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl From<RegistrationError> for McpError {
+    fn from(e: RegistrationError) -> Self {
+        let msg = e.to_string();
+        match e {
+            RegistrationError::Required => McpError::new(ErrorCode::ClientRegistrationRequired, msg),
+            RegistrationError::Refused { status, error, description } => {
+                McpError::new(ErrorCode::RegistrationFailed, msg).with_status(Some(status)).with_oauth(error, description)
+            }
+            RegistrationError::RedirectUriMissing => McpError::new(ErrorCode::RegistrationFailed, msg),
+            RegistrationError::Http(h) => h.into(),
+        }
+    }
+}
+
+/// How the client id was obtained (the `registration` field of `ServerInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSource {
+    Preregistered,
+    MetadataDocument,
+    Dynamic,
+    Manual,
+}
+
+impl ClientSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientSource::Preregistered => "preregistered",
+            ClientSource::MetadataDocument => "metadata_document",
+            ClientSource::Dynamic => "dynamic",
+            ClientSource::Manual => "manual",
+        }
+    }
+}
+
+/// A client of one authorization server, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    pub client_secret: Option<ClientSecret>,
+    /// The `token_endpoint_auth_method` the registration returned.
+    pub auth_method: Option<String>,
+    pub redirect_uri: String,
+    pub source: ClientSource,
+}
+
+/// R11: which way to get a client, given what the app configured and the server offers.
+pub fn choose_client_source(
+    preregistered: bool,
+    metadata_url: Option<&str>,
+    meta: &AuthServerMetadata,
+) -> Result<ClientSource, RegistrationError> {
+    if preregistered {
+        return Ok(ClientSource::Preregistered);
+    }
+    if let Some(u) = metadata_url
+        && meta.client_id_metadata_document_supported
+        && Url::parse(u).is_ok_and(|u| u.scheme() == "https" && !u.path_trimmed().is_empty())
+    {
+        return Ok(ClientSource::MetadataDocument);
+    }
+    if meta.registration_endpoint.is_some() {
+        return Ok(ClientSource::Dynamic);
+    }
+    Err(RegistrationError::Required)
+}
+
+/// R12: the RFC 7591 §2 registration request of a public web client.
+pub fn prepare_registration(endpoint: &str, client_name: &str, redirect_uri: &str, scope: Option<&str>) -> HttpRequest {
+    let mut body = serde_json::json!({
+        "client_name": client_name,
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "web",
+    });
+    if let (Some(s), Some(o)) = (scope, body.as_object_mut()) {
+        o.insert("scope".into(), s.into());
+    }
+    HttpRequest::json(endpoint, body.to_string())
+}
+
+/// R12: RFC 7591 §3.2.1 response; `client_id` required, our redirect URI among any listed.
+pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Client, RegistrationError> {
+    let obj = resp.json_object();
+    if !resp.is_success() {
+        if (400..500).contains(&resp.status) {
+            return Err(RegistrationError::Refused {
+                status: resp.status,
+                error: obj.as_ref().and_then(|o| str_field(o, "error")),
+                description: obj.as_ref().and_then(|o| str_field(o, "error_description")),
+            });
+        }
+        return Err(HttpError::Status(resp.status).into());
+    }
+    let o = obj.ok_or(HttpError::InvalidResponse("registration response is not a JSON object"))?;
+    let client_id = str_field(&o, "client_id")
+        .filter(|s| !s.is_empty())
+        .ok_or(HttpError::InvalidResponse("registration response has no client_id"))?;
+    if let Some(uris) = str_list(&o, "redirect_uris")
+        && !uris.iter().any(|u| u == redirect_uri)
+    {
+        return Err(RegistrationError::RedirectUriMissing);
+    }
+    Ok(Client {
+        client_id,
+        client_secret: str_field(&o, "client_secret").map(ClientSecret::new),
+        auth_method: str_field(&o, "token_endpoint_auth_method"),
+        redirect_uri: redirect_uri.to_string(),
+        source: ClientSource::Dynamic,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::discovery::default_metadata;
+
+    #[test]
+    fn r11_client_source_order() {
+        let mut m = default_metadata(&Url::parse("https://as.example").unwrap());
+        let doc = Some("https://app.example/client.json");
+        assert_eq!(choose_client_source(true, doc, &m).unwrap(), ClientSource::Preregistered);
+        assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::Dynamic);
+        m.client_id_metadata_document_supported = true;
+        assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::MetadataDocument);
+        // the document URL must be https with a path
+        assert_eq!(choose_client_source(false, Some("https://app.example"), &m).unwrap(), ClientSource::Dynamic);
+        m.registration_endpoint = None;
+        assert_eq!(choose_client_source(false, None, &m).unwrap_err(), RegistrationError::Required);
+        let e: McpError = RegistrationError::Required.into();
+        assert_eq!(e.code.as_str(), "client_registration_required");
+    }
+
+    #[test]
+    fn r12_registration_body() {
+        let req = prepare_registration("https://as.example/reg", "My App", "https://app.example/cb", Some("mcp:tools"));
+        let v: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(v["client_name"], "My App");
+        assert_eq!(v["redirect_uris"], serde_json::json!(["https://app.example/cb"]));
+        assert_eq!(v["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+        assert_eq!(v["response_types"], serde_json::json!(["code"]));
+        assert_eq!(v["token_endpoint_auth_method"], "none");
+        assert_eq!(v["application_type"], "web");
+        assert_eq!(v["scope"], "mcp:tools");
+        let req = prepare_registration("https://as.example/reg", "A", "https://app.example/cb", None);
+        assert!(!req.body.unwrap().contains("scope"));
+    }
+
+    #[test]
+    fn r12_registration_response_checks() {
+        let cb = "https://app.example/cb";
+        let ok = HttpResponse::new(201, vec![], format!(r#"{{"client_id":"c1","redirect_uris":["{cb}"]}}"#));
+        let c = parse_registration(&ok, cb).unwrap();
+        assert_eq!((c.client_id.as_str(), c.source), ("c1", ClientSource::Dynamic));
+        let other = HttpResponse::new(201, vec![], r#"{"client_id":"c1","redirect_uris":["https://x/cb"]}"#);
+        assert_eq!(parse_registration(&other, cb).unwrap_err(), RegistrationError::RedirectUriMissing);
+        let none = HttpResponse::new(201, vec![], r#"{"client_name":"x"}"#);
+        assert_eq!(McpError::from(parse_registration(&none, cb).unwrap_err()).code.as_str(), "invalid_response");
+        let refused = HttpResponse::new(400, vec![], r#"{"error":"invalid_redirect_uri","error_description":"no"}"#);
+        let e = McpError::from(parse_registration(&refused, cb).unwrap_err());
+        assert_eq!(e.code.as_str(), "registration_failed");
+        assert_eq!(e.oauth_error.as_deref(), Some("invalid_redirect_uri"));
+        assert_eq!(e.status, Some(400));
+    }
+}

@@ -1,0 +1,75 @@
+//! Secret values (RFC 6749 §10.3, §10.4; RFC 7636 §7.1): tokens, the PKCE verifier, the client
+//! secret and the authorization code. Their `Debug` prints `[redacted]` and they have no `Display`,
+//! so a secret cannot reach a log, an error message or an event by accident (R31).
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! secret {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            /// The secret itself, for the one place that must send it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+secret!(
+    /// An OAuth access token (RFC 6749 §1.4).
+    AccessToken
+);
+secret!(
+    /// An OAuth refresh token (RFC 6749 §1.5).
+    RefreshToken
+);
+secret!(
+    /// A client secret (RFC 6749 §2.3.1).
+    ClientSecret
+);
+secret!(
+    /// An authorization code (RFC 6749 §4.1.2).
+    AuthCode
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r31_debug_output_never_shows_the_secret() {
+        let t = AccessToken::new("eyJsecret");
+        let r = RefreshToken::new("rt-secret");
+        let s = ClientSecret::new("cs-secret");
+        let c = AuthCode::new("code-secret");
+        let all = format!("{t:?} {r:?} {s:?} {c:?}");
+        assert!(!all.contains("secret\""), "{all}");
+        for needle in ["eyJsecret", "rt-secret", "cs-secret", "code-secret"] {
+            assert!(!all.contains(needle), "{needle} leaked in {all}");
+        }
+        assert!(all.contains("AccessToken([redacted])"));
+    }
+
+    #[test]
+    fn r31_secrets_round_trip_through_storage_json() {
+        let t = RefreshToken::new("abc");
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"abc\"");
+        let back: RefreshToken = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.secret(), "abc");
+    }
+}

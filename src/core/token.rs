@@ -1,0 +1,293 @@
+//! Token requests and responses (RFC 6749 §4.1.3, §5, §6; RFC 7636 §4.5; RFC 8707 §2.2), client
+//! authentication (R13), expiry and the refresh decision (R20, R26, R27).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::error::{ErrorCode, HttpError, McpError};
+use super::http::{HttpRequest, HttpResponse, form_encode};
+use super::json::str_field;
+use super::pkce::CodeVerifier;
+use super::registration::Client;
+use super::secret::{AccessToken, AuthCode, RefreshToken};
+
+/// A token set as stored (R20).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub access_token: AccessToken,
+    pub token_type: String,
+    /// Absolute expiry, ms since the epoch on the browser's clock at receipt.
+    pub expires_at: Option<f64>,
+    pub refresh_token: Option<RefreshToken>,
+    pub scope: Option<String>,
+}
+
+impl TokenSet {
+    /// R26: expired, or expiring within `skew_ms`.
+    pub fn expires_within(&self, now_ms: f64, skew_ms: f64) -> bool {
+        self.expires_at.is_some_and(|t| t - skew_ms <= now_ms)
+    }
+
+    /// R26: a rotated refresh token replaces the old one; an absent one keeps the old one.
+    pub fn merge_refresh(mut self, previous: Option<RefreshToken>) -> Self {
+        if self.refresh_token.is_none() {
+            self.refresh_token = previous;
+        }
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TokenError {
+    #[error("the token endpoint answered {error} (HTTP {status})")]
+    OAuth { status: u16, error: String, description: Option<String> },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl TokenError {
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            TokenError::OAuth { error, .. } => Some(error),
+            TokenError::Http(_) => None,
+        }
+    }
+
+    /// The error of a code exchange: an OAuth error is `authorization_failed`.
+    pub fn into_exchange_error(self) -> McpError {
+        self.into_error(ErrorCode::AuthorizationFailed)
+    }
+
+    /// R27: the error of a refresh: an OAuth error (`invalid_grant`, `invalid_client`, …)
+    /// means the user must authorize again; network and 5xx keep their own codes.
+    pub fn into_refresh_error(self) -> McpError {
+        self.into_error(ErrorCode::AuthorizationRequired)
+    }
+
+    fn into_error(self, oauth_code: ErrorCode) -> McpError {
+        let msg = self.to_string();
+        match self {
+            TokenError::OAuth { status, error, description } => {
+                McpError::new(oauth_code, msg).with_status(Some(status)).with_oauth(Some(error), description)
+            }
+            TokenError::Http(h) => h.into(),
+        }
+    }
+}
+
+/// R13: adds client authentication to a token-endpoint form: `client_id` in the body for a
+/// public client; with a secret, the registered method, else `client_secret_basic` when the
+/// server supports it (or lists nothing: RFC 8414 §2 default), else `client_secret_post`.
+fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
+    let Some(secret) = &client.client_secret else {
+        pairs.push(("client_id", &client.client_id));
+        return HttpRequest::form(endpoint, &pairs);
+    };
+    let basic = match client.auth_method.as_deref() {
+        Some("client_secret_basic") => true,
+        Some("client_secret_post") => false,
+        _ => supported.is_none_or(|l| l.iter().any(|m| m == "client_secret_basic")),
+    };
+    if basic {
+        let mut req = HttpRequest::form(endpoint, &pairs);
+        // RFC 6749 §2.3.1: both parts form-encoded before base64
+        let creds = format!("{}:{}", form_encode(&[("", &client.client_id)]).trim_start_matches('='), form_encode(&[("", secret.secret())]).trim_start_matches('='));
+        req.headers.push(("authorization".into(), format!("Basic {}", STANDARD.encode(creds))));
+        req
+    } else {
+        pairs.push(("client_id", &client.client_id));
+        pairs.push(("client_secret", secret.secret()));
+        HttpRequest::form(endpoint, &pairs)
+    }
+}
+
+/// RFC 6749 §4.1.3 + RFC 7636 §4.5 + RFC 8707 §2.2.
+pub fn prepare_code_exchange(
+    endpoint: &str,
+    client: &Client,
+    supported_auth: Option<&[String]>,
+    code: &AuthCode,
+    verifier: &CodeVerifier,
+    resource: &str,
+) -> HttpRequest {
+    let pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.secret()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", verifier.secret()),
+        ("resource", resource),
+    ];
+    with_client_auth(endpoint, pairs, client, supported_auth)
+}
+
+/// RFC 6749 §6 + RFC 8707 §2.2 (R15: the same `resource` on every refresh).
+pub fn prepare_refresh(
+    endpoint: &str,
+    client: &Client,
+    supported_auth: Option<&[String]>,
+    refresh_token: &RefreshToken,
+    resource: &str,
+) -> HttpRequest {
+    let pairs = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.secret()), ("resource", resource)];
+    with_client_auth(endpoint, pairs, client, supported_auth)
+}
+
+/// R20: RFC 6749 §5.1 success or §5.2 error.
+pub fn parse_token_response(resp: &HttpResponse, now_ms: f64) -> Result<TokenSet, TokenError> {
+    let obj = resp.json_object();
+    if resp.status != 200 {
+        if let Some(error) = obj.as_ref().and_then(|o| str_field(o, "error"))
+            && (400..500).contains(&resp.status)
+        {
+            let description = obj.as_ref().and_then(|o| str_field(o, "error_description"));
+            return Err(TokenError::OAuth { status: resp.status, error, description });
+        }
+        return Err(HttpError::Status(resp.status).into());
+    }
+    let o = obj.ok_or(HttpError::InvalidResponse("token response is not a JSON object"))?;
+    let access_token = str_field(&o, "access_token")
+        .filter(|s| !s.is_empty())
+        .ok_or(HttpError::InvalidResponse("token response has no access_token"))?;
+    let token_type = str_field(&o, "token_type").ok_or(HttpError::InvalidResponse("token response has no token_type"))?;
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(HttpError::InvalidResponse("token_type is not Bearer").into());
+    }
+    let expires_in = match o.get("expires_in") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    let expires_in = match expires_in {
+        Some(n) if n.is_finite() && n >= 0.0 => Some(n),
+        Some(_) => return Err(HttpError::InvalidResponse("expires_in is not a non-negative number").into()),
+        None if o.contains_key("expires_in") && !o.get("expires_in").is_some_and(|v| v.is_null()) => {
+            return Err(HttpError::InvalidResponse("expires_in is not a number").into());
+        }
+        None => None,
+    };
+    Ok(TokenSet {
+        access_token: AccessToken::new(access_token),
+        token_type,
+        expires_at: expires_in.map(|s| now_ms + s * 1000.0),
+        refresh_token: str_field(&o, "refresh_token").filter(|s| !s.is_empty()).map(RefreshToken::new),
+        scope: str_field(&o, "scope"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::http::form_decode;
+    use crate::core::registration::ClientSource;
+    use crate::core::secret::ClientSecret;
+
+    fn public_client() -> Client {
+        Client {
+            client_id: "pub".into(),
+            client_secret: None,
+            auth_method: None,
+            redirect_uri: "https://app.example/cb".into(),
+            source: ClientSource::Dynamic,
+        }
+    }
+
+    fn body(req: &HttpRequest) -> Vec<(String, String)> {
+        form_decode(req.body.as_deref().unwrap())
+    }
+
+    fn ok(body: &str) -> HttpResponse {
+        HttpResponse::new(200, vec![], body)
+    }
+
+    #[test]
+    fn r15_r20_code_exchange_request() {
+        let v = CodeVerifier::from_random_bytes(&[1; 32]);
+        let req = prepare_code_exchange("https://as.example/token", &public_client(), None, &AuthCode::new("the code"), &v, "https://mcp.example/mcp");
+        assert!(!req.follow_redirects, "R20: token requests do not follow redirects");
+        assert_eq!(req.header("content-type"), Some("application/x-www-form-urlencoded"));
+        let b = body(&req);
+        let get = |k: &str| b.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("grant_type").as_deref(), Some("authorization_code"));
+        assert_eq!(get("code").as_deref(), Some("the code"));
+        assert_eq!(get("code_verifier").as_deref(), Some(v.secret()));
+        assert_eq!(get("redirect_uri").as_deref(), Some("https://app.example/cb"));
+        assert_eq!(get("resource").as_deref(), Some("https://mcp.example/mcp"));
+        assert_eq!(get("client_id").as_deref(), Some("pub"));
+        assert!(req.header("authorization").is_none());
+    }
+
+    #[test]
+    fn r13_client_authentication_methods() {
+        let mut c = public_client();
+        c.client_secret = Some(ClientSecret::new("s3cr:t"));
+        let rt = RefreshToken::new("rt");
+        let basic = prepare_refresh("https://as/t", &c, None, &rt, "r");
+        assert_eq!(basic.header("authorization"), Some(format!("Basic {}", STANDARD.encode("pub:s3cr%3At")).as_str()));
+        assert!(!body(&basic).iter().any(|(k, _)| k == "client_secret"));
+        let post_only = vec!["client_secret_post".to_string()];
+        let post = prepare_refresh("https://as/t", &c, Some(&post_only), &rt, "r");
+        assert!(post.header("authorization").is_none());
+        assert!(body(&post).contains(&("client_secret".into(), "s3cr:t".into())));
+        c.auth_method = Some("client_secret_post".into());
+        assert!(prepare_refresh("https://as/t", &c, None, &rt, "r").header("authorization").is_none());
+        let b = body(&prepare_refresh("https://as/t", &c, None, &rt, "https://mcp/x"));
+        assert!(b.contains(&("grant_type".into(), "refresh_token".into())));
+        assert!(b.contains(&("resource".into(), "https://mcp/x".into())));
+    }
+
+    #[test]
+    fn r20_token_response_parsing() {
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#), 1000.0).unwrap();
+        assert_eq!(t.access_token.secret(), "at");
+        assert_eq!(t.expires_at, Some(1000.0 + 3_600_000.0));
+        assert_eq!(t.refresh_token.as_ref().map(|r| r.secret()), Some("rt"));
+        assert_eq!(t.scope.as_deref(), Some("a b"));
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0.0).unwrap();
+        assert_eq!(t.expires_at, Some(60_000.0));
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER"}"#), 0.0).unwrap();
+        assert_eq!((t.expires_at, t.refresh_token), (None, None));
+        for bad in [
+            r#"{"token_type":"Bearer"}"#,
+            r#"{"access_token":"at"}"#,
+            r#"{"access_token":"at","token_type":"mac"}"#,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":"soon"}"#,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":-5}"#,
+            "not json",
+        ] {
+            let e = parse_token_response(&ok(bad), 0.0).unwrap_err();
+            assert_eq!(e.into_exchange_error().code.as_str(), "invalid_response", "{bad}");
+        }
+    }
+
+    #[test]
+    fn r27_token_errors_are_classified() {
+        let e = parse_token_response(&HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"used"}"#), 0.0).unwrap_err();
+        assert_eq!(e.oauth_error(), Some("invalid_grant"));
+        let m = e.clone().into_refresh_error();
+        assert_eq!((m.code.as_str(), m.oauth_error.as_deref(), m.description.as_deref()), ("authorization_required", Some("invalid_grant"), Some("used")));
+        assert_eq!(e.into_exchange_error().code.as_str(), "authorization_failed");
+        let e = parse_token_response(&HttpResponse::new(503, vec![], "{}"), 0.0).unwrap_err();
+        assert_eq!(e.into_refresh_error().code.as_str(), "server_error");
+        let e = parse_token_response(&HttpResponse::new(400, vec![], "oops"), 0.0).unwrap_err();
+        assert_eq!(e.into_refresh_error().status, Some(400));
+    }
+
+    #[test]
+    fn r26_refresh_decision_and_rotation() {
+        let t = TokenSet {
+            access_token: AccessToken::new("a"),
+            token_type: "Bearer".into(),
+            expires_at: Some(100_000.0),
+            refresh_token: None,
+            scope: None,
+        };
+        assert!(!t.expires_within(0.0, 60_000.0));
+        assert!(t.expires_within(40_000.0, 60_000.0));
+        assert!(t.clone().merge_refresh(Some(RefreshToken::new("old"))).refresh_token.is_some());
+        let rotated = TokenSet { refresh_token: Some(RefreshToken::new("new")), ..t };
+        assert_eq!(rotated.merge_refresh(Some(RefreshToken::new("old"))).refresh_token.unwrap().secret(), "new");
+    }
+}

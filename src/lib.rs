@@ -1,0 +1,6 @@
+//! mcp-oauth-wasm: the client side of OAuth 2.1 for MCP servers, in the browser.
+//!
+//! `core` is sans-IO and runs under `cargo test`; `flow` orchestrates it over small traits;
+//! `browser` implements those traits with web-sys; `facade` is the `wasm-bindgen` API.
+
+pub mod core;

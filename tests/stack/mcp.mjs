@@ -1,0 +1,215 @@
+// Local MCP server (Streamable HTTP, stateless) protected by OAuth bearer tokens from the local AS.
+//
+// - POST /mcp: MCP over Streamable HTTP; tools `echo`, `add`, `whoami`
+// - no token, or a bad one: 401 + WWW-Authenticate: Bearer resource_metadata="<PRM URL>"
+//   (+ error="invalid_token" when a token was sent); a token without `mcp:tools`: 403
+//   error="insufficient_scope"
+// - tokens: JWT access tokens verified against the AS JWKS, issuer and audience == resource
+// - RFC 9728 metadata at /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource
+// - CORS for any origin, on every response (401s included); preflights answered without auth
+
+import { createServer } from 'node:http';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+const MAX_BODY = 1024 * 1024;
+
+function buildMcpServer(auth) {
+  const server = new McpServer({ name: 'mcp-oauth-wasm test server', version: '1.0.0' });
+  server.registerTool('echo', {
+    description: 'Echo the given text back',
+    inputSchema: { text: z.string() },
+  }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+  server.registerTool('add', {
+    description: 'Add two numbers',
+    inputSchema: { a: z.number(), b: z.number() },
+  }, async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
+  server.registerTool('whoami', {
+    description: 'Describe the access token this request carried (no secrets)',
+    inputSchema: {},
+  }, async () => ({
+    content: [{
+      type: 'text',
+      text: JSON.stringify({ sub: auth.sub, client_id: auth.client_id, aud: auth.aud, scope: auth.scope, exp: auth.exp }),
+    }],
+  }));
+  return server;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(Object.assign(new Error('body too large'), { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+const quote = (s) => `"${String(s).replace(/["\\]/g, '\\$&')}"`;
+
+/**
+ * @param {object} o
+ * @param {number} o.port
+ * @param {string} o.issuer the authorization server's issuer
+ * @param {ReturnType<import('./events.mjs').createEvents>} o.events
+ * @param {string} [o.requiredScope] default `mcp:tools`
+ * @param {boolean} [o.quiet]
+ */
+export async function startMcpServer({ port, issuer, events, requiredScope = 'mcp:tools', quiet = false }) {
+  const origin = `http://127.0.0.1:${port}`;
+  const resource = `${origin}/mcp`;
+  const resourceMetadataUrl = `${origin}/.well-known/oauth-protected-resource/mcp`;
+  const resourceMetadata = {
+    resource,
+    authorization_servers: [issuer],
+    scopes_supported: [requiredScope],
+    bearer_methods_supported: ['header'],
+    resource_name: 'mcp-oauth-wasm test MCP server',
+  };
+  const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: 5000 });
+
+  async function authenticate(req) {
+    const header = req.headers.authorization;
+    if (!header) return { ok: false, hadAuthorization: false };
+    const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
+    if (!m) return { ok: false, hadAuthorization: true, error: 'invalid_request', description: 'malformed Authorization header' };
+    try {
+      const { payload } = await jwtVerify(m[1], jwks, {
+        issuer,
+        audience: resource,
+        typ: 'at+jwt',
+        algorithms: ['ES256'],
+      });
+      const scopes = String(payload.scope ?? '').split(' ');
+      if (requiredScope && !scopes.includes(requiredScope)) {
+        return { ok: false, hadAuthorization: true, status: 403, error: 'insufficient_scope', description: `scope ${requiredScope} required` };
+      }
+      return { ok: true, hadAuthorization: true, payload };
+    } catch (err) {
+      return { ok: false, hadAuthorization: true, error: 'invalid_token', description: err.code ?? err.message };
+    }
+  }
+
+  function setCors(req, res) {
+    res.setHeader('Access-Control-Allow-Origin', req.headers.origin || '*');
+    res.setHeader('Vary', 'Origin');
+    res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version');
+  }
+
+  function sendJson(res, status, body, headers = {}) {
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, origin);
+    const record = {
+      method: req.method,
+      path: url.pathname,
+      hadAuthorization: !!req.headers.authorization,
+      protocolVersion: req.headers['mcp-protocol-version'] ?? null,
+      rpcMethods: [],
+    };
+    res.on('finish', () => events.push('mcpRequests', { ...record, status: res.statusCode }));
+
+    setCors(req, res);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
+
+    if (url.pathname === '/.well-known/oauth-protected-resource/mcp'
+      || url.pathname === '/.well-known/oauth-protected-resource') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' });
+      return sendJson(res, 200, resourceMetadata, { 'Cache-Control': 'max-age=60' });
+    }
+
+    if (url.pathname !== '/mcp') return sendJson(res, 404, { error: 'not_found' });
+
+    const auth = await authenticate(req);
+    if (!auth.ok) {
+      record.error = auth.error ?? 'no_token';
+      let challenge = `Bearer resource_metadata=${quote(resourceMetadataUrl)}`;
+      if (auth.error) {
+        challenge += `, error=${quote(auth.error)}, error_description=${quote(auth.description)}`;
+        if (auth.error === 'insufficient_scope') challenge += `, scope=${quote(requiredScope)}`;
+      }
+      const status = auth.status ?? (auth.error === 'invalid_request' ? 400 : 401);
+      // drain the body so the connection stays usable
+      req.resume();
+      return sendJson(res, status, {
+        error: auth.error ?? 'unauthorized',
+        error_description: auth.description ?? 'authorization required',
+      }, { 'WWW-Authenticate': challenge });
+    }
+    record.client_id = auth.payload.client_id;
+    record.aud = auth.payload.aud;
+
+    let body;
+    if (req.method === 'POST') {
+      try {
+        const text = await readBody(req);
+        body = text ? JSON.parse(text) : undefined;
+      } catch (err) {
+        return sendJson(res, err.status ?? 400, {
+          jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' },
+        });
+      }
+      record.rpcMethods = [].concat(body ?? []).map((m) => m?.method).filter(Boolean);
+    }
+
+    // Stateless Streamable HTTP: a fresh server + transport per request.
+    const server = buildMcpServer(auth.payload);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => {
+      transport.close().catch(() => {});
+      server.close().catch(() => {});
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  const httpServer = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      if (!quiet) console.error('[mcp] request failed:', err);
+      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+      else res.end();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port, '127.0.0.1', () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+
+  return {
+    url: resource,
+    resource,
+    resourceMetadataUrl,
+    server: httpServer,
+    async close() {
+      await new Promise((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,120 @@
+// Static web server for the demo page: `www/` at `/`, the built npm package (`pkg/`) at `/pkg/`,
+// and `/config.json` telling the page where the local MCP server and AS are.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import path from 'node:path';
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.ts': 'text/plain; charset=utf-8',
+  '.md': 'text/plain; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+/** Resolve `rel` (URL path below a mount, still percent-encoded) inside `root`, or null. */
+function safeJoin(root, rel) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(rel);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return null;
+  const full = path.resolve(root, `.${path.posix.normalize(`/${decoded}`)}`);
+  if (full !== root && !full.startsWith(root + path.sep)) return null;
+  return full;
+}
+
+/**
+ * @param {object} o
+ * @param {number} o.port
+ * @param {string} o.webRoot absolute path of www/
+ * @param {string} o.pkgDir absolute path of pkg/
+ * @param {object} o.config served as /config.json
+ */
+export async function startWebServer({ port, webRoot, pkgDir, config }) {
+  const origin = `http://127.0.0.1:${port}`;
+  const roots = { www: path.resolve(webRoot), pkg: path.resolve(pkgDir) };
+
+  function send(res, status, type, body) {
+    res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.end(body);
+  }
+
+  async function handle(req, res) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+    }
+    const { pathname } = new URL(req.url, origin);
+    if (pathname === '/config.json') {
+      return send(res, 200, MIME['.json'], JSON.stringify(config));
+    }
+    let file;
+    if (pathname === '/pkg' || pathname.startsWith('/pkg/')) {
+      file = safeJoin(roots.pkg, pathname.slice('/pkg'.length));
+    } else {
+      file = safeJoin(roots.www, pathname);
+    }
+    if (!file) return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
+
+    let st = await stat(file).catch(() => null);
+    if (st?.isDirectory()) {
+      if (!pathname.endsWith('/')) {
+        res.writeHead(301, { Location: `${pathname}/` });
+        return res.end();
+      }
+      file = path.join(file, 'index.html');
+      st = await stat(file).catch(() => null);
+    }
+    if (!st?.isFile()) {
+      const hint = pathname.startsWith('/pkg/') ? ' (is the package built? run `make pkg`)' : '';
+      return send(res, 404, 'text/plain; charset=utf-8', `not found: ${pathname}${hint}\n`);
+    }
+    const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+    res.writeHead(200, {
+      'Content-Type': type,
+      'Content-Length': st.size,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    return undefined;
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'server error\n');
+      else res.destroy();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    url: origin,
+    server,
+    async close() {
+      await new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
