@@ -4,3 +4,4 @@
 //! `browser` implements those traits with web-sys; `facade` is the `wasm-bindgen` API.
 
 pub mod core;
+pub mod flow;

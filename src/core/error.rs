@@ -133,6 +133,11 @@ impl McpError {
         self.status = status;
         self
     }
+    /// The same error under another code (its message and details kept).
+    pub fn recode(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
+    }
     pub fn with_oauth(mut self, error: Option<String>, description: Option<String>) -> Self {
         self.oauth_error = error;
         self.description = description;

@@ -8,6 +8,7 @@ pub mod http;
 pub mod json;
 pub mod pkce;
 pub mod registration;
+pub mod revocation;
 pub mod secret;
 pub mod token;
 pub mod url;

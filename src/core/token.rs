@@ -80,7 +80,7 @@ impl TokenError {
 /// R13: adds client authentication to a token-endpoint form: `client_id` in the body for a
 /// public client; with a secret, the registered method, else `client_secret_basic` when the
 /// server supports it (or lists nothing: RFC 8414 §2 default), else `client_secret_post`.
-fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
+pub(crate) fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
     let Some(secret) = &client.client_secret else {
         pairs.push(("client_id", &client.client_id));
         return HttpRequest::form(endpoint, &pairs);

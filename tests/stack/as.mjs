@@ -12,7 +12,7 @@
 //   (or no page at all with autoApprove)
 // - GET /__test/events: what happened, as JSON (DELETE clears it)
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 
 export const TEST_ACCOUNT = 'test-user';
@@ -200,14 +200,23 @@ export async function startAuthorizationServer({
       has_state: !!p.state,
     });
   });
+  // Token values are never recorded, only their SHA-256 (base64url), so a test can look for them
+  // in places they must not be (URLs, storage) without the log holding secrets.
+  const fingerprint = (v) => (typeof v === 'string' ? createHash('sha256').update(v).digest('base64url') : undefined);
   provider.on('grant.success', (ctx) => {
     const p = ctx.oidc.params;
+    const body = ctx.body ?? {};
     events.push('tokens', {
       client_id: ctx.oidc.client?.clientId,
       grant_type: p.grant_type,
       resource: p.resource,
-      scope: p.scope,
-      refresh_token_issued: !!ctx.body?.refresh_token,
+      requested_scope: p.scope,
+      scope: body.scope,
+      token_type: body.token_type,
+      expires_in: body.expires_in,
+      refresh_token_issued: !!body.refresh_token,
+      access_token_sha256: fingerprint(body.access_token),
+      refresh_token_sha256: fingerprint(body.refresh_token),
     });
   });
   const accessToken = (format) => (t) => {

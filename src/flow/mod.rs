@@ -1,0 +1,35 @@
+//! Orchestration: the async steps over the core, generic over the shell's small traits, so the
+//! whole flow runs natively in tests with in-memory fakes and in the browser with web-sys.
+
+pub mod engine;
+pub mod records;
+#[cfg(test)]
+mod tests;
+
+use crate::core::error::{HttpError, McpError};
+use crate::core::http::{HttpRequest, HttpResponse};
+
+/// Moves one request's bytes. Implementations never follow redirects when
+/// `req.follow_redirects` is false (R20).
+#[allow(async_fn_in_trait)]
+pub trait Http {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
+}
+
+/// A string key-value store (localStorage, sessionStorage or memory — R25).
+pub trait Store {
+    fn get(&self, key: &str) -> Option<String>;
+    fn set(&self, key: &str, value: &str) -> Result<(), McpError>;
+    fn remove(&self, key: &str);
+    fn keys(&self) -> Vec<String>;
+}
+
+/// Clock, randomness and the event sink.
+pub trait Env {
+    fn now_ms(&self) -> f64;
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError>;
+    /// A flow step (R30 `step` events). `detail` never holds a secret.
+    fn step(&self, server_url: &str, step: &str, detail: &str);
+    /// A server's status changed (R30 `status` events).
+    fn status_changed(&self, status: &records::Status);
+}

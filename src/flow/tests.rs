@@ -1,0 +1,375 @@
+//! The flows end to end over in-memory fakes: a scripted HTTP peer, a memory store and a
+//! settable clock.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use super::engine::{AuthorizeOptions, Begin, Config, Engine};
+use super::records::Status;
+use super::{Env, Http, Store};
+use crate::core::error::{HttpError, McpError};
+use crate::core::http::{HttpRequest, HttpResponse, form_decode};
+
+/// The fakes never wait, so one poll finishes any future.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a fake returned Pending"),
+    }
+}
+
+type Handler = Box<dyn Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>>>;
+
+#[derive(Default)]
+struct FakeHttp {
+    routes: RefCell<Vec<(String, Handler)>>,
+    log: RefCell<Vec<HttpRequest>>,
+}
+
+impl FakeHttp {
+    fn route(&self, url: &str, f: impl Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>> + 'static) {
+        self.routes.borrow_mut().insert(0, (url.to_string(), Box::new(f)));
+    }
+    fn json(&self, url: &str, status: u16, body: &'static str) {
+        self.route(url, move |_| Some(Ok(HttpResponse::new(status, vec![], body))));
+    }
+    fn urls(&self) -> Vec<String> {
+        self.log.borrow().iter().map(|r| r.url.clone()).collect()
+    }
+    fn last_to(&self, url: &str) -> HttpRequest {
+        self.log.borrow().iter().rev().find(|r| r.url == url).cloned().expect("no request to that URL")
+    }
+}
+
+impl Http for &FakeHttp {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.log.borrow_mut().push(req.clone());
+        for (url, h) in self.routes.borrow().iter() {
+            if *url == req.url
+                && let Some(r) = h(&req)
+            {
+                return r;
+            }
+        }
+        Ok(HttpResponse::new(404, vec![], "not found"))
+    }
+}
+
+#[derive(Default)]
+struct MemStore(RefCell<BTreeMap<String, String>>);
+
+impl Store for &MemStore {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+    fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
+        self.0.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+    fn remove(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
+    fn keys(&self) -> Vec<String> {
+        self.0.borrow().keys().cloned().collect()
+    }
+}
+
+#[derive(Default)]
+struct FakeEnv {
+    now: RefCell<f64>,
+    counter: RefCell<u8>,
+    steps: RefCell<Vec<(String, String)>>,
+    statuses: RefCell<Vec<Status>>,
+}
+
+impl Env for &FakeEnv {
+    fn now_ms(&self) -> f64 {
+        *self.now.borrow()
+    }
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
+        let mut c = self.counter.borrow_mut();
+        *c = c.wrapping_add(1);
+        buf.fill(*c);
+        Ok(())
+    }
+    fn step(&self, _server: &str, step: &str, detail: &str) {
+        self.steps.borrow_mut().push((step.into(), detail.into()));
+    }
+    fn status_changed(&self, status: &Status) {
+        self.statuses.borrow_mut().push(status.clone());
+    }
+}
+
+const MCP: &str = "https://mcp.example/mcp";
+const PRM: &str = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
+const AS_META: &str = "https://as.example/.well-known/oauth-authorization-server";
+const CB: &str = "https://app.example/cb";
+
+struct World {
+    http: FakeHttp,
+    store: MemStore,
+    env: FakeEnv,
+}
+
+impl World {
+    fn new() -> World {
+        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default() };
+        *w.env.now.borrow_mut() = 1_000_000.0;
+        w.http.route(MCP, |_| {
+            Some(Ok(HttpResponse::new(
+                401,
+                vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{PRM}""#))],
+                "",
+            )))
+        });
+        w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:tools"]}"#);
+        w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","revocation_endpoint":"https://as.example/revoke","code_challenge_methods_supported":["S256"]}"#);
+        w.http.json("https://as.example/reg", 201, r#"{"client_id":"dyn-1","redirect_uris":["https://app.example/cb"]}"#);
+        w.http.json("https://as.example/token", 200, r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1","scope":"mcp:tools"}"#);
+        w
+    }
+
+    fn engine(&self) -> Engine<&FakeHttp, &MemStore, &FakeEnv> {
+        Engine {
+            http: &self.http,
+            store: &self.store,
+            env: &self.env,
+            config: Config {
+                redirect_uri: CB.into(),
+                client_name: "Test App".into(),
+                client_metadata_url: None,
+                clients: vec![],
+                prefix: "mcp-oauth".into(),
+                refresh_skew_ms: 60_000.0,
+                allow_missing_pkce: false,
+            },
+        }
+    }
+
+    /// discover → register → authorize URL → callback → tokens; returns the authorization URL.
+    fn connect(&self) -> String {
+        let e = self.engine();
+        let Begin::Navigate { url, state } = block_on(e.begin_authorization(MCP, AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else {
+            panic!("expected navigation")
+        };
+        let (flow, status) = block_on(e.complete_callback(&format!("{CB}?code=the-code&state={state}"))).unwrap();
+        assert_eq!(flow.server_url, MCP);
+        assert_eq!(status.state, "authorized");
+        url
+    }
+}
+
+fn param(body_or_query: &str, name: &str) -> Option<String> {
+    form_decode(body_or_query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+#[test]
+fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
+    let w = World::new();
+    let auth_url = w.connect();
+    assert_eq!(w.http.urls(), vec![MCP, PRM, AS_META, "https://as.example/reg", "https://as.example/token"]);
+    let reg: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
+    assert_eq!(reg["redirect_uris"][0], CB);
+    assert_eq!(reg["scope"], "mcp:tools");
+    let query = auth_url.split_once('?').unwrap().1;
+    assert_eq!(param(query, "resource").as_deref(), Some(MCP));
+    assert_eq!(param(query, "client_id").as_deref(), Some("dyn-1"));
+    assert_eq!(param(query, "scope").as_deref(), Some("mcp:tools"));
+    let token = w.http.last_to("https://as.example/token");
+    let body = token.body.unwrap();
+    assert_eq!(param(&body, "resource").as_deref(), Some(MCP));
+    assert_eq!(param(&body, "code").as_deref(), Some("the-code"));
+    let e = w.engine();
+    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
+    let s = e.status(MCP);
+    assert_eq!((s.state, s.client_id.as_deref(), s.issuer.as_deref()), ("authorized", Some("dyn-1"), Some("https://as.example")));
+    assert_eq!(s.expires_at, Some(1_000_000.0 + 3_600_000.0));
+    let steps: Vec<String> = w.env.steps.borrow().iter().map(|(s, _)| s.clone()).collect();
+    assert_eq!(steps, ["probe", "resource_metadata", "authorization_server_metadata", "registration", "authorization", "token"]);
+    // R31: no secret in any step detail
+    assert!(w.env.steps.borrow().iter().all(|(_, d)| !d.contains("at-1") && !d.contains("the-code")));
+}
+
+#[test]
+fn r9_second_authorization_costs_no_discovery_or_registration() {
+    let w = World::new();
+    w.connect();
+    let before = w.http.urls().len();
+    w.connect();
+    assert_eq!(w.http.urls()[before..], ["https://as.example/token"]);
+    let info = w.engine().server_info(&w.engine().load_server(MCP).unwrap());
+    assert_eq!(info.registration, "dynamic");
+    assert_eq!(info.resource, MCP);
+}
+
+#[test]
+fn r3_path_aware_metadata_falls_back_to_root_and_r5_origin_issuer() {
+    let w = World::new();
+    // no resource_metadata in the challenge, path-aware URL 404s, root answers
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json(PRM, 404, "");
+    w.http.json("https://mcp.example/.well-known/oauth-protected-resource", 200, r#"{"resource":"https://mcp.example","authorization_servers":["https://as.example"]}"#);
+    let rec = block_on(w.engine().discover(MCP)).unwrap();
+    assert_eq!(rec.resource, "https://mcp.example");
+    assert_eq!(w.http.urls()[1..3], [PRM, "https://mcp.example/.well-known/oauth-protected-resource"]);
+
+    // no metadata anywhere: the issuer is the server's origin with the 2025-03-26 defaults
+    let w = World::new();
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json(PRM, 404, "");
+    let rec = block_on(w.engine().discover(MCP)).unwrap();
+    assert_eq!(rec.issuer.as_deref(), Some("https://mcp.example"));
+    assert_eq!(rec.resource, MCP);
+    assert_eq!(rec.as_metadata.unwrap().token_endpoint, "https://mcp.example/token");
+}
+
+#[test]
+fn r3_other_5xx_stops_discovery() {
+    let w = World::new();
+    w.http.json(PRM, 503, "");
+    let e = block_on(w.engine().discover(MCP)).unwrap_err();
+    assert_eq!((e.code.as_str(), e.status, e.server_url.as_deref()), ("server_error", Some(503), Some(MCP)));
+}
+
+#[test]
+fn r4_resource_mismatch_authorizes_nothing() {
+    let w = World::new();
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/other","authorization_servers":["https://as.example"]}"#);
+    let e = block_on(w.engine().begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    assert_eq!(e.code.as_str(), "resource_mismatch");
+    assert_eq!(w.http.urls(), [MCP, PRM]);
+    assert!(w.store.0.borrow().is_empty());
+}
+
+#[test]
+fn r14_missing_pkce_metadata_is_refused_by_default() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg"}"#);
+    let e = block_on(w.engine().begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    assert_eq!(e.code.as_str(), "pkce_unsupported");
+    let mut e = w.engine();
+    e.config.allow_missing_pkce = true;
+    assert!(matches!(block_on(e.begin_authorization(MCP, AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
+}
+
+#[test]
+fn r11_no_registration_endpoint_asks_for_a_client_id() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","code_challenge_methods_supported":["S256"]}"#);
+    let e = w.engine();
+    let rec = block_on(e.discover(MCP)).unwrap();
+    assert_eq!(e.server_info(&rec).registration, "manual");
+    let err = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    assert_eq!(err.code.as_str(), "client_registration_required");
+    let opts = AuthorizeOptions { client_id: Some("typed-in".into()), ..Default::default() };
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(MCP, opts)) else { panic!() };
+    assert_eq!(param(url.split_once('?').unwrap().1, "client_id").as_deref(), Some("typed-in"));
+}
+
+#[test]
+fn r17_a_callback_works_once() {
+    let w = World::new();
+    let e = w.engine();
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    let cb = format!("{CB}?code=c&state={state}");
+    assert!(block_on(e.complete_callback(&cb)).is_ok());
+    let again = block_on(e.complete_callback(&cb)).unwrap_err();
+    assert_eq!(again.code.as_str(), "state_mismatch");
+    assert_eq!(w.http.urls().iter().filter(|u| u.ends_with("/token")).count(), 1);
+}
+
+#[test]
+fn r19_denied_callback_removes_the_flow() {
+    let w = World::new();
+    let e = w.engine();
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    let err = block_on(e.complete_callback(&format!("{CB}?error=access_denied&state={state}"))).unwrap_err();
+    assert_eq!((err.code.as_str(), err.oauth_error.as_deref()), ("authorization_failed", Some("access_denied")));
+    assert!((&w.store).get(&e.flow_key(&state)).is_none());
+}
+
+#[test]
+fn r26_refresh_before_expiry_rotates_and_r27_invalid_grant_drops_tokens_only() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    *w.env.now.borrow_mut() += 3_600_000.0 - 30_000.0; // within the 60 s skew
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
+    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-2");
+    let refresh = w.http.last_to("https://as.example/token").body.unwrap();
+    assert_eq!(param(&refresh, "refresh_token").as_deref(), Some("rt-1"));
+    assert_eq!(param(&refresh, "resource").as_deref(), Some(MCP));
+    // no rotated token came back: the old one is kept
+    assert!(e.status(MCP).refreshable);
+
+    *w.env.now.borrow_mut() += 3_600_000.0;
+    w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
+    let err = block_on(e.access_token(MCP)).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+    assert_eq!(e.status(MCP).state, "authorization_required");
+    // registration and metadata kept: re-authorizing needs no discovery or registration
+    let before = w.http.urls().len();
+    assert!(matches!(block_on(e.begin_authorization(MCP, AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
+    assert_eq!(w.http.urls().len(), before);
+}
+
+#[test]
+fn r27_network_failure_keeps_an_unexpired_token() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    *w.env.now.borrow_mut() += 3_600_000.0 - 30_000.0;
+    w.http.route("https://as.example/token", |_| Some(Err(HttpError::Network("offline".into()))));
+    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
+    *w.env.now.borrow_mut() += 60_000.0;
+    assert_eq!(block_on(e.access_token(MCP)).unwrap_err().code.as_str(), "network");
+    assert_eq!(e.status(MCP).state, "expired");
+}
+
+#[test]
+fn r29_revoke_then_forget() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    w.http.json("https://as.example/revoke", 503, "");
+    let err = block_on(e.revoke(MCP, false)).unwrap_err();
+    assert_eq!(err.code.as_str(), "revocation_failed");
+    assert_eq!(e.status(MCP).state, "authorized", "a failed revocation keeps the record");
+    w.http.route("https://as.example/revoke", |req| {
+        let hint = param(req.body.as_deref().unwrap_or_default(), "token_type_hint");
+        Some(Ok(match hint.as_deref() {
+            Some("access_token") => HttpResponse::new(400, vec![], r#"{"error":"unsupported_token_type"}"#),
+            _ => HttpResponse::new(200, vec![], ""),
+        }))
+    });
+    block_on(e.revoke(MCP, false)).unwrap();
+    assert_eq!(e.status(MCP).state, "unknown");
+    assert!(e.list().is_empty());
+}
+
+#[test]
+fn r25_a_corrupt_record_is_removed_and_nothing_else() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    (&w.store).set("mcp-oauth:server:https://other.example/mcp", "{not json").unwrap();
+    let statuses = e.list();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].server_url, MCP);
+    assert!((&w.store).get("mcp-oauth:server:https://other.example/mcp").is_none());
+    assert_eq!(e.status(MCP).state, "authorized");
+}
+
+#[test]
+fn r1_no_auth_needed() {
+    let w = World::new();
+    w.http.json(MCP, 200, "{}");
+    let e = w.engine();
+    let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    assert_eq!(s.state, "unknown");
+    assert!(!e.server_info(&block_on(e.discover(MCP)).unwrap()).requires_auth);
+}

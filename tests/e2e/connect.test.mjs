@@ -1,0 +1,205 @@
+// End-to-end: the real stack (oidc-provider, MCP SDK server, static server) + headless Chromium
+// + the demo page in www/ + the built package in pkg/.
+//
+//   node --test tests/e2e/
+//
+// Env: CHROMIUM (browser binary, default /usr/bin/chromium), MCP_OAUTH_PKG_DIR (default pkg/),
+// MCP_OAUTH_E2E_AS_PORT / _MCP_PORT / _WEB_PORT (default 9420 / 9421 / 9422).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startStack } from '../stack/stack.mjs';
+import {
+  PORTS, TIMEOUTS, assertPackageBuilt, decodeJwtPayload, jwtsIn, launchBrowser, pkgDir,
+  readIndexedDbStrings, readLocalStorage, sha256, stringsIn, watchContext, withDiagnostics,
+} from './helpers.mjs';
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack({ ...PORTS, pkgDir, quiet: true });
+}, { timeout: 30_000 });
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stack?.stop();
+}, { timeout: 30_000 });
+
+async function getBrowser() {
+  browser ??= await launchBrowser();
+  return browser;
+}
+
+/**
+ * Open the demo page in a fresh context and connect through the popup (clicking Approve on the
+ * authorization server's page). Returns once #status-state reads `authorized`.
+ */
+async function openAndConnect(t) {
+  assertPackageBuilt();
+  const context = await (await getBrowser()).newContext();
+  t.after(() => context.close().catch(() => {}));
+  context.setDefaultTimeout(TIMEOUTS.action);
+  const d = watchContext(context);
+  const page = await context.newPage();
+  const run = (fn) => withDiagnostics(d, () => page, stack, fn);
+
+  await run(async () => {
+    await page.goto(`${stack.webUrl}/`);
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.inputValue('#server-url'), stack.mcpUrl, 'the page is pre-filled with the local MCP server');
+
+    const [popup] = await Promise.all([
+      page.waitForEvent('popup'),
+      page.click('#connect'),
+    ]);
+    await popup.waitForSelector('#approve');
+    assert.match(await popup.locator('h1').innerText(), /Sign in as test-user to mcp-oauth-wasm demo/);
+    await popup.click('#approve');
+    await page.waitForFunction(
+      () => document.querySelector('#status-state')?.textContent === 'authorized'
+        || document.querySelector('#error')?.textContent,
+    );
+    const error = await page.locator('#error').innerText();
+    assert.equal(error, '', 'no error is shown after connecting');
+    assert.equal(await page.locator('#status-state').innerText(), 'authorized');
+    // the library closes its popup once the result is handed over
+    if (!popup.isClosed()) await popup.waitForEvent('close');
+  });
+  return { context, page, d, run };
+}
+
+test('R1 R3 R28 a request to the MCP server without a token gets 401 with a resource_metadata challenge', async () => {
+  const origin = `http://127.0.0.1:${PORTS.webPort}`;
+  const res = await fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+      origin,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'e2e', version: '0' } },
+    }),
+    signal: AbortSignal.timeout(TIMEOUTS.action),
+  });
+  assert.equal(res.status, 401);
+  const resourceMetadataUrl = `http://127.0.0.1:${PORTS.mcpPort}/.well-known/oauth-protected-resource/mcp`;
+  assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${resourceMetadataUrl}"`);
+  // a browser can read the challenge: CORS headers are on the 401 too
+  assert.equal(res.headers.get('access-control-allow-origin'), origin);
+  assert.match(res.headers.get('access-control-expose-headers') ?? '', /WWW-Authenticate/i);
+
+  // with a bad token: error="invalid_token"
+  const bad = await fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' },
+    body: '{}',
+    signal: AbortSignal.timeout(TIMEOUTS.action),
+  });
+  assert.equal(bad.status, 401);
+  assert.match(bad.headers.get('www-authenticate'), /^Bearer resource_metadata="[^"]+", error="invalid_token"/);
+
+  // the metadata the challenge points at (RFC 9728)
+  const prm = await (await fetch(resourceMetadataUrl, { signal: AbortSignal.timeout(TIMEOUTS.action) })).json();
+  assert.deepEqual(prm.resource, stack.resource);
+  assert.deepEqual(prm.authorization_servers, [stack.asUrl]);
+  assert.deepEqual(prm.scopes_supported, ['mcp:tools']);
+});
+
+test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, tools list comes back through auth.fetch', { timeout: TIMEOUTS.test }, async (t) => {
+  const { page, d, run } = await openAndConnect(t);
+  const redirectUri = `${stack.webUrl}/callback.html`;
+  const ev = stack.events;
+
+  await run(async () => {
+    // ---- tools through auth.fetch
+    await page.click('#list-tools');
+    await page.waitForFunction(
+      () => document.querySelectorAll('#tools li').length > 0 || document.querySelector('#error')?.textContent,
+    );
+    assert.equal(await page.locator('#error').innerText(), '', 'no error is shown after listing tools');
+    const tools = await page.locator('#tools li').allInnerTexts();
+    assert.ok(tools.includes('echo') && tools.includes('add'), `tools listed: ${tools.join(', ')}`);
+
+    // ---- the authorization server's side
+    const reg = ev.registrations.find((r) => r.redirect_uris?.includes(redirectUri));
+    assert.ok(reg, `a client was registered with redirect URI ${redirectUri}`);
+    assert.equal(reg.client_name, 'mcp-oauth-wasm demo');
+    assert.equal(reg.token_endpoint_auth_method, 'none', 'R12: a public client');
+    assert.equal(reg.application_type, 'web', 'R12: application_type web');
+    assert.deepEqual([...reg.grant_types].sort(), ['authorization_code', 'refresh_token'], 'R12: grant_types');
+    assert.deepEqual(reg.response_types, ['code'], 'R12: response_types');
+    const clientId = reg.client_id;
+    assert.equal(await page.locator('#status-client-id').innerText(), clientId, 'status shows the registered client');
+    assert.equal(await page.locator('#status-issuer').innerText(), stack.asUrl, 'status shows the issuer');
+
+    const authz = ev.authorizations.filter((a) => a.client_id === clientId);
+    assert.equal(authz.length, 1, 'one authorization request');
+    assert.equal(authz[0].code_challenge_method, 'S256', 'R14: PKCE S256');
+    assert.equal(authz[0].resource, stack.resource, 'R15: resource on the authorization request');
+    assert.equal(authz[0].redirect_uri, redirectUri);
+    assert.equal(authz[0].scope, 'mcp:tools', 'R16: the resource metadata scopes');
+
+    const codeExchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
+    assert.ok(codeExchange, 'the code was exchanged');
+    assert.equal(codeExchange.resource, stack.resource, 'R15: resource on the code exchange');
+
+    const at = ev.accessTokens.find((x) => x.client_id === clientId);
+    assert.ok(at, 'an access token was issued to the registered client');
+    assert.equal(at.aud, stack.resource, 'the access token audience is the MCP resource');
+    assert.match(at.scope, /\bmcp:tools\b/);
+
+    // ---- the MCP server's side
+    const ok = ev.mcpRequests.filter((r) => r.path === '/mcp' && r.hadAuthorization && r.status === 200);
+    assert.ok(ok.length > 0, 'the MCP server saw an authorized request answered 200');
+    assert.ok(ok.every((r) => r.client_id === clientId));
+    assert.ok(ok.some((r) => r.rpcMethods.includes('tools/list')), 'tools/list went through with the token');
+
+    // ---- tokens are stored under the library's prefix
+    const storage = await readLocalStorage(page);
+    const keys = Object.keys(storage);
+    assert.ok(keys.some((k) => k.startsWith('mcp-oauth')), `localStorage has mcp-oauth keys (keys: ${keys.join(', ')})`);
+    const stray = keys.filter((k) => !k.startsWith('mcp-oauth'));
+    assert.deepEqual(stray, [], 'every localStorage key starts with the library prefix');
+    const storedJwts = Object.values(storage).flatMap(jwtsIn);
+    const issued = new Set(ev.tokens.map((x) => x.access_token_sha256));
+    const storedAt = storedJwts.find((j) => issued.has(sha256(j)));
+    assert.ok(storedAt, 'an issued access token is stored in localStorage under an mcp-oauth key');
+    assert.equal(decodeJwtPayload(storedAt).aud, stack.resource);
+
+    // ---- no secret ever travels in a URL (R24)
+    const urls = [...d.requests.map((r) => r.url), ...d.navigations.map((n) => n.url)];
+    assert.ok(d.navigations.some((n) => n.label === 'popup1' && n.url.startsWith(`${stack.asUrl}/`)),
+      'the popup went to the authorization server');
+    for (const url of urls) {
+      assert.ok(!/code_verifier/i.test(url), `no code_verifier in ${url}`);
+      assert.ok(!/[?&#](access_token|refresh_token)=/i.test(url), `no token parameter in ${url}`);
+      for (const jwt of storedJwts) assert.ok(!url.includes(jwt), `no access token in ${url}`);
+    }
+  });
+});
+
+test('R25 R33 tokens at rest: the refresh token is in no storage of the origin in the clear', { timeout: TIMEOUTS.test }, async (t) => {
+  const { page, run } = await openAndConnect(t);
+  const ev = stack.events;
+  await run(async () => {
+    const clientId = await page.locator('#status-client-id').innerText();
+    const exchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
+    assert.ok(exchange?.refresh_token_issued, 'the authorization server issued a refresh token');
+    const secrets = new Set(ev.tokens.filter((x) => x.client_id === clientId).map((x) => x.refresh_token_sha256));
+
+    const local = stringsIn(await readLocalStorage(page));
+    assert.ok(!local.some((s) => secrets.has(sha256(s))), 'no refresh token in localStorage');
+    const session = stringsIn(await page.evaluate(() => ({ ...sessionStorage })));
+    assert.ok(!session.some((s) => secrets.has(sha256(s))), 'no refresh token in sessionStorage');
+    const idb = await readIndexedDbStrings(page);
+    for (const [store, strings] of Object.entries(idb)) {
+      assert.ok(!strings.some((s) => secrets.has(sha256(s))), `no refresh token in the clear in IndexedDB ${store}`);
+    }
+  });
+});

@@ -1,0 +1,187 @@
+// Shared pieces of the end-to-end tests: the browser, diagnostics collected from it, and
+// a few checks that look into the page's storage.
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+
+/** The built npm package the web server serves at /pkg/ (env MCP_OAUTH_PKG_DIR overrides). */
+export const pkgDir = process.env.MCP_OAUTH_PKG_DIR
+  ? path.resolve(process.env.MCP_OAUTH_PKG_DIR)
+  : path.join(repoRoot, 'pkg');
+
+export function assertPackageBuilt() {
+  const entry = path.join(pkgDir, 'mcp_oauth_wasm.js');
+  if (!existsSync(entry)) {
+    throw new Error(`${path.relative(repoRoot, entry) || entry} does not exist: build the package first (make pkg)`);
+  }
+}
+
+// Ports away from the demo's 9410-9412 so a running `make demo` does not collide.
+export const PORTS = {
+  asPort: Number(process.env.MCP_OAUTH_E2E_AS_PORT ?? 9420),
+  mcpPort: Number(process.env.MCP_OAUTH_E2E_MCP_PORT ?? 9421),
+  webPort: Number(process.env.MCP_OAUTH_E2E_WEB_PORT ?? 9422),
+};
+
+export const TIMEOUTS = {
+  test: 90_000,
+  action: 15_000, // any single Playwright action / wait
+};
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    timeout: 30_000,
+  });
+}
+
+/**
+ * Record what every page of `context` does: console output, uncaught errors, every request URL
+ * (redirect hops included) and every top-level navigation, labelled `page`, `popup1`, ...
+ */
+export function watchContext(context) {
+  const d = { console: [], pageErrors: [], requests: [], navigations: [], pages: [] };
+  context.on('page', (page) => {
+    const label = d.pages.length === 0 ? 'page' : `popup${d.pages.length}`;
+    d.pages.push(page);
+    page.on('console', (m) => d.console.push(`[${label}] ${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => d.pageErrors.push(`[${label}] ${e.message}`));
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) d.navigations.push({ label, url: frame.url() });
+    });
+    page.on('close', () => d.navigations.push({ label, url: '(closed)' }));
+  });
+  context.on('request', (request) => {
+    const page = request.frame()?.page?.();
+    const i = page ? d.pages.indexOf(page) : -1;
+    const label = i === 0 ? 'page' : i > 0 ? `popup${i}` : '?';
+    d.requests.push({ label, method: request.method(), url: request.url() });
+  });
+  return d;
+}
+
+const clip = (s, n = 400) => (s.length > n ? `${s.slice(0, n)}...` : s);
+
+/** A readable dump of the page and the stack, appended to a failure message. */
+export async function describeFailure(d, page, stack) {
+  const text = async (sel) => {
+    try {
+      return await page.locator(sel).innerText({ timeout: 1000 });
+    } catch {
+      return '(unavailable)';
+    }
+  };
+  const parts = [
+    `#status-state: ${await text('#status-state')}`,
+    `#error: ${await text('#error')}`,
+    `#log:\n${await text('#log')}`,
+    `console (${d.console.length}):\n${d.console.map((l) => clip(l)).join('\n')}`,
+    `page errors:\n${d.pageErrors.join('\n')}`,
+    `navigations:\n${d.navigations.map((n) => `[${n.label}] ${clip(n.url, 200)}`).join('\n')}`,
+    `requests:\n${d.requests.map((r) => `[${r.label}] ${r.method} ${clip(r.url, 200)}`).join('\n')}`,
+  ];
+  if (stack) parts.push(`stack events:\n${clip(JSON.stringify(stack.events.snapshot(), null, 1), 6000)}`);
+  return parts.join('\n\n');
+}
+
+/** Run `fn`; if it throws, rethrow with the diagnostics appended. */
+export async function withDiagnostics(d, getPage, stack, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    const page = getPage();
+    const dump = page ? await describeFailure(d, page, stack).catch((e) => `(no diagnostics: ${e.message})`) : '(no page)';
+    err.message = `${err.message}\n\n---- diagnostics ----\n${dump}`;
+    throw err;
+  }
+}
+
+export const sha256 = (s) => createHash('sha256').update(s).digest('base64url');
+
+/** Every string inside a JSON-ish value (object keys excluded). */
+export function stringsIn(value, out = []) {
+  if (typeof value === 'string') {
+    out.push(value);
+    // values that are themselves JSON documents
+    const t = value.trim();
+    if ((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']'))) {
+      try {
+        stringsIn(JSON.parse(t), out);
+      } catch { /* not JSON */ }
+    }
+  } else if (Array.isArray(value)) {
+    for (const v of value) stringsIn(v, out);
+  } else if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) stringsIn(v, out);
+  }
+  return out;
+}
+
+/** localStorage of the page's origin, as { key: value }. */
+export function readLocalStorage(page) {
+  return page.evaluate(() => Object.fromEntries(
+    Array.from({ length: localStorage.length }, (_, i) => localStorage.key(i)).map((k) => [k, localStorage.getItem(k)]),
+  ));
+}
+
+/**
+ * Every string value in every IndexedDB database of the page's origin (binary values such as
+ * ciphertexts and CryptoKeys are skipped), as { "db/store": [strings...] }.
+ */
+export function readIndexedDbStrings(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    const collect = (v, acc, depth = 0) => {
+      if (depth > 8 || v == null) return;
+      if (typeof v === 'string') acc.push(v);
+      else if (Array.isArray(v)) v.forEach((x) => collect(x, acc, depth + 1));
+      else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+        Object.values(v).forEach((x) => collect(x, acc, depth + 1));
+      }
+    };
+    const dbs = indexedDB.databases ? await indexedDB.databases() : [];
+    for (const { name } of dbs) {
+      if (!name) continue;
+      const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open(name);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      for (const storeName of db.objectStoreNames) {
+        const values = await new Promise((resolve, reject) => {
+          const req = db.transaction(storeName, 'readonly').objectStore(storeName).getAll();
+          req.onsuccess = () => resolve(req.result);
+          req.onerror = () => reject(req.error);
+        });
+        const acc = [];
+        values.forEach((v) => collect(v, acc));
+        out[`${name}/${storeName}`] = acc;
+      }
+      db.close();
+    }
+    return out;
+  });
+}
+
+/** JWT-shaped substrings of `s`. */
+export const jwtsIn = (s) => s.match(/eyJ[\w-]*\.[\w-]+\.[\w-]+/g) ?? [];
+
+export function decodeJwtPayload(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
