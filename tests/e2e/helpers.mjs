@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -100,14 +101,27 @@ export async function describeFailure(d, page, stack) {
   return parts.join('\n\n');
 }
 
-/** Run `fn`; if it throws, rethrow with the diagnostics appended. */
-export async function withDiagnostics(d, getPage, stack, fn) {
+export const artifactsDir = path.join(here, 'artifacts');
+
+/**
+ * Run `fn`; if it throws, rethrow with the diagnostics appended, and leave a screenshot of each
+ * open page plus the dump in tests/e2e/artifacts/ (git-ignored).
+ */
+export async function withDiagnostics(d, getPage, stack, fn, name = 'failure') {
   try {
     return await fn();
   } catch (err) {
     const page = getPage();
     const dump = page ? await describeFailure(d, page, stack).catch((e) => `(no diagnostics: ${e.message})`) : '(no page)';
     err.message = `${err.message}\n\n---- diagnostics ----\n${dump}`;
+    try {
+      await mkdir(artifactsDir, { recursive: true });
+      const base = name.replace(/[^\w.-]+/g, '_').slice(0, 80);
+      await writeFile(path.join(artifactsDir, `${base}.txt`), `${err.message}\n\n${err.stack ?? ''}\n`);
+      for (const [i, p] of d.pages.entries()) {
+        if (!p.isClosed()) await p.screenshot({ path: path.join(artifactsDir, `${base}.${i}.png`), timeout: 5000 }).catch(() => {});
+      }
+    } catch { /* artifacts are best effort */ }
     throw err;
   }
 }
@@ -138,45 +152,6 @@ export function readLocalStorage(page) {
   return page.evaluate(() => Object.fromEntries(
     Array.from({ length: localStorage.length }, (_, i) => localStorage.key(i)).map((k) => [k, localStorage.getItem(k)]),
   ));
-}
-
-/**
- * Every string value in every IndexedDB database of the page's origin (binary values such as
- * ciphertexts and CryptoKeys are skipped), as { "db/store": [strings...] }.
- */
-export function readIndexedDbStrings(page) {
-  return page.evaluate(async () => {
-    const out = {};
-    const collect = (v, acc, depth = 0) => {
-      if (depth > 8 || v == null) return;
-      if (typeof v === 'string') acc.push(v);
-      else if (Array.isArray(v)) v.forEach((x) => collect(x, acc, depth + 1));
-      else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-        Object.values(v).forEach((x) => collect(x, acc, depth + 1));
-      }
-    };
-    const dbs = indexedDB.databases ? await indexedDB.databases() : [];
-    for (const { name } of dbs) {
-      if (!name) continue;
-      const db = await new Promise((resolve, reject) => {
-        const req = indexedDB.open(name);
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-      for (const storeName of db.objectStoreNames) {
-        const values = await new Promise((resolve, reject) => {
-          const req = db.transaction(storeName, 'readonly').objectStore(storeName).getAll();
-          req.onsuccess = () => resolve(req.result);
-          req.onerror = () => reject(req.error);
-        });
-        const acc = [];
-        values.forEach((v) => collect(v, acc));
-        out[`${name}/${storeName}`] = acc;
-      }
-      db.close();
-    }
-    return out;
-  });
 }
 
 /** JWT-shaped substrings of `s`. */

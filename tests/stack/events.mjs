@@ -3,16 +3,20 @@
 
 export function createEvents() {
   const data = {
-    registrations: [], // { at, client_id, client_name, redirect_uris, token_endpoint_auth_method, grant_types, application_type, scope }
-    authorizations: [], // { at, client_id, resource, scope, code_challenge_method } (accepted authorization requests)
-    tokens: [], // { at, client_id, grant_type, resource (request param), scope } (successful token endpoint calls)
-    accessTokens: [], // { at, client_id, aud, scope, format, grantId }
-    refreshTokens: [], // { at, event: "saved" | "consumed" | "destroyed", client_id, grantId, resource, scope }
-    revocations: [], // { at, client_id, token_type_hint, kind, status }
-    grantsRevoked: [], // { at, grantId }
-    errors: [], // { at, where, error, error_description }
-    mcpRequests: [], // { at, method, path, hadAuthorization, status, rpcMethods, error }
+    // authorization server (oidc-provider events)
+    registrations: [], // { client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, application_type, scope }
+    authorizations: [], // accepted authorization requests: { client_id, redirect_uri, resource, scope, code_challenge_method, has_state }
+    tokens: [], // successful token endpoint calls: { client_id, grant_type, resource, requested_scope, scope, token_type,
+    //             expires_in, refresh_token_issued, access_token_sha256, refresh_token_sha256 } (values never recorded)
+    accessTokens: [], // { client_id, grantId, scope, aud, format: "jwt" | "opaque" }
+    refreshTokens: [], // { event: "saved" | "consumed" | "destroyed", client_id, grantId, scope, resource }
+    revocations: [], // revocation endpoint calls: { client_id, token_type_hint, kind, status, error }
+    grantsRevoked: [], // { grantId }
+    errors: [], // { where: "<oidc-provider event>", error, error_description }
+    // MCP server
+    mcpRequests: [], // { method, path, hadAuthorization, protocolVersion, rpcMethods, status, error?, client_id?, aud?, scheme? }
   };
+  // every record also has `at` (ms since epoch)
   const listeners = new Set();
   const events = {
     push(kind, entry) {

@@ -7,9 +7,15 @@
 // - tokens: JWT access tokens verified against the AS JWKS, issuer and audience == resource
 // - RFC 9728 metadata at /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource
 // - CORS for any origin, on every response (401s included); preflights answered without auth
+// - with `dpop: true`: DPoP-bound tokens (RFC 9449) are accepted with `Authorization: DPoP` and a
+//   valid `DPoP` proof (htm, htu, ath, jkt, iat window, jti replay); a bound token sent as Bearer
+//   is refused. Challenges then carry a `DPoP algs="..."` challenge after the Bearer one.
 
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import {
+  EmbeddedJWK, calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, jwtVerify,
+} from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
@@ -57,6 +63,8 @@ function readBody(req) {
 }
 
 const quote = (s) => `"${String(s).replace(/["\\]/g, '\\$&')}"`;
+const DPOP_ALGS = ['ES256', 'EdDSA', 'Ed25519']; // what oidc-provider advertises
+const DPOP_MAX_AGE = 300;
 
 /**
  * @param {object} o
@@ -64,9 +72,12 @@ const quote = (s) => `"${String(s).replace(/["\\]/g, '\\$&')}"`;
  * @param {string} o.issuer the authorization server's issuer
  * @param {ReturnType<import('./events.mjs').createEvents>} o.events
  * @param {string} [o.requiredScope] default `mcp:tools`
+ * @param {boolean} [o.dpop] accept DPoP-bound tokens (default false: Bearer only)
  * @param {boolean} [o.quiet]
  */
-export async function startMcpServer({ port, issuer, events, requiredScope = 'mcp:tools', quiet = false }) {
+export async function startMcpServer({
+  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, quiet = false,
+}) {
   const origin = `http://127.0.0.1:${port}`;
   const resource = `${origin}/mcp`;
   const resourceMetadataUrl = `${origin}/.well-known/oauth-protected-resource/mcp`;
@@ -79,23 +90,62 @@ export async function startMcpServer({ port, issuer, events, requiredScope = 'mc
   };
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: 5000 });
 
+  const seenProofs = new Map(); // DPoP proof jti -> expiry (ms)
+
+  async function checkDpopProof(req, token, jkt) {
+    const proof = req.headers.dpop;
+    if (typeof proof !== 'string' || !proof) throw new Error('DPoP proof missing');
+    const { alg } = decodeProtectedHeader(proof);
+    if (!DPOP_ALGS.includes(alg)) throw new Error(`DPoP proof alg ${alg} not supported`);
+    const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, {
+      typ: 'dpop+jwt', algorithms: DPOP_ALGS, maxTokenAge: DPOP_MAX_AGE, clockTolerance: 60,
+    });
+    if (payload.htm !== req.method) throw new Error('DPoP proof htm mismatch');
+    const htu = new URL(payload.htu);
+    htu.search = '';
+    htu.hash = '';
+    const target = new URL(req.url, origin);
+    if (htu.href !== `${origin}${target.pathname}`) throw new Error('DPoP proof htu mismatch');
+    const ath = createHash('sha256').update(token).digest('base64url');
+    if (payload.ath !== ath) throw new Error('DPoP proof ath mismatch');
+    if (await calculateJwkThumbprint(protectedHeader.jwk) !== jkt) throw new Error('DPoP proof key does not match the token');
+    const now = Date.now();
+    for (const [jti, exp] of seenProofs) if (exp < now) seenProofs.delete(jti);
+    if (typeof payload.jti !== 'string' || seenProofs.has(payload.jti)) throw new Error('DPoP proof replayed');
+    seenProofs.set(payload.jti, now + 2 * DPOP_MAX_AGE * 1000);
+  }
+
   async function authenticate(req) {
     const header = req.headers.authorization;
     if (!header) return { ok: false, hadAuthorization: false };
-    const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
-    if (!m) return { ok: false, hadAuthorization: true, error: 'invalid_request', description: 'malformed Authorization header' };
+    const m = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
+    if (!m || (!dpop && m[1].toLowerCase() === 'dpop')) {
+      return { ok: false, hadAuthorization: true, error: 'invalid_request', description: 'malformed Authorization header' };
+    }
+    const scheme = m[1].toLowerCase();
+    const token = m[2];
     try {
-      const { payload } = await jwtVerify(m[1], jwks, {
+      const { payload } = await jwtVerify(token, jwks, {
         issuer,
         audience: resource,
         typ: 'at+jwt',
         algorithms: ['ES256'],
       });
+      const jkt = payload.cnf?.jkt;
+      if (jkt && scheme !== 'dpop') throw new Error('DPoP-bound token sent as Bearer');
+      if (!jkt && scheme === 'dpop') throw new Error('token is not DPoP-bound');
+      if (jkt) {
+        try {
+          await checkDpopProof(req, token, jkt);
+        } catch (err) {
+          return { ok: false, hadAuthorization: true, error: 'invalid_dpop_proof', description: err.code ?? err.message };
+        }
+      }
       const scopes = String(payload.scope ?? '').split(' ');
       if (requiredScope && !scopes.includes(requiredScope)) {
         return { ok: false, hadAuthorization: true, status: 403, error: 'insufficient_scope', description: `scope ${requiredScope} required` };
       }
-      return { ok: true, hadAuthorization: true, payload };
+      return { ok: true, hadAuthorization: true, payload, scheme };
     } catch (err) {
       return { ok: false, hadAuthorization: true, error: 'invalid_token', description: err.code ?? err.message };
     }
@@ -127,7 +177,7 @@ export async function startMcpServer({ port, issuer, events, requiredScope = 'mc
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
-        'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID',
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, DPoP',
         'Access-Control-Max-Age': '600',
       });
       res.end();
@@ -150,6 +200,7 @@ export async function startMcpServer({ port, issuer, events, requiredScope = 'mc
         challenge += `, error=${quote(auth.error)}, error_description=${quote(auth.description)}`;
         if (auth.error === 'insufficient_scope') challenge += `, scope=${quote(requiredScope)}`;
       }
+      if (dpop) challenge += `, DPoP algs=${quote(DPOP_ALGS.join(' '))}`;
       const status = auth.status ?? (auth.error === 'invalid_request' ? 400 : 401);
       // drain the body so the connection stays usable
       req.resume();
@@ -160,6 +211,7 @@ export async function startMcpServer({ port, issuer, events, requiredScope = 'mc
     }
     record.client_id = auth.payload.client_id;
     record.aud = auth.payload.aud;
+    record.scheme = auth.scheme;
 
     let body;
     if (req.method === 'POST') {

@@ -5,10 +5,11 @@
 //   ... stack.events ...
 //   await stack.stop();
 //
-// CLI (what `make demo` runs): `node tests/stack/stack.mjs [--auto-approve]` starts everything,
+// CLI (what `make demo` runs): `node tests/stack/stack.mjs [--auto-approve] [--dpop]` starts everything,
 // prints the URLs and runs until Ctrl-C / SIGTERM.
 // Ports: arguments, else env MCP_OAUTH_AS_PORT / MCP_OAUTH_MCP_PORT / MCP_OAUTH_WEB_PORT,
-// else 9410 / 9411 / 9412. Everything binds 127.0.0.1 only.
+// else 9410 / 9411 / 9412. The package served at /pkg/: env MCP_OAUTH_PKG_DIR, else <repo>/pkg.
+// Everything binds 127.0.0.1 only.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,15 +36,16 @@ function port(value, envName, fallback) {
  * @param {number} [o.mcpPort] default env MCP_OAUTH_MCP_PORT or 9411
  * @param {number} [o.webPort] default env MCP_OAUTH_WEB_PORT or 9412
  * @param {string} [o.webRoot] default <repo>/www
- * @param {string} [o.pkgDir] default <repo>/pkg
+ * @param {string} [o.pkgDir] default env MCP_OAUTH_PKG_DIR or <repo>/pkg
  * @param {boolean} [o.quiet] no logging
  * @param {boolean} [o.autoApprove] the AS approves without showing its page
  * @param {number} [o.accessTokenTTL] seconds, default 600
  * @param {number} [o.refreshTokenTTL] seconds, default 14 days
+ * @param {boolean} [o.dpop] DPoP (RFC 9449) at the AS and the MCP server, default off
  */
 export async function startStack({
   asPort, mcpPort, webPort, webRoot, pkgDir, quiet = false,
-  autoApprove = false, accessTokenTTL, refreshTokenTTL,
+  autoApprove = false, accessTokenTTL, refreshTokenTTL, dpop = false,
 } = {}) {
   const ports = {
     as: port(asPort, 'MCP_OAUTH_AS_PORT', 9410),
@@ -63,17 +65,20 @@ export async function startStack({
     if (stopped) return;
     stopped = true;
     await Promise.allSettled(started.reverse().map((s) => s.close()));
+    // Let keep-alive client sockets in this process (fetch's pool) see the close before a caller
+    // starts another stack on the same ports; otherwise its next request can hit a dead socket.
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
   }
 
   try {
     started.push(await startAuthorizationServer({
-      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, quiet,
+      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, quiet,
     }));
-    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, quiet }));
+    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, quiet }));
     started.push(await startWebServer({
       port: ports.web,
       webRoot: webRoot ?? path.join(repoRoot, 'www'),
-      pkgDir: pkgDir ?? path.join(repoRoot, 'pkg'),
+      pkgDir: pkgDir ?? (process.env.MCP_OAUTH_PKG_DIR ? path.resolve(process.env.MCP_OAUTH_PKG_DIR) : path.join(repoRoot, 'pkg')),
       config: { mcpUrl, asUrl, resource },
     }));
   } catch (err) {
@@ -86,8 +91,14 @@ export async function startStack({
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
-  const autoApprove = process.argv.includes('--auto-approve');
-  const stack = await startStack({ autoApprove });
+  const args = process.argv.slice(2);
+  const known = ['--auto-approve', '--dpop'];
+  const unknown = args.filter((a) => !known.includes(a));
+  if (unknown.length) {
+    console.error(`unknown argument(s): ${unknown.join(' ')}\nusage: node tests/stack/stack.mjs [--auto-approve] [--dpop]`);
+    process.exit(2);
+  }
+  const stack = await startStack({ autoApprove: args.includes('--auto-approve'), dpop: args.includes('--dpop') });
   console.log(`authorization server  ${stack.asUrl}`);
   console.log(`MCP server            ${stack.mcpUrl}`);
   console.log(`demo page             ${stack.webUrl}`);

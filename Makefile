@@ -1,0 +1,37 @@
+# The two front-door commands: `make demo` and `make test`. Everything they need is installed
+# by scripts/deps.sh, idempotently.
+.PHONY: demo test deps deps-browser pkg size test-native test-browser test-e2e clean
+
+WASM_BINDGEN_TEST_RUNNER := $(CURDIR)/.tools/bin/wasm-bindgen-test-runner
+
+demo: deps pkg
+	node tests/stack/stack.mjs
+
+test: deps-browser test-native pkg test-browser test-e2e
+	@echo "make test: all layers passed"
+
+deps:
+	bash scripts/deps.sh
+
+deps-browser:
+	bash scripts/deps.sh --browser
+
+pkg: deps
+	bash scripts/build-pkg.sh
+
+size: pkg
+	bash scripts/size.sh
+
+test-native:
+	cargo test --lib
+
+test-browser: deps-browser
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(WASM_BINDGEN_TEST_RUNNER) \
+	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
+	cargo test --target wasm32-unknown-unknown --test browser
+
+test-e2e: pkg
+	node --test --test-concurrency=1 tests/e2e/
+
+clean:
+	rm -rf pkg target/wasm32-unknown-unknown

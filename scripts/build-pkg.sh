@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the npm package into pkg/: release wasm → wasm-bindgen --target web → wasm-opt -Oz
+# (binaryen from npm; never Debian's wasm-opt 108, which writes broken modules) → package.json
+# and README rendered from pkg-template/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --target wasm32-unknown-unknown --lib
+rm -rf pkg
+.tools/bin/wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/release/mcp_oauth_wasm.wasm
+node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  pkg/mcp_oauth_wasm_bg.wasm -o pkg/mcp_oauth_wasm_bg.wasm
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+sed "s/{{VERSION}}/$version/" pkg-template/package.json > pkg/package.json
+cp pkg-template/README.md pkg/README.md
+rm -f pkg/.gitignore
+printf 'pkg/ built: %s\n' "$(cd pkg && ls | tr '\n' ' ')"

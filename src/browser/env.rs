@@ -1,0 +1,63 @@
+//! `Env` in the browser: `Date.now()`, `crypto.getRandomValues` (through getrandom) and the
+//! `subscribe` listeners (R30 events).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::JsValue;
+
+use crate::core::error::{ErrorCode, McpError};
+use crate::flow::Env;
+use crate::flow::records::Status;
+
+#[derive(Clone, Default)]
+pub struct BrowserEnv {
+    listeners: Rc<RefCell<Vec<(u32, Function)>>>,
+    next_id: Rc<RefCell<u32>>,
+}
+
+/// JSON text → a plain JS value (`null` if it does not parse, which our own JSON always does).
+pub fn json_to_js(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).unwrap_or(JsValue::NULL)
+}
+
+impl BrowserEnv {
+    pub fn subscribe(&self, f: Function) -> u32 {
+        let mut id = self.next_id.borrow_mut();
+        *id += 1;
+        self.listeners.borrow_mut().push((*id, f));
+        *id
+    }
+
+    pub fn unsubscribe(&self, id: u32) {
+        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    /// Calls every listener; one that throws does not stop the others.
+    pub fn emit(&self, event: &serde_json::Value) {
+        let value = json_to_js(&event.to_string());
+        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
+        for f in listeners {
+            let _ = f.call1(&JsValue::NULL, &value);
+        }
+    }
+}
+
+impl Env for BrowserEnv {
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
+        getrandom::fill(buf).map_err(|_| McpError::new(ErrorCode::InvalidInput, "no secure random source (crypto.getRandomValues)"))
+    }
+
+    fn step(&self, server_url: &str, step: &str, detail: &str) {
+        self.emit(&serde_json::json!({ "type": "step", "serverUrl": server_url, "step": step, "detail": detail }));
+    }
+
+    fn status_changed(&self, status: &Status) {
+        self.emit(&serde_json::json!({ "type": "status", "status": status }));
+    }
+}

@@ -1,0 +1,74 @@
+//! `Http` over the browser's `fetch` (or the app's own `fetch` option, R10).
+
+use js_sys::{Function, Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response};
+
+use super::js_message;
+use crate::core::error::HttpError;
+use crate::core::http::{HttpRequest, HttpResponse};
+use crate::flow::Http;
+
+/// The response headers the core reads.
+const READ_HEADERS: [&str; 3] = ["www-authenticate", "content-type", "dpop-nonce"];
+
+#[derive(Clone, Default)]
+pub struct BrowserHttp {
+    /// The app's `fetch` option; `globalThis.fetch` when absent.
+    pub fetch_fn: Option<Function>,
+}
+
+impl BrowserHttp {
+    /// Calls `fetch(request)` and waits for the `Response`.
+    pub async fn fetch_request(&self, request: &Request) -> Result<Response, HttpError> {
+        let promise = match &self.fetch_fn {
+            Some(f) => f.call1(&JsValue::NULL, request),
+            None => {
+                let global = js_sys::global();
+                let f: Function = js_sys::Reflect::get(&global, &JsValue::from_str("fetch"))
+                    .ok()
+                    .and_then(|f| f.dyn_into().ok())
+                    .ok_or_else(|| HttpError::Network("fetch is not available".into()))?;
+                f.call1(&global, request)
+            }
+        }
+        .map_err(|e| HttpError::Network(js_message(&e)))?;
+        let promise: Promise = promise.dyn_into().map_err(|_| HttpError::Network("fetch did not return a promise".into()))?;
+        let resp = JsFuture::from(promise).await.map_err(|e| HttpError::Network(js_message(&e)))?;
+        resp.dyn_into::<Response>().map_err(|_| HttpError::Network("fetch did not return a Response".into()))
+    }
+}
+
+pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
+    let headers = Headers::new().map_err(|e| HttpError::Network(js_message(&e)))?;
+    for (k, v) in &req.headers {
+        headers.append(k, v).map_err(|e| HttpError::Network(js_message(&e)))?;
+    }
+    let init = RequestInit::new();
+    init.set_method(req.method.as_str());
+    init.set_headers(&headers);
+    if let Some(body) = &req.body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    if !req.follow_redirects {
+        init.set_redirect(RequestRedirect::Manual);
+    }
+    Request::new_with_str_and_init(&req.url, &init).map_err(|e| HttpError::Network(js_message(&e)))
+}
+
+impl Http for BrowserHttp {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let request = build_request(&req)?;
+        let resp = self.fetch_request(&request).await?;
+        let headers = READ_HEADERS
+            .iter()
+            .filter_map(|name| resp.headers().get(name).ok().flatten().map(|v| (name.to_string(), v)))
+            .collect();
+        let body = match resp.array_buffer() {
+            Ok(p) => JsFuture::from(p).await.map_err(|e| HttpError::Network(js_message(&e)))?,
+            Err(e) => return Err(HttpError::Network(js_message(&e))),
+        };
+        Ok(HttpResponse::new(resp.status(), headers, Uint8Array::new(&body).to_vec()))
+    }
+}

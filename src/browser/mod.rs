@@ -1,0 +1,24 @@
+//! The browser shell: implements the flow's traits with web-sys. Nothing here decides anything
+//! about OAuth; it moves bytes, keeps strings and watches windows.
+
+pub mod env;
+pub mod fetch;
+pub mod popup;
+pub mod storage;
+
+use wasm_bindgen::JsValue;
+
+use crate::core::error::{ErrorCode, McpError};
+
+/// A JS exception's message, for error texts.
+pub fn js_message(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".to_string())
+}
+
+pub fn window() -> Result<web_sys::Window, McpError> {
+    web_sys::window().ok_or_else(|| McpError::new(ErrorCode::InvalidInput, "mcp-oauth-wasm needs a window"))
+}

@@ -1,0 +1,165 @@
+//! The popup (R21–R23): opened synchronously on `about:blank`, navigated once the URL is ready,
+//! then watched until the callback's result arrives by `postMessage`, `BroadcastChannel` or
+//! the shared storage — whichever comes first.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, BroadcastChannel, EventTarget, MessageEvent, Window};
+
+use crate::core::error::{ErrorCode, McpError};
+use crate::flow::records::FlowResult;
+
+/// The `type` of the message a callback page posts to its opener.
+pub const MESSAGE_TYPE: &str = "mcp-oauth-wasm:callback";
+
+/// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
+const DETACH_WINDOW_MS: f64 = 3000.0;
+/// R23: how long a closed popup's result may take to show up before it counts as a user close.
+const CLOSE_GRACE_MS: f64 = 1000.0;
+const POLL_MS: i32 = 200;
+
+/// R21: `window.open("about:blank", name)` inside the click; `None` when blocked.
+pub fn open_blank(name: &str) -> Option<Window> {
+    let w = web_sys::window()?;
+    w.open_with_url_and_target_and_features("about:blank", name, "popup,width=520,height=720").ok().flatten()
+}
+
+pub async fn sleep(ms: i32) {
+    let p = Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+/// An event listener removed when dropped (as gloo-events does).
+pub struct Listener {
+    target: EventTarget,
+    kind: &'static str,
+    closure: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Listener {
+    pub fn new(target: &EventTarget, kind: &'static str, f: impl FnMut(JsValue) + 'static) -> Option<Listener> {
+        let closure = Closure::wrap(Box::new(f) as Box<dyn FnMut(JsValue)>);
+        target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref()).ok()?;
+        Some(Listener { target: target.clone(), kind, closure })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+    }
+}
+
+/// A `BroadcastChannel` closed when dropped.
+pub struct Channel {
+    pub channel: BroadcastChannel,
+    _listener: Option<Listener>,
+}
+
+impl Channel {
+    pub fn open(name: &str, on_message: Option<Box<dyn FnMut(JsValue)>>) -> Option<Channel> {
+        let channel = BroadcastChannel::new(name).ok()?;
+        let listener = on_message.and_then(|f| Listener::new(&channel, "message", f));
+        Some(Channel { channel, _listener: listener })
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}
+
+/// The channel a flow's result is broadcast on (R22).
+pub fn channel_name(prefix: &str, state: &str) -> String {
+    format!("{prefix}:flow:{state}")
+}
+
+fn parse_result(text: Option<String>) -> Option<FlowResult> {
+    serde_json::from_str(&text?).ok()
+}
+
+pub struct Watch<'a> {
+    pub popup: &'a Window,
+    pub prefix: &'a str,
+    pub state: &'a str,
+    /// When the popup was sent to the authorization server (`Date.now()`).
+    pub navigated_at: f64,
+    pub timeout_ms: f64,
+    pub signal: Option<AbortSignal>,
+    /// Reads the stored result, if the callback wrote one.
+    pub read_stored: &'a dyn Fn() -> Option<FlowResult>,
+    /// R23: called once when the handle looks severed by COOP.
+    pub on_detached: &'a dyn Fn(),
+}
+
+/// Waits for the flow's result (R22, R23).
+pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
+    let got: Rc<RefCell<Option<FlowResult>>> = Rc::default();
+    let window = super::window()?;
+    let origin = window.location().origin().unwrap_or_default();
+
+    let (cell, popup, state) = (got.clone(), JsValue::from(w.popup.clone()), w.state.to_string());
+    let _message = Listener::new(&window, "message", move |ev: JsValue| {
+        let Ok(ev) = ev.dyn_into::<MessageEvent>() else { return };
+        // R22: exact origin, the popup as source, our flow
+        if ev.origin() != origin || ev.source().map(JsValue::from) != Some(popup.clone()) {
+            return;
+        }
+        let data = ev.data();
+        let field = |k: &str| js_sys::Reflect::get(&data, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        if field("type").as_deref() == Some(MESSAGE_TYPE) && field("state").as_deref() == Some(state.as_str()) {
+            if let Some(r) = parse_result(field("result")) {
+                cell.borrow_mut().replace(r);
+            }
+        }
+    });
+    let cell = got.clone();
+    let _channel = Channel::open(
+        &channel_name(w.prefix, w.state),
+        Some(Box::new(move |ev: JsValue| {
+            let data = js_sys::Reflect::get(&ev, &JsValue::from_str("data")).ok().and_then(|d| d.as_string());
+            if let Some(r) = parse_result(data) {
+                cell.borrow_mut().replace(r);
+            }
+        })),
+    );
+
+    let started = js_sys::Date::now();
+    let mut closed_at: Option<f64> = None;
+    let mut detached = false;
+    loop {
+        if let Some(r) = got.borrow_mut().take().or_else(|| (w.read_stored)()) {
+            return Ok(r);
+        }
+        let now = js_sys::Date::now();
+        if w.signal.as_ref().is_some_and(|s| s.aborted()) {
+            w.popup.close().ok();
+            return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
+        }
+        if now - started > w.timeout_ms {
+            w.popup.close().ok();
+            return Err(McpError::new(ErrorCode::Timeout, "the authorization did not finish in time"));
+        }
+        if !detached && w.popup.closed().unwrap_or(true) {
+            let since = *closed_at.get_or_insert(now);
+            if since - w.navigated_at < DETACH_WINDOW_MS {
+                // R23: severed by COOP, not closed by the user: keep waiting on the other channels
+                detached = true;
+                (w.on_detached)();
+            } else if now - since > CLOSE_GRACE_MS {
+                return Err(McpError::new(ErrorCode::PopupClosed, "the sign-in window was closed"));
+            }
+        }
+        sleep(POLL_MS).await;
+    }
+}

@@ -1,0 +1,67 @@
+//! `Store` over localStorage, sessionStorage or memory (R25). (web-sys directly: gloo-storage's
+//! handles throw when a storage is disabled, and R32 wants a typed error instead.)
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::core::error::{ErrorCode, McpError};
+use crate::flow::Store;
+
+pub enum BrowserStore {
+    Web(web_sys::Storage),
+    Memory(RefCell<BTreeMap<String, String>>),
+}
+
+impl BrowserStore {
+    /// `"local"` (default), `"session"` or `"memory"`.
+    pub fn open(kind: &str) -> Result<BrowserStore, McpError> {
+        let unavailable = || McpError::new(ErrorCode::StorageUnavailable, format!("{kind}Storage is not available"));
+        let window = super::window()?;
+        let web = match kind {
+            "local" => window.local_storage(),
+            "session" => window.session_storage(),
+            "memory" => return Ok(BrowserStore::Memory(RefCell::default())),
+            _ => return Err(McpError::new(ErrorCode::InvalidInput, "storage must be \"local\", \"session\" or \"memory\"")),
+        };
+        web.ok().flatten().map(BrowserStore::Web).ok_or_else(unavailable)
+    }
+}
+
+impl Store for BrowserStore {
+    fn get(&self, key: &str) -> Option<String> {
+        match self {
+            BrowserStore::Web(s) => s.get_item(key).ok().flatten(),
+            BrowserStore::Memory(m) => m.borrow().get(key).cloned(),
+        }
+    }
+    fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
+        match self {
+            BrowserStore::Web(s) => s
+                .set_item(key, value)
+                .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, format!("storage refused a write: {}", super::js_message(&e)))),
+            BrowserStore::Memory(m) => {
+                m.borrow_mut().insert(key.to_string(), value.to_string());
+                Ok(())
+            }
+        }
+    }
+    fn remove(&self, key: &str) {
+        match self {
+            BrowserStore::Web(s) => {
+                let _ = s.remove_item(key);
+            }
+            BrowserStore::Memory(m) => {
+                m.borrow_mut().remove(key);
+            }
+        }
+    }
+    fn keys(&self) -> Vec<String> {
+        match self {
+            BrowserStore::Web(s) => {
+                let n = s.length().unwrap_or(0);
+                (0..n).filter_map(|i| s.key(i).ok().flatten()).collect()
+            }
+            BrowserStore::Memory(m) => m.borrow().keys().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! The `wasm-bindgen` façade: the JS contract of `shared/spec/js-api.md` mapped onto the flows.
+//! JS values in, core types out, `McpAuthError` back. Nothing clever lives here.
+
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{AbortSignal, Request, RequestInit, Window};
+
+use crate::browser::env::{BrowserEnv, json_to_js};
+use crate::browser::fetch::BrowserHttp;
+use crate::browser::popup::{self, Channel, MESSAGE_TYPE, Watch};
+use crate::browser::storage::BrowserStore;
+use crate::browser::{js_message, window};
+use crate::core::authorize::parse_callback_url;
+use crate::core::error::{ErrorCode, McpError};
+use crate::core::secret::ClientSecret;
+use crate::core::url::Url;
+use crate::flow::Store as _;
+use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
+use crate::flow::records::{FlowResult, Status};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type McpAuthErrorCode =
+  | "invalid_input" | "insecure_url" | "network" | "server_error" | "invalid_response"
+  | "resource_mismatch" | "issuer_mismatch" | "pkce_unsupported" | "client_registration_required"
+  | "registration_failed" | "popup_blocked" | "popup_closed" | "timeout" | "cancelled"
+  | "state_mismatch" | "authorization_failed" | "authorization_required" | "insufficient_scope"
+  | "revocation_failed" | "storage_unavailable";
+
+/** Every rejection: a JS `Error` with `name === "McpAuthError"` and a stable `code`. */
+export interface McpAuthError extends Error {
+  name: "McpAuthError";
+  code: McpAuthErrorCode;
+  status?: number;
+  oauthError?: string;
+  description?: string;
+  serverUrl?: string;
+}
+
+export type McpAuthOptions = {
+  redirectUri: string;
+  clientName?: string;
+  clientMetadataUrl?: string;
+  clients?: Record<string, { clientId: string; clientSecret?: string }>;
+  storage?: "local" | "session" | "memory";
+  storageKeyPrefix?: string;
+  refreshSkewSeconds?: number;
+  popupTimeoutSeconds?: number;
+  allowMissingPkceMetadata?: boolean;
+  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+};
+
+export type AuthorizeOptions = {
+  mode?: "auto" | "popup" | "redirect";
+  scope?: string;
+  clientId?: string;
+  clientSecret?: string;
+  returnTo?: string;
+  signal?: AbortSignal;
+};
+
+export type RevokeOptions = { force?: boolean };
+
+export type ServerInfo = {
+  serverUrl: string;
+  resource: string;
+  requiresAuth: boolean;
+  resourceMetadataUrl?: string;
+  resourceMetadata?: object;
+  issuer?: string;
+  authorizationServerMetadata?: object;
+  scopesSupported?: string[];
+  challengeScope?: string;
+  registration: "preregistered" | "metadata_document" | "dynamic" | "manual";
+};
+
+export type Status = {
+  serverUrl: string;
+  state: "unknown" | "authorization_required" | "authorized" | "expired";
+  expiresAt: number | null;
+  refreshable: boolean;
+  scope: string | null;
+  issuer: string | null;
+  clientId: string | null;
+};
+
+export type CallbackResult = { serverUrl: string; returnTo: string | null; status: Status };
+
+export type FlowStep =
+  | "probe" | "resource_metadata" | "authorization_server_metadata" | "registration"
+  | "authorization" | "popup_detached" | "token" | "refresh" | "revocation";
+
+export type McpAuthEvent =
+  | { type: "status"; status: Status }
+  | { type: "step"; serverUrl: string; step: FlowStep; detail: string };
+"#;
+
+type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
+
+/// `McpError` → a JS `Error` named `McpAuthError` with `code` and the contract's details.
+fn to_js(e: McpError) -> JsValue {
+    let err = js_sys::Error::new(&e.message);
+    err.set_name("McpAuthError");
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&err, &JsValue::from_str(k), &v);
+    };
+    set("code", JsValue::from_str(e.code.as_str()));
+    let opt = |v: Option<String>| v.map(|s| JsValue::from_str(&s));
+    if let Some(s) = e.status {
+        set("status", JsValue::from(s));
+    }
+    for (k, v) in [("oauthError", opt(e.oauth_error)), ("description", opt(e.description)), ("serverUrl", opt(e.server_url))] {
+        if let Some(v) = v {
+            set(k, v);
+        }
+    }
+    err.into()
+}
+
+fn invalid(msg: &str) -> McpError {
+    McpError::new(ErrorCode::InvalidInput, msg)
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    if obj.is_object() { Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
+}
+
+fn get_str(obj: &JsValue, key: &str) -> Result<Option<String>, McpError> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| invalid(&format!("option {key} must be a string")))
+}
+
+fn get_num(obj: &JsValue, key: &str, default: f64) -> Result<f64, McpError> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(default);
+    }
+    v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| invalid(&format!("option {key} must be a non-negative number")))
+}
+
+fn to_js_json<T: serde::Serialize>(v: &T) -> JsValue {
+    serde_json::to_string(v).map(|t| json_to_js(&t)).unwrap_or(JsValue::NULL)
+}
+
+fn reject(e: McpError) -> Promise {
+    Promise::reject(&to_js(e))
+}
+
+fn promise<T: serde::Serialize>(f: impl Future<Output = Result<T, McpError>> + 'static) -> Promise {
+    future_to_promise(async move { f.await.map(|v| to_js_json(&v)).map_err(to_js) })
+}
+
+struct Inner {
+    engine: BrowserEngine,
+    popup_timeout_ms: f64,
+}
+
+/// The OAuth client for MCP servers. One per page is enough.
+#[wasm_bindgen]
+pub struct McpAuth {
+    inner: Rc<Inner>,
+    _storage_listener: Option<popup::Listener>,
+}
+
+fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
+    if !options.is_object() {
+        return Err(invalid("new McpAuth(options) needs an options object with redirectUri"));
+    }
+    let window = window()?;
+    let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
+    let redirect_uri = get_str(options, "redirectUri")?.ok_or_else(|| invalid("redirectUri is required"))?;
+    let redirect = Url::parse(&redirect_uri).map_err(|_| invalid("redirectUri must be an absolute URL"))?;
+    if redirect.origin() != origin {
+        return Err(invalid("redirectUri must be on the page's own origin"));
+    }
+    let client_name = match get_str(options, "clientName")? {
+        Some(n) => n,
+        None => window.document().map(|d| d.title()).filter(|t| !t.is_empty()).unwrap_or_else(|| origin.clone()),
+    };
+    let mut clients = Vec::new();
+    let list = get(options, "clients");
+    if list.is_object() {
+        for entry in Object::entries(list.unchecked_ref()).iter() {
+            let issuer = Reflect::get(&entry, &0.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+            let c = Reflect::get(&entry, &1.into()).unwrap_or(JsValue::UNDEFINED);
+            let client_id = get_str(&c, "clientId")?.ok_or_else(|| invalid("clients[issuer].clientId is required"))?;
+            clients.push(PreregisteredClient { issuer, client_id, client_secret: get_str(&c, "clientSecret")?.map(ClientSecret::new) });
+        }
+    }
+    let fetch_fn = match get(options, "fetch") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
+    };
+    let storage = BrowserStore::open(&get_str(options, "storage")?.unwrap_or_else(|| "local".into()))?;
+    let config = Config {
+        redirect_uri: redirect.href(),
+        client_name,
+        client_metadata_url: get_str(options, "clientMetadataUrl")?,
+        clients,
+        prefix: get_str(options, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
+        refresh_skew_ms: get_num(options, "refreshSkewSeconds", 60.0)? * 1000.0,
+        allow_missing_pkce: get(options, "allowMissingPkceMetadata").as_bool().unwrap_or(false),
+    };
+    let timeout = get_num(options, "popupTimeoutSeconds", 300.0)? * 1000.0;
+    Ok((config, storage, BrowserHttp { fetch_fn }, timeout))
+}
+
+/// R24: the page's own location, to come back to after a full-page redirect.
+fn current_location(window: &Window) -> Option<String> {
+    let l = window.location();
+    Some(format!("{}{}{}", l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
+}
+
+#[wasm_bindgen]
+impl McpAuth {
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
+        let (config, store, http, popup_timeout_ms) = parse_options(&options).map_err(to_js)?;
+        let inner = Rc::new(Inner { engine: Engine { http, store, env: BrowserEnv::default(), config }, popup_timeout_ms });
+        // R30: status events in every tab — another tab's writes arrive as `storage` events
+        let weak = Rc::downgrade(&inner);
+        let listener = window().ok().and_then(|w| {
+            popup::Listener::new(&w, "storage", move |ev: JsValue| {
+                let (Some(inner), Some(key)) = (weak.upgrade(), get(&ev, "key").as_string()) else { return };
+                if let Some(server) = key.strip_prefix(&inner.engine.server_key("")) {
+                    let status = inner.engine.status(server);
+                    crate::flow::Env::status_changed(&inner.engine.env, &status);
+                }
+            })
+        });
+        Ok(McpAuth { inner, _storage_listener: listener })
+    }
+
+    /// R1–R11: probe, metadata and the client-identity decision; cached.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ServerInfo>")]
+    pub fn discover(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let rec = inner.engine.discover(&server_url).await?;
+            Ok(inner.engine.server_info(&rec))
+        })
+    }
+
+    /// The interactive flow (R14–R24). Call it synchronously from a click handler: the popup
+    /// is opened before anything is awaited.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
+    pub fn authorize(
+        &self,
+        #[wasm_bindgen(js_name = serverUrl)] server_url: String,
+        #[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] opts: JsValue,
+    ) -> Promise {
+        let parsed = (|| -> Result<_, McpError> {
+            let mode = get_str(&opts, "mode")?.unwrap_or_else(|| "auto".into());
+            if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
+                return Err(invalid("mode must be \"auto\", \"popup\" or \"redirect\""));
+            }
+            let server = Engine::<BrowserHttp, BrowserStore, BrowserEnv>::server_url(&server_url)?.href();
+            let signal = get(&opts, "signal").dyn_into::<AbortSignal>().ok();
+            let options = AuthorizeOptions {
+                scope: get_str(&opts, "scope")?,
+                client_id: get_str(&opts, "clientId")?,
+                client_secret: get_str(&opts, "clientSecret")?.map(ClientSecret::new),
+                return_to: get_str(&opts, "returnTo")?,
+                popup: false,
+            };
+            Ok((mode, server, signal, options))
+        })();
+        let (mode, server, signal, mut options) = match parsed {
+            Ok(p) => p,
+            Err(e) => return reject(e.with_server(&server_url)),
+        };
+        // R21: the popup opens here, synchronously, inside the click
+        let popup = if mode == "redirect" { None } else { popup::open_blank(&format!("{}:{}", self.inner.engine.config.prefix, server)) };
+        if popup.is_none() && mode == "popup" {
+            return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(&server));
+        }
+        options.popup = popup.is_some();
+        if options.return_to.is_none() && popup.is_none() {
+            options.return_to = window().ok().and_then(|w| current_location(&w));
+        }
+        let inner = self.inner.clone();
+        promise(async move {
+            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await;
+            if result.is_err()
+                && let Some(p) = &popup
+            {
+                p.close().ok();
+            }
+            result.map_err(|e| e.with_server(&server))
+        })
+    }
+
+    /// Completes the flow on the redirect page (R17–R24).
+    #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<CallbackResult>")]
+    pub fn handle_callback(&self, url: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let window = window()?;
+            let url = match url {
+                Some(u) => u,
+                None => window.location().href().map_err(|_| invalid("no page URL"))?,
+            };
+            handle_callback(&inner, &window, &url).await
+        })
+    }
+
+    /// A valid access token, refreshed first when needed (R26, R27).
+    #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
+    pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { Ok(inner.engine.access_token(&server_url).await?.secret().to_string()) })
+    }
+
+    /// `fetch` with the bearer token (R28); `input` defaults to `serverUrl`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(js_name = serverUrl)] server_url: String,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: Option<JsValue>,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: Option<JsValue>,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { authorized_fetch(&inner, &server_url, input, init).await.map_err(to_js) })
+    }
+
+    /// R30: the stored status, synchronously.
+    #[wasm_bindgen(unchecked_return_type = "Status")]
+    pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> JsValue {
+        to_js_json(&self.inner.engine.status(&server_url))
+    }
+
+    /// Every server this origin has state for.
+    #[wasm_bindgen(unchecked_return_type = "Status[]")]
+    pub fn list(&self) -> JsValue {
+        to_js_json(&self.inner.engine.list())
+    }
+
+    /// R29: revoke at the authorization server, then forget locally.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn revoke(
+        &self,
+        #[wasm_bindgen(js_name = serverUrl)] server_url: String,
+        #[wasm_bindgen(unchecked_param_type = "RevokeOptions")] opts: Option<JsValue>,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let force = opts.map(|o| get(&o, "force").as_bool().unwrap_or(false)).unwrap_or(false);
+        future_to_promise(async move {
+            inner.engine.revoke(&server_url, force).await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Removes local state for a server without contacting anyone.
+    pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
+        self.inner.engine.forget(&server_url);
+    }
+
+    /// Listens to `status` and `step` events; returns the unsubscribe function.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "(event: McpAuthEvent) => void")] listener: Function) -> JsValue {
+        let env = self.inner.engine.env.clone();
+        let id = env.subscribe(listener);
+        Closure::<dyn FnMut()>::new(move || env.unsubscribe(id)).into_js_value()
+    }
+}
+
+async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, signal: Option<AbortSignal>, options: AuthorizeOptions) -> Result<Status, McpError> {
+    let engine = &inner.engine;
+    let (url, state) = match engine.begin_authorization(server, options).await? {
+        Begin::NotNeeded(status) => {
+            if let Some(p) = popup {
+                p.close().ok();
+            }
+            return Ok(status);
+        }
+        Begin::Navigate { url, state } => (url, state),
+    };
+    let Some(popup) = popup else {
+        // full-page redirect: the page navigates away and this promise never settles
+        window()?.location().assign(&url).map_err(|e| invalid(&js_message(&e)))?;
+        std::future::pending::<()>().await;
+        return Err(invalid("unreachable"));
+    };
+    if signal.as_ref().is_some_and(|s| s.aborted()) {
+        engine.store.remove(&engine.flow_key(&state));
+        return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
+    }
+    popup.location().set_href(&url).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
+    let result_key = engine.result_key(&state);
+    let read_stored = || engine.store.get(&result_key).and_then(|t| serde_json::from_str(&t).ok());
+    let on_detached = || crate::flow::Env::step(&engine.env, server, "popup_detached", "finish signing in in the popup");
+    let outcome = popup::wait_for_result(Watch {
+        popup,
+        prefix: &engine.config.prefix,
+        state: &state,
+        navigated_at: js_sys::Date::now(),
+        timeout_ms: inner.popup_timeout_ms,
+        signal,
+        read_stored: &read_stored,
+        on_detached: &on_detached,
+    })
+    .await;
+    engine.store.remove(&result_key);
+    if outcome.is_err() {
+        engine.store.remove(&engine.flow_key(&state));
+    }
+    let result = outcome?;
+    if result.ok {
+        return Ok(engine.status(server));
+    }
+    let code = result
+        .code
+        .as_deref()
+        .and_then(|c| ErrorCode::ALL.into_iter().find(|k| k.as_str() == c))
+        .unwrap_or(ErrorCode::AuthorizationFailed);
+    Err(McpError::new(code, result.message.unwrap_or_default()).with_oauth(result.oauth_error, result.description))
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackResult {
+    server_url: String,
+    return_to: Option<String>,
+    status: Status,
+}
+
+async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
+    let engine = &inner.engine;
+    let state = parse_callback_url(url).state;
+    // what the pending flow says about where it came from, read before the flow consumes it
+    let pending = state.as_deref().and_then(|s| engine.store.get(&engine.flow_key(s)));
+    let field = |k: &str| -> Option<serde_json::Value> { serde_json::from_str::<serde_json::Value>(pending.as_deref()?).ok()?.get(k).cloned() };
+    let in_popup = field("popup").and_then(|v| v.as_bool()).unwrap_or(false);
+    let return_to = field("return_to").and_then(|v| v.as_str().map(str::to_string));
+    let server = field("server_url").and_then(|v| v.as_str().map(str::to_string));
+
+    let outcome = engine.complete_callback(url).await;
+    // R24: code, state and iss leave the address bar
+    if let Ok(h) = window.history() {
+        let clean = clean_callback_url(url);
+        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
+    }
+    if in_popup && let Some(state) = &state {
+        let result = match &outcome {
+            Ok(_) => FlowResult { ok: true, code: None, message: None, oauth_error: None, description: None },
+            Err(e) => FlowResult {
+                ok: false,
+                code: Some(e.code.as_str().into()),
+                message: Some(e.message.clone()),
+                oauth_error: e.oauth_error.clone(),
+                description: e.description.clone(),
+            },
+        };
+        notify_opener(inner, window, state, &result);
+    }
+    let (flow, status) = outcome?;
+    Ok(CallbackResult {
+        server_url: server.unwrap_or(flow.server_url),
+        return_to: if in_popup { None } else { return_to },
+        status,
+    })
+}
+
+/// R22: the result by every channel — storage, BroadcastChannel, and `postMessage` to the
+/// opener at our exact origin — then the popup closes.
+fn notify_opener(inner: &Inner, window: &Window, state: &str, result: &FlowResult) {
+    let engine = &inner.engine;
+    let text = serde_json::to_string(result).unwrap_or_default();
+    let _ = engine.store.set(&engine.result_key(state), &text);
+    if let Some(ch) = Channel::open(&popup::channel_name(&engine.config.prefix, state), None) {
+        let _ = ch.channel.post_message(&JsValue::from_str(&text));
+    }
+    if let (Ok(opener), Ok(origin)) = (window.opener(), window.location().origin())
+        && let Ok(opener) = opener.dyn_into::<Window>()
+    {
+        let msg = Object::new();
+        let _ = Reflect::set(&msg, &"type".into(), &MESSAGE_TYPE.into());
+        let _ = Reflect::set(&msg, &"state".into(), &state.into());
+        let _ = Reflect::set(&msg, &"result".into(), &text.as_str().into());
+        let _ = opener.post_message(&msg, &origin);
+    }
+    let _ = window.close();
+}
+
+/// The callback URL without `code`, `state`, `iss`, `error*` and `session_state`.
+fn clean_callback_url(url: &str) -> String {
+    let without_fragment = url.split('#').next().unwrap_or_default();
+    let (base, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
+    let path = Url::parse(base).map(|u| u.path().to_string()).unwrap_or_default();
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| {
+            let k = p.split('=').next().unwrap_or_default();
+            !p.is_empty() && !matches!(k, "code" | "state" | "iss" | "error" | "error_description" | "error_uri" | "session_state")
+        })
+        .collect();
+    let path = if path.is_empty() { "/".to_string() } else { path };
+    if kept.is_empty() { path } else { format!("{path}?{}", kept.join("&")) }
+}
+
+/// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.
+async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue>, init: Option<JsValue>) -> Result<JsValue, McpError> {
+    let engine = &inner.engine;
+    let server = BrowserEngine::server_url(server_url)?;
+    let init: RequestInit = match init {
+        Some(i) if i.is_object() => i.unchecked_into(),
+        _ => RequestInit::new(),
+    };
+    let request = match input {
+        Some(v) if v.is_instance_of::<Request>() => Request::new_with_request_and_init(v.unchecked_ref(), &init),
+        Some(v) if !v.is_undefined() && !v.is_null() => {
+            let s = js_sys::JsString::from(v).as_string().unwrap_or_default();
+            Request::new_with_str_and_init(&s, &init)
+        }
+        _ => Request::new_with_str_and_init(&server.href(), &init),
+    }
+    .map_err(|e| invalid(&js_message(&e)))?;
+    let same_origin = Url::parse(&request.url()).is_ok_and(|u| u.same_origin(&server));
+    if !same_origin {
+        // never a token to another origin
+        return inner.engine.http.fetch_request(&request).await.map(JsValue::from).map_err(McpError::from);
+    }
+    let token = engine.access_token(server_url).await?;
+    let retry = request.clone().map_err(|e| invalid(&js_message(&e)))?;
+    let send = |req: Request, token: String| async move {
+        req.headers().set("authorization", &format!("Bearer {token}")).map_err(|e| invalid(&js_message(&e)))?;
+        engine.http.fetch_request(&req).await.map_err(McpError::from)
+    };
+    let resp = send(request, token.secret().to_string()).await?;
+    if resp.status() != 401 {
+        return Ok(resp.into());
+    }
+    // R28: one refresh, one retry
+    let rec = engine.load_server(&server.href()).ok_or_else(|| McpError::new(ErrorCode::AuthorizationRequired, "authorize first"))?;
+    let fresh = engine.refresh(rec).await?;
+    let resp = send(retry, fresh.access_token.secret().to_string()).await?;
+    if resp.status() == 401 {
+        return Err(McpError::new(ErrorCode::AuthorizationRequired, "the server refused the token").with_server(&server.href()));
+    }
+    Ok(resp.into())
+}
