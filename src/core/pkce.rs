@@ -37,14 +37,12 @@ pub fn random_state(bytes: &[u8; 16]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// R14: whether the authorization server's metadata allows S256.
-/// `Ok(())` to proceed, `Err(())` to refuse with `pkce_unsupported`.
-pub fn check_s256_supported(methods: Option<&[String]>, allow_missing: bool) -> Result<(), ()> {
+/// R14: whether the authorization server's metadata allows S256; `false` means refuse with
+/// `pkce_unsupported`. An absent list is refused unless the app allowed it.
+pub fn s256_allowed(methods: Option<&[String]>, allow_missing: bool) -> bool {
     match methods {
-        Some(list) if list.iter().any(|m| m == "S256") => Ok(()),
-        Some(_) => Err(()),
-        None if allow_missing => Ok(()),
-        None => Err(()),
+        Some(list) => list.iter().any(|m| m == "S256"),
+        None => allow_missing,
     }
 }
 
@@ -75,9 +73,9 @@ mod tests {
     #[test]
     fn r14_s256_must_be_listed_unless_allowed() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(check_s256_supported(Some(&s(&["plain", "S256"])), false).is_ok());
-        assert!(check_s256_supported(Some(&s(&["plain"])), true).is_err());
-        assert!(check_s256_supported(None, false).is_err());
-        assert!(check_s256_supported(None, true).is_ok());
+        assert!(s256_allowed(Some(&s(&["plain", "S256"])), false));
+        assert!(!s256_allowed(Some(&s(&["plain"])), true));
+        assert!(!s256_allowed(None, false));
+        assert!(s256_allowed(None, true));
     }
 }

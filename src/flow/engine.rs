@@ -9,7 +9,7 @@ use crate::core::discovery::{
 };
 use crate::core::error::{ErrorCode, HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
-use crate::core::pkce::{CodeVerifier, check_s256_supported, random_state};
+use crate::core::pkce::{CodeVerifier, random_state, s256_allowed};
 use crate::core::registration::{Client, ClientSource, choose_client_source, parse_registration, prepare_registration};
 use crate::core::revocation::{parse_revocation, prepare_revocation};
 use crate::core::secret::{AccessToken, ClientSecret};
@@ -324,7 +324,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.clone()) else {
             return Ok(Begin::NotNeeded(self.status_of(&rec)));
         };
-        if check_s256_supported(meta.code_challenge_methods_supported.as_deref(), self.config.allow_missing_pkce).is_err() {
+        if !s256_allowed(meta.code_challenge_methods_supported.as_deref(), self.config.allow_missing_pkce) {
             return Err(McpError::new(ErrorCode::PkceUnsupported, "the authorization server does not offer PKCE with S256"));
         }
         let scope = opts.scope.clone().or_else(|| {
