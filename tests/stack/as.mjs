@@ -14,6 +14,7 @@
 
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { listen } from './listen.mjs';
 
 export const TEST_ACCOUNT = 'test-user';
 export const RESOURCE_SCOPE = 'mcp:tools';
@@ -386,13 +387,7 @@ export async function startAuthorizationServer({
 
   // ---- listen ------------------------------------------------------------------------------
   const server = createServer(provider.callback());
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, port);
 
   return {
     issuer,

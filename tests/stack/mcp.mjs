@@ -19,6 +19,7 @@ import {
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { listen } from './listen.mjs';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -244,13 +245,7 @@ export async function startMcpServer({
       else res.end();
     });
   });
-  await new Promise((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(port, '127.0.0.1', () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(httpServer, port);
 
   return {
     url: resource,

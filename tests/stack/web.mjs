@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
+import { listen } from './listen.mjs';
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -100,13 +101,7 @@ export async function startWebServer({ port, webRoot, pkgDir, config }) {
       else res.destroy();
     });
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, port);
   return {
     url: origin,
     server,
