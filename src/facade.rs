@@ -15,6 +15,7 @@ use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, window};
 use crate::core::authorize::parse_callback_url;
 use crate::core::error::{ErrorCode, McpError};
+use crate::core::json::{Json, Record, obj};
 use crate::core::secret::ClientSecret;
 use crate::core::url::Url;
 use crate::flow::Store as _;
@@ -144,15 +145,15 @@ fn get_num(obj: &JsValue, key: &str, default: f64) -> Result<f64, McpError> {
     v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| invalid(&format!("option {key} must be a non-negative number")))
 }
 
-fn to_js_json<T: serde::Serialize>(v: &T) -> JsValue {
-    serde_json::to_string(v).map(|t| json_to_js(&t)).unwrap_or(JsValue::NULL)
+fn to_js_json(v: &Json) -> JsValue {
+    json_to_js(&v.text())
 }
 
 fn reject(e: McpError) -> Promise {
     Promise::reject(&to_js(e))
 }
 
-fn promise<T: serde::Serialize>(f: impl Future<Output = Result<T, McpError>> + 'static) -> Promise {
+fn promise(f: impl Future<Output = Result<Json, McpError>> + 'static) -> Promise {
     future_to_promise(async move { f.await.map(|v| to_js_json(&v)).map_err(to_js) })
 }
 
@@ -204,7 +205,7 @@ fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp
         client_metadata_url: get_str(options, "clientMetadataUrl")?,
         clients,
         prefix: get_str(options, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
-        refresh_skew_ms: get_num(options, "refreshSkewSeconds", 60.0)? * 1000.0,
+        refresh_skew_ms: (get_num(options, "refreshSkewSeconds", 60.0)? * 1000.0) as u64,
         allow_missing_pkce: get(options, "allowMissingPkceMetadata").as_bool().unwrap_or(false),
     };
     let timeout = get_num(options, "popupTimeoutSeconds", 300.0)? * 1000.0;
@@ -286,7 +287,7 @@ impl McpAuth {
         }
         let inner = self.inner.clone();
         promise(async move {
-            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await;
+            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await.map(|s| s.to_json());
             if result.is_err()
                 && let Some(p) = &popup
             {
@@ -306,7 +307,7 @@ impl McpAuth {
                 Some(u) => u,
                 None => window.location().href().map_err(|_| invalid("no page URL"))?,
             };
-            handle_callback(&inner, &window, &url).await
+            handle_callback(&inner, &window, &url).await.map(|r| r.to_json())
         })
     }
 
@@ -314,7 +315,7 @@ impl McpAuth {
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { Ok(inner.engine.access_token(&server_url).await?.secret().to_string()) })
+        promise(async move { Ok(Json::from(inner.engine.access_token(&server_url).await?.secret())) })
     }
 
     /// `fetch` with the bearer token (R28); `input` defaults to `serverUrl`.
@@ -332,13 +333,13 @@ impl McpAuth {
     /// R30: the stored status, synchronously.
     #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> JsValue {
-        to_js_json(&self.inner.engine.status(&server_url))
+        to_js_json(&self.inner.engine.status(&server_url).to_json())
     }
 
     /// Every server this origin has state for.
     #[wasm_bindgen(unchecked_return_type = "Status[]")]
     pub fn list(&self) -> JsValue {
-        to_js_json(&self.inner.engine.list())
+        to_js_json(&Json::Arr(self.inner.engine.list().iter().map(Status::to_json).collect()))
     }
 
     /// R29: revoke at the authorization server, then forget locally.
@@ -393,7 +394,7 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     }
     popup.location().set_href(&url).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
     let result_key = engine.result_key(&state);
-    let read_stored = || engine.store.get(&result_key).and_then(|t| serde_json::from_str(&t).ok());
+    let read_stored = || popup::parse_result(engine.store.get(&result_key));
     let on_detached = || crate::flow::Env::step(&engine.env, server, "popup_detached", "finish signing in in the popup");
     let outcome = popup::wait_for_result(Watch {
         popup,
@@ -422,23 +423,27 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     Err(McpError::new(code, result.message.unwrap_or_default()).with_oauth(result.oauth_error, result.description))
 }
 
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 struct CallbackResult {
     server_url: String,
     return_to: Option<String>,
     status: Status,
 }
 
+impl CallbackResult {
+    fn to_json(&self) -> Json {
+        obj([("serverUrl", (&self.server_url).into()), ("returnTo", self.return_to.as_ref().into()), ("status", self.status.to_json())])
+    }
+}
+
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
     let engine = &inner.engine;
     let state = parse_callback_url(url).state;
     // what the pending flow says about where it came from, read before the flow consumes it
-    let pending = state.as_deref().and_then(|s| engine.store.get(&engine.flow_key(s)));
-    let field = |k: &str| -> Option<serde_json::Value> { serde_json::from_str::<serde_json::Value>(pending.as_deref()?).ok()?.get(k).cloned() };
-    let in_popup = field("popup").and_then(|v| v.as_bool()).unwrap_or(false);
-    let return_to = field("return_to").and_then(|v| v.as_str().map(str::to_string));
-    let server = field("server_url").and_then(|v| v.as_str().map(str::to_string));
+    let pending = state.as_deref().and_then(|s| engine.store.get(&engine.flow_key(s))).and_then(|t| Json::parse(&t));
+    let field = |k: &str| pending.as_ref().and_then(|p| p.str(k));
+    let in_popup = pending.as_ref().is_some_and(|p| p.flag("popup"));
+    let return_to = field("return_to");
+    let server = field("server_url");
 
     let outcome = engine.complete_callback(url).await;
     // R24: code, state and iss leave the address bar
@@ -471,7 +476,7 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
 /// opener at our exact origin — then the popup closes.
 fn notify_opener(inner: &Inner, window: &Window, state: &str, result: &FlowResult) {
     let engine = &inner.engine;
-    let text = serde_json::to_string(result).unwrap_or_default();
+    let text = result.to_json().text();
     let _ = engine.store.set(&engine.result_key(state), &text);
     if let Some(ch) = Channel::open(&popup::channel_name(&engine.config.prefix, state), None) {
         let _ = ch.channel.post_message(&JsValue::from_str(&text));

@@ -55,7 +55,7 @@ async fn r10_fetch_returns_status_headers_and_body() {
     let resp = http.send(HttpRequest::get("data:application/json,%7B%22issuer%22%3A%22x%22%7D")).await.unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("Content-Type"), Some("application/json"));
-    assert_eq!(resp.json_object().unwrap()["issuer"], "x");
+    assert_eq!(resp.json_object().unwrap().str("issuer").as_deref(), Some("x"));
 }
 
 #[wasm_bindgen_test]

@@ -8,6 +8,7 @@ use js_sys::Function;
 use wasm_bindgen::JsValue;
 
 use crate::core::error::{ErrorCode, McpError};
+use crate::core::json::{Json, obj};
 use crate::flow::Env;
 use crate::flow::records::Status;
 
@@ -35,8 +36,8 @@ impl BrowserEnv {
     }
 
     /// Calls every listener; one that throws does not stop the others.
-    pub fn emit(&self, event: &serde_json::Value) {
-        let value = json_to_js(&event.to_string());
+    pub fn emit(&self, event: &Json) {
+        let value = json_to_js(&event.text());
         let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
         for f in listeners {
             let _ = f.call1(&JsValue::NULL, &value);
@@ -45,8 +46,8 @@ impl BrowserEnv {
 }
 
 impl Env for BrowserEnv {
-    fn now_ms(&self) -> f64 {
-        js_sys::Date::now()
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
     }
 
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
@@ -54,10 +55,10 @@ impl Env for BrowserEnv {
     }
 
     fn step(&self, server_url: &str, step: &str, detail: &str) {
-        self.emit(&serde_json::json!({ "type": "step", "serverUrl": server_url, "step": step, "detail": detail }));
+        self.emit(&obj([("type", "step".into()), ("serverUrl", server_url.into()), ("step", step.into()), ("detail", detail.into())]));
     }
 
     fn status_changed(&self, status: &Status) {
-        self.emit(&serde_json::json!({ "type": "status", "status": status }));
+        self.emit(&obj([("type", "status".into()), ("status", status.to_json())]));
     }
 }

@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, BroadcastChannel, EventTarget, MessageEvent, Window};
 
 use crate::core::error::{ErrorCode, McpError};
+use crate::core::json::{Json, Record};
 use crate::flow::records::FlowResult;
 
 /// The `type` of the message a callback page posts to its opener.
@@ -84,8 +85,8 @@ pub fn channel_name(prefix: &str, state: &str) -> String {
     format!("{prefix}:flow:{state}")
 }
 
-fn parse_result(text: Option<String>) -> Option<FlowResult> {
-    serde_json::from_str(&text?).ok()
+pub fn parse_result(text: Option<String>) -> Option<FlowResult> {
+    FlowResult::from_json(&Json::parse(&text?)?)
 }
 
 pub struct Watch<'a> {

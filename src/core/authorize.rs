@@ -1,19 +1,19 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2), the
 //! pending-flow record, and the callback checks (RFC 6749 §4.1.2, RFC 9207 §2.4) — R15–R19.
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::error::{ErrorCode, McpError};
 use super::http::{encode_component, form_decode};
+use super::json::{Json, Record, obj};
 use super::pkce::CodeVerifier;
 use super::secret::AuthCode;
 
 /// R17: pending flows expire after 10 minutes.
-pub const FLOW_LIFETIME_MS: f64 = 10.0 * 60.0 * 1000.0;
+pub const FLOW_LIFETIME_MS: u64 = 10 * 60 * 1000;
 
 /// Everything the callback needs, stored under the flow's `state` (R17, R24).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct PendingFlow {
     pub state: String,
     pub verifier: CodeVerifier,
@@ -25,10 +25,45 @@ pub struct PendingFlow {
     pub redirect_uri: String,
     pub resource: String,
     pub scope: Option<String>,
-    pub created_at: f64,
+    pub created_at: u64,
     /// R24: where a full-page redirect returns to.
     pub return_to: Option<String>,
     pub popup: bool,
+}
+
+impl Record for PendingFlow {
+    fn to_json(&self) -> Json {
+        obj([
+            ("state", (&self.state).into()),
+            ("verifier", self.verifier.secret().into()),
+            ("server_url", (&self.server_url).into()),
+            ("issuer", (&self.issuer).into()),
+            ("iss_required", self.iss_required.into()),
+            ("client_id", (&self.client_id).into()),
+            ("redirect_uri", (&self.redirect_uri).into()),
+            ("resource", (&self.resource).into()),
+            ("scope", self.scope.as_ref().into()),
+            ("created_at", self.created_at.into()),
+            ("return_to", self.return_to.as_ref().into()),
+            ("popup", self.popup.into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(PendingFlow {
+            state: v.str("state")?,
+            verifier: CodeVerifier::restore(v.str("verifier")?),
+            server_url: v.str("server_url")?,
+            issuer: v.str("issuer")?,
+            iss_required: v.flag("iss_required"),
+            client_id: v.str("client_id")?,
+            redirect_uri: v.str("redirect_uri")?,
+            resource: v.str("resource")?,
+            scope: v.str("scope"),
+            created_at: v.u64("created_at")?,
+            return_to: v.str("return_to"),
+            popup: v.flag("popup"),
+        })
+    }
 }
 
 /// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
@@ -152,12 +187,12 @@ impl From<CallbackError> for McpError {
 
 /// R17–R19: checks a callback against its pending flow (looked up by `state`), in order:
 /// state and expiry, then `iss`, then an error response, then the code.
-pub fn check_callback(params: CallbackParams, flow: Option<&PendingFlow>, now_ms: f64) -> Result<AuthCode, CallbackError> {
+pub fn check_callback(params: CallbackParams, flow: Option<&PendingFlow>, now_ms: u64) -> Result<AuthCode, CallbackError> {
     let flow = match (&params.state, flow) {
         (Some(s), Some(f)) if *s == f.state => f,
         _ => return Err(CallbackError::StateMismatch),
     };
-    if now_ms - flow.created_at > FLOW_LIFETIME_MS {
+    if now_ms.saturating_sub(flow.created_at) > FLOW_LIFETIME_MS {
         return Err(CallbackError::Expired);
     }
     match &params.iss {
@@ -186,7 +221,7 @@ mod tests {
             redirect_uri: "https://app.example/cb".into(),
             resource: "https://mcp.example/mcp".into(),
             scope: Some("a b".into()),
-            created_at: 1_000_000.0,
+            created_at: 1_000_000,
             return_to: None,
             popup: true,
         }
@@ -222,14 +257,22 @@ mod tests {
     }
 
     #[test]
+    fn r17_pending_flow_round_trips_through_storage() {
+        let f = flow();
+        let back = PendingFlow::from_json(&Json::parse(&f.to_json().text()).unwrap()).unwrap();
+        assert_eq!(back.verifier.secret(), f.verifier.secret());
+        assert_eq!((back.state, back.created_at, back.scope, back.popup), (f.state, f.created_at, f.scope, f.popup));
+    }
+
+    #[test]
     fn r17_state_must_match_and_flows_expire() {
         let f = flow();
         let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}"));
-        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_100.0).unwrap().secret(), "c");
-        assert_eq!(check_callback(cb("code=c&state=other"), Some(&f), 1_000_100.0), Err(CallbackError::StateMismatch));
-        assert_eq!(check_callback(cb("code=c"), Some(&f), 1_000_100.0), Err(CallbackError::StateMismatch));
-        assert_eq!(check_callback(cb("code=c&state=st4te"), None, 1_000_100.0), Err(CallbackError::StateMismatch));
-        let late = 1_000_000.0 + FLOW_LIFETIME_MS + 1.0;
+        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_100).unwrap().secret(), "c");
+        assert_eq!(check_callback(cb("code=c&state=other"), Some(&f), 1_000_100), Err(CallbackError::StateMismatch));
+        assert_eq!(check_callback(cb("code=c"), Some(&f), 1_000_100), Err(CallbackError::StateMismatch));
+        assert_eq!(check_callback(cb("code=c&state=st4te"), None, 1_000_100), Err(CallbackError::StateMismatch));
+        let late = 1_000_000 + FLOW_LIFETIME_MS + 1;
         assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), late), Err(CallbackError::Expired));
         assert_eq!(McpError::from(CallbackError::Expired).code.as_str(), "state_mismatch");
     }
@@ -238,13 +281,13 @@ mod tests {
     fn r18_iss_checked_and_required_when_advertised() {
         let mut f = flow();
         let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}#frag"));
-        assert!(check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fas.example"), Some(&f), 1e6).is_ok());
+        assert!(check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fas.example"), Some(&f), 1_000_000).is_ok());
         assert_eq!(
-            check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fevil.example"), Some(&f), 1e6),
+            check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fevil.example"), Some(&f), 1_000_000),
             Err(CallbackError::IssuerMismatch)
         );
         f.iss_required = true;
-        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1e6), Err(CallbackError::IssuerMissing));
+        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_000), Err(CallbackError::IssuerMissing));
         assert_eq!(McpError::from(CallbackError::IssuerMissing).code.as_str(), "issuer_mismatch");
     }
 
@@ -252,11 +295,11 @@ mod tests {
     fn r19_error_responses_reach_the_app() {
         let f = flow();
         let p = parse_callback_url("https://app.example/cb?error=access_denied&error_description=User+said+no&state=st4te");
-        let e = McpError::from(check_callback(p, Some(&f), 1e6).unwrap_err());
+        let e = McpError::from(check_callback(p, Some(&f), 1_000_000).unwrap_err());
         assert_eq!(e.code.as_str(), "authorization_failed");
         assert_eq!(e.oauth_error.as_deref(), Some("access_denied"));
         assert_eq!(e.description.as_deref(), Some("User said no"));
         let p = parse_callback_url("https://app.example/cb?state=st4te");
-        assert_eq!(check_callback(p, Some(&f), 1e6), Err(CallbackError::MissingCode));
+        assert_eq!(check_callback(p, Some(&f), 1_000_000), Err(CallbackError::MissingCode));
     }
 }

@@ -1,13 +1,12 @@
 //! Discovery: the unauthenticated probe (R1), protected-resource metadata (RFC 9728, R3–R5) and
 //! authorization-server metadata (RFC 8414 §3, OpenID Connect Discovery 1.0 §4, R6–R8).
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::challenge::{BearerChallenge, bearer_challenge};
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
-use super::json::{Object, bool_field, str_field, str_list};
+use super::json::{Json, Record, obj};
 use super::url::{Url, UrlError};
 
 /// The protocol version sent on the probe (MCP basic/transports, "Protocol Version Header").
@@ -114,7 +113,7 @@ pub fn may_fall_back(status: u16) -> bool {
 }
 
 /// RFC 9728 §2: the parts of a protected-resource metadata document we use, and the raw text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {
     pub resource: String,
     pub authorization_servers: Vec<String>,
@@ -134,15 +133,15 @@ pub fn parse_resource_metadata(resp: &HttpResponse, server: &Url) -> Result<Reso
         return Err(HttpError::Status(resp.status).into());
     }
     let o = resp.json_object().ok_or(HttpError::InvalidResponse("protected resource metadata is not a JSON object"))?;
-    let resource = str_field(&o, "resource").ok_or(HttpError::InvalidResponse("protected resource metadata has no resource"))?;
+    let resource = o.str("resource").ok_or(HttpError::InvalidResponse("protected resource metadata has no resource"))?;
     let mismatch = || DiscoveryError::ResourceMismatch { resource: resource.clone(), server: server.href() };
     let parsed = Url::parse(&resource).map_err(|_| mismatch())?;
     if !resource_covers(&parsed, server) {
         return Err(mismatch());
     }
     Ok(ResourceMetadata {
-        authorization_servers: str_list(&o, "authorization_servers").unwrap_or_default(),
-        scopes_supported: str_list(&o, "scopes_supported"),
+        authorization_servers: o.strs("authorization_servers").unwrap_or_default(),
+        scopes_supported: o.strs("scopes_supported"),
         resource,
         raw: String::from_utf8_lossy(&resp.body).into_owned(),
     })
@@ -165,7 +164,7 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<String> {
 }
 
 /// RFC 8414 §2: the metadata fields used, R8-checked, plus the raw document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthServerMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
@@ -181,8 +180,8 @@ pub struct AuthServerMetadata {
     pub raw: String,
 }
 
-fn secure_endpoint(o: &Object, name: &'static str) -> Result<Option<String>, DiscoveryError> {
-    match str_field(o, name) {
+fn secure_endpoint(o: &Json, name: &'static str) -> Result<Option<String>, DiscoveryError> {
+    match o.str(name) {
         None => Ok(None),
         Some(u) => Url::parse_secure(&u).map(|u| Some(u.href())).map_err(|_| DiscoveryError::Insecure(name)),
     }
@@ -194,7 +193,7 @@ pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) ->
         return Err(HttpError::Status(resp.status).into());
     }
     let o = resp.json_object().ok_or(HttpError::InvalidResponse("authorization server metadata is not a JSON object"))?;
-    let found = str_field(&o, "issuer").unwrap_or_default();
+    let found = o.str("issuer").unwrap_or_default();
     if found != issuer {
         return Err(DiscoveryError::IssuerMismatch { expected: issuer.to_string(), found });
     }
@@ -206,14 +205,67 @@ pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) ->
         token_endpoint: required("token_endpoint")?,
         registration_endpoint: secure_endpoint(&o, "registration_endpoint")?,
         revocation_endpoint: secure_endpoint(&o, "revocation_endpoint")?,
-        scopes_supported: str_list(&o, "scopes_supported"),
-        code_challenge_methods_supported: str_list(&o, "code_challenge_methods_supported"),
-        token_endpoint_auth_methods_supported: str_list(&o, "token_endpoint_auth_methods_supported"),
-        client_id_metadata_document_supported: bool_field(&o, "client_id_metadata_document_supported"),
-        authorization_response_iss_parameter_supported: bool_field(&o, "authorization_response_iss_parameter_supported"),
+        scopes_supported: o.strs("scopes_supported"),
+        code_challenge_methods_supported: o.strs("code_challenge_methods_supported"),
+        token_endpoint_auth_methods_supported: o.strs("token_endpoint_auth_methods_supported"),
+        client_id_metadata_document_supported: o.flag("client_id_metadata_document_supported"),
+        authorization_response_iss_parameter_supported: o.flag("authorization_response_iss_parameter_supported"),
         issuer: found,
         raw: String::from_utf8_lossy(&resp.body).into_owned(),
     })
+}
+
+/// Cached as the fields used plus the raw document (R9).
+impl Record for ResourceMetadata {
+    fn to_json(&self) -> Json {
+        obj([
+            ("resource", (&self.resource).into()),
+            ("authorization_servers", (&self.authorization_servers).into()),
+            ("scopes_supported", self.scopes_supported.as_ref().into()),
+            ("raw", (&self.raw).into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(ResourceMetadata {
+            resource: v.str("resource")?,
+            authorization_servers: v.strs("authorization_servers")?,
+            scopes_supported: v.strs("scopes_supported"),
+            raw: v.str("raw")?,
+        })
+    }
+}
+
+impl Record for AuthServerMetadata {
+    fn to_json(&self) -> Json {
+        obj([
+            ("issuer", (&self.issuer).into()),
+            ("authorization_endpoint", (&self.authorization_endpoint).into()),
+            ("token_endpoint", (&self.token_endpoint).into()),
+            ("registration_endpoint", self.registration_endpoint.as_ref().into()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref().into()),
+            ("scopes_supported", self.scopes_supported.as_ref().into()),
+            ("code_challenge_methods_supported", self.code_challenge_methods_supported.as_ref().into()),
+            ("token_endpoint_auth_methods_supported", self.token_endpoint_auth_methods_supported.as_ref().into()),
+            ("client_id_metadata_document_supported", self.client_id_metadata_document_supported.into()),
+            ("authorization_response_iss_parameter_supported", self.authorization_response_iss_parameter_supported.into()),
+            ("raw", (&self.raw).into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(AuthServerMetadata {
+            issuer: v.str("issuer")?,
+            authorization_endpoint: v.str("authorization_endpoint")?,
+            token_endpoint: v.str("token_endpoint")?,
+            registration_endpoint: v.str("registration_endpoint"),
+            revocation_endpoint: v.str("revocation_endpoint"),
+            scopes_supported: v.strs("scopes_supported"),
+            code_challenge_methods_supported: v.strs("code_challenge_methods_supported"),
+            token_endpoint_auth_methods_supported: v.strs("token_endpoint_auth_methods_supported"),
+            client_id_metadata_document_supported: v.flag("client_id_metadata_document_supported"),
+            authorization_response_iss_parameter_supported: v.flag("authorization_response_iss_parameter_supported"),
+            raw: v.str("raw")?,
+        })
+    }
 }
 
 /// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin.
@@ -354,6 +406,15 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::IssuerMismatch);
         let e = parse_authorization_server_metadata(&resp(200, AS), "https://evil.example").unwrap_err();
         assert_eq!(e.code(), ErrorCode::IssuerMismatch);
+    }
+
+    #[test]
+    fn r9_cached_metadata_round_trips() {
+        let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
+        assert_eq!(AuthServerMetadata::from_json(&Json::parse(&m.to_json().text()).unwrap()), Some(m));
+        let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"]}"#;
+        let r = parse_resource_metadata(&resp(200, body), &url("https://h.example/api")).unwrap();
+        assert_eq!(ResourceMetadata::from_json(&r.to_json()), Some(r));
     }
 
     #[test]

@@ -90,11 +90,8 @@ impl HttpResponse {
     }
 
     /// The body as a JSON object, or `None` when it is not one.
-    pub fn json_object(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::from_slice(&self.body) {
-            Ok(serde_json::Value::Object(map)) => Some(map),
-            _ => None,
-        }
+    pub fn json_object(&self) -> Option<super::json::Json> {
+        super::json::Json::parse_bytes(&self.body).filter(super::json::Json::is_object)
     }
 }
 

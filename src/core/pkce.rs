@@ -2,13 +2,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The code verifier (RFC 7636 §4.1): 32 random bytes, base64url without padding (43 chars).
 /// Not `Clone`: one verifier belongs to one authorization attempt. `Debug` is redacted.
-#[derive(PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(PartialEq, Eq)]
 pub struct CodeVerifier(String);
 
 impl CodeVerifier {
@@ -19,6 +17,11 @@ impl CodeVerifier {
     /// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
     pub fn challenge_s256(&self) -> String {
         URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// A verifier read back from the stored pending flow.
+    pub fn restore(stored: String) -> Self {
+        Self(stored)
     }
 
     pub fn secret(&self) -> &str {

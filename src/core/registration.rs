@@ -1,13 +1,12 @@
 //! Client identity (R11–R13): the choice between a pre-registered client, a client ID metadata
 //! document and dynamic client registration (RFC 7591 §3), and the registration itself.
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::discovery::AuthServerMetadata;
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
-use super::json::{str_field, str_list};
+use super::json::{Json, Record, obj};
 use super::secret::ClientSecret;
 use super::url::Url;
 
@@ -38,8 +37,7 @@ impl From<RegistrationError> for McpError {
 }
 
 /// How the client id was obtained (the `registration` field of `ServerInfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientSource {
     Preregistered,
     MetadataDocument,
@@ -56,10 +54,16 @@ impl ClientSource {
             ClientSource::Manual => "manual",
         }
     }
+
+    pub fn parse(s: &str) -> Option<ClientSource> {
+        [ClientSource::Preregistered, ClientSource::MetadataDocument, ClientSource::Dynamic, ClientSource::Manual]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
 }
 
 /// A client of one authorization server, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
     pub client_secret: Option<ClientSecret>,
@@ -67,6 +71,27 @@ pub struct Client {
     pub auth_method: Option<String>,
     pub redirect_uri: String,
     pub source: ClientSource,
+}
+
+impl Record for Client {
+    fn to_json(&self) -> Json {
+        obj([
+            ("client_id", (&self.client_id).into()),
+            ("client_secret", self.client_secret.as_ref().map(|s| s.secret()).into()),
+            ("auth_method", self.auth_method.as_ref().into()),
+            ("redirect_uri", (&self.redirect_uri).into()),
+            ("source", self.source.as_str().into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(Client {
+            client_id: v.str("client_id")?,
+            client_secret: v.str("client_secret").map(ClientSecret::new),
+            auth_method: v.str("auth_method"),
+            redirect_uri: v.str("redirect_uri")?,
+            source: ClientSource::parse(v.get("source")?.as_str()?)?,
+        })
+    }
 }
 
 /// R11: which way to get a client, given what the app configured and the server offers.
@@ -92,18 +117,17 @@ pub fn choose_client_source(
 
 /// R12: the RFC 7591 §2 registration request of a public web client.
 pub fn prepare_registration(endpoint: &str, client_name: &str, redirect_uri: &str, scope: Option<&str>) -> HttpRequest {
-    let mut body = serde_json::json!({
-        "client_name": client_name,
-        "redirect_uris": [redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "web",
-    });
-    if let (Some(s), Some(o)) = (scope, body.as_object_mut()) {
-        o.insert("scope".into(), s.into());
-    }
-    HttpRequest::json(endpoint, body.to_string())
+    let list = |items: &[&str]| Json::Arr(items.iter().map(|s| Json::from(*s)).collect());
+    let body = super::json::obj_sparse([
+        ("client_name", client_name.into()),
+        ("redirect_uris", list(&[redirect_uri])),
+        ("grant_types", list(&["authorization_code", "refresh_token"])),
+        ("response_types", list(&["code"])),
+        ("token_endpoint_auth_method", "none".into()),
+        ("application_type", "web".into()),
+        ("scope", scope.into()),
+    ]);
+    HttpRequest::json(endpoint, body.text())
 }
 
 /// R12: RFC 7591 §3.2.1 response; `client_id` required, our redirect URI among any listed.
@@ -113,25 +137,25 @@ pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Cli
         if (400..500).contains(&resp.status) {
             return Err(RegistrationError::Refused {
                 status: resp.status,
-                error: obj.as_ref().and_then(|o| str_field(o, "error")),
-                description: obj.as_ref().and_then(|o| str_field(o, "error_description")),
+                error: obj.as_ref().and_then(|o| o.str("error")),
+                description: obj.as_ref().and_then(|o| o.str("error_description")),
             });
         }
         return Err(HttpError::Status(resp.status).into());
     }
     let o = obj.ok_or(HttpError::InvalidResponse("registration response is not a JSON object"))?;
-    let client_id = str_field(&o, "client_id")
+    let client_id = o.str("client_id")
         .filter(|s| !s.is_empty())
         .ok_or(HttpError::InvalidResponse("registration response has no client_id"))?;
-    if let Some(uris) = str_list(&o, "redirect_uris")
+    if let Some(uris) = o.strs("redirect_uris")
         && !uris.iter().any(|u| u == redirect_uri)
     {
         return Err(RegistrationError::RedirectUriMissing);
     }
     Ok(Client {
         client_id,
-        client_secret: str_field(&o, "client_secret").map(ClientSecret::new),
-        auth_method: str_field(&o, "token_endpoint_auth_method"),
+        client_secret: o.str("client_secret").map(ClientSecret::new),
+        auth_method: o.str("token_endpoint_auth_method"),
         redirect_uri: redirect_uri.to_string(),
         source: ClientSource::Dynamic,
     })
@@ -171,6 +195,18 @@ mod tests {
         assert_eq!(v["scope"], "mcp:tools");
         let req = prepare_registration("https://as.example/reg", "A", "https://app.example/cb", None);
         assert!(!req.body.unwrap().contains("scope"));
+    }
+
+    #[test]
+    fn r9_stored_client_round_trips() {
+        let c = Client {
+            client_id: "c".into(),
+            client_secret: Some(ClientSecret::new("s")),
+            auth_method: Some("client_secret_post".into()),
+            redirect_uri: "https://app.example/cb".into(),
+            source: ClientSource::Manual,
+        };
+        assert_eq!(Client::from_json(&Json::parse(&c.to_json().text()).unwrap()), Some(c));
     }
 
     #[test]

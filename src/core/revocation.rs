@@ -2,7 +2,6 @@
 
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
-use super::json::str_field;
 use super::registration::Client;
 
 /// RFC 7009 §2.1: `token` and `token_type_hint`, with the client's authentication (R13).
@@ -17,11 +16,11 @@ pub fn parse_revocation(resp: &HttpResponse) -> Result<bool, McpError> {
         return Ok(true);
     }
     let o = resp.json_object();
-    let error = o.as_ref().and_then(|o| str_field(o, "error"));
+    let error = o.as_ref().and_then(|o| o.str("error"));
     if error.as_deref() == Some("unsupported_token_type") {
         return Ok(false);
     }
-    let description = o.as_ref().and_then(|o| str_field(o, "error_description"));
+    let description = o.as_ref().and_then(|o| o.str("error_description"));
     Err(McpError::from(HttpError::Status(resp.status)).with_oauth(error, description).recode(ErrorCode::RevocationFailed))
 }
 

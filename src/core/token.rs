@@ -3,31 +3,30 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse, form_encode};
-use super::json::str_field;
+use super::json::{Json, Record, obj};
 use super::pkce::CodeVerifier;
 use super::registration::Client;
 use super::secret::{AccessToken, AuthCode, RefreshToken};
 
 /// A token set as stored (R20).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenSet {
     pub access_token: AccessToken,
     pub token_type: String,
     /// Absolute expiry, ms since the epoch on the browser's clock at receipt.
-    pub expires_at: Option<f64>,
+    pub expires_at: Option<u64>,
     pub refresh_token: Option<RefreshToken>,
     pub scope: Option<String>,
 }
 
 impl TokenSet {
     /// R26: expired, or expiring within `skew_ms`.
-    pub fn expires_within(&self, now_ms: f64, skew_ms: f64) -> bool {
-        self.expires_at.is_some_and(|t| t - skew_ms <= now_ms)
+    pub fn expires_within(&self, now_ms: u64, skew_ms: u64) -> bool {
+        self.expires_at.is_some_and(|t| t.saturating_sub(skew_ms) <= now_ms)
     }
 
     /// R26: a rotated refresh token replaces the old one; an absent one keeps the old one.
@@ -36,6 +35,27 @@ impl TokenSet {
             self.refresh_token = previous;
         }
         self
+    }
+}
+
+impl Record for TokenSet {
+    fn to_json(&self) -> Json {
+        obj([
+            ("access_token", self.access_token.secret().into()),
+            ("token_type", (&self.token_type).into()),
+            ("expires_at", self.expires_at.into()),
+            ("refresh_token", self.refresh_token.as_ref().map(|r| r.secret()).into()),
+            ("scope", self.scope.as_ref().into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(TokenSet {
+            access_token: AccessToken::new(v.str("access_token")?),
+            token_type: v.str("token_type")?,
+            expires_at: v.u64("expires_at"),
+            refresh_token: v.str("refresh_token").map(RefreshToken::new),
+            scope: v.str("scope"),
+        })
     }
 }
 
@@ -135,45 +155,42 @@ pub fn prepare_refresh(
 }
 
 /// R20: RFC 6749 §5.1 success or §5.2 error.
-pub fn parse_token_response(resp: &HttpResponse, now_ms: f64) -> Result<TokenSet, TokenError> {
+pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet, TokenError> {
     let obj = resp.json_object();
     if resp.status != 200 {
-        if let Some(error) = obj.as_ref().and_then(|o| str_field(o, "error"))
+        if let Some(error) = obj.as_ref().and_then(|o| o.str("error"))
             && (400..500).contains(&resp.status)
         {
-            let description = obj.as_ref().and_then(|o| str_field(o, "error_description"));
+            let description = obj.as_ref().and_then(|o| o.str("error_description"));
             return Err(TokenError::OAuth { status: resp.status, error, description });
         }
         return Err(HttpError::Status(resp.status).into());
     }
     let o = obj.ok_or(HttpError::InvalidResponse("token response is not a JSON object"))?;
-    let access_token = str_field(&o, "access_token")
+    let access_token = o.str("access_token")
         .filter(|s| !s.is_empty())
         .ok_or(HttpError::InvalidResponse("token response has no access_token"))?;
-    let token_type = str_field(&o, "token_type").ok_or(HttpError::InvalidResponse("token response has no token_type"))?;
+    let token_type = o.str("token_type").ok_or(HttpError::InvalidResponse("token response has no token_type"))?;
     if !token_type.eq_ignore_ascii_case("bearer") {
         return Err(HttpError::InvalidResponse("token_type is not Bearer").into());
     }
+    // R20: a number, or a numeric string
     let expires_in = match o.get("expires_in") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
-        Some(_) => None,
+        None | Some(Json::Null) => None,
+        Some(Json::Str(s)) => Some(Json::parse(s.trim()).and_then(|n| n.as_f64())),
+        Some(v) => Some(v.as_f64()),
     };
     let expires_in = match expires_in {
-        Some(n) if n.is_finite() && n >= 0.0 => Some(n),
-        Some(_) => return Err(HttpError::InvalidResponse("expires_in is not a non-negative number").into()),
-        None if o.contains_key("expires_in") && !o.get("expires_in").is_some_and(|v| v.is_null()) => {
-            return Err(HttpError::InvalidResponse("expires_in is not a number").into());
-        }
         None => None,
+        Some(Some(n)) if n.is_finite() && n >= 0.0 => Some(n),
+        Some(_) => return Err(HttpError::InvalidResponse("expires_in is not a non-negative number").into()),
     };
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
         token_type,
-        expires_at: expires_in.map(|s| now_ms + s * 1000.0),
-        refresh_token: str_field(&o, "refresh_token").filter(|s| !s.is_empty()).map(RefreshToken::new),
-        scope: str_field(&o, "scope"),
+        expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
+        refresh_token: o.str("refresh_token").filter(|s| !s.is_empty()).map(RefreshToken::new),
+        scope: o.str("scope"),
     })
 }
 
@@ -240,14 +257,14 @@ mod tests {
 
     #[test]
     fn r20_token_response_parsing() {
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#), 1000.0).unwrap();
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#), 1000).unwrap();
         assert_eq!(t.access_token.secret(), "at");
-        assert_eq!(t.expires_at, Some(1000.0 + 3_600_000.0));
+        assert_eq!(t.expires_at, Some(1000 + 3_600_000));
         assert_eq!(t.refresh_token.as_ref().map(|r| r.secret()), Some("rt"));
         assert_eq!(t.scope.as_deref(), Some("a b"));
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0.0).unwrap();
-        assert_eq!(t.expires_at, Some(60_000.0));
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER"}"#), 0.0).unwrap();
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0).unwrap();
+        assert_eq!(t.expires_at, Some(60_000));
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER"}"#), 0).unwrap();
         assert_eq!((t.expires_at, t.refresh_token), (None, None));
         for bad in [
             r#"{"token_type":"Bearer"}"#,
@@ -257,22 +274,28 @@ mod tests {
             r#"{"access_token":"at","token_type":"Bearer","expires_in":-5}"#,
             "not json",
         ] {
-            let e = parse_token_response(&ok(bad), 0.0).unwrap_err();
+            let e = parse_token_response(&ok(bad), 0).unwrap_err();
             assert_eq!(e.into_exchange_error().code.as_str(), "invalid_response", "{bad}");
         }
     }
 
     #[test]
     fn r27_token_errors_are_classified() {
-        let e = parse_token_response(&HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"used"}"#), 0.0).unwrap_err();
+        let e = parse_token_response(&HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"used"}"#), 0).unwrap_err();
         assert_eq!(e.oauth_error(), Some("invalid_grant"));
         let m = e.clone().into_refresh_error();
         assert_eq!((m.code.as_str(), m.oauth_error.as_deref(), m.description.as_deref()), ("authorization_required", Some("invalid_grant"), Some("used")));
         assert_eq!(e.into_exchange_error().code.as_str(), "authorization_failed");
-        let e = parse_token_response(&HttpResponse::new(503, vec![], "{}"), 0.0).unwrap_err();
+        let e = parse_token_response(&HttpResponse::new(503, vec![], "{}"), 0).unwrap_err();
         assert_eq!(e.into_refresh_error().code.as_str(), "server_error");
-        let e = parse_token_response(&HttpResponse::new(400, vec![], "oops"), 0.0).unwrap_err();
+        let e = parse_token_response(&HttpResponse::new(400, vec![], "oops"), 0).unwrap_err();
         assert_eq!(e.into_refresh_error().status, Some(400));
+    }
+
+    #[test]
+    fn r25_token_set_round_trips_through_storage() {
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt"}"#), 5).unwrap();
+        assert_eq!(TokenSet::from_json(&Json::parse(&t.to_json().text()).unwrap()), Some(t));
     }
 
     #[test]
@@ -280,12 +303,12 @@ mod tests {
         let t = TokenSet {
             access_token: AccessToken::new("a"),
             token_type: "Bearer".into(),
-            expires_at: Some(100_000.0),
+            expires_at: Some(100_000),
             refresh_token: None,
             scope: None,
         };
-        assert!(!t.expires_within(0.0, 60_000.0));
-        assert!(t.expires_within(40_000.0, 60_000.0));
+        assert!(!t.expires_within(0, 60_000));
+        assert!(t.expires_within(40_000, 60_000));
         assert!(t.clone().merge_refresh(Some(RefreshToken::new("old"))).refresh_token.is_some());
         let rotated = TokenSet { refresh_token: Some(RefreshToken::new("new")), ..t };
         assert_eq!(rotated.merge_refresh(Some(RefreshToken::new("old"))).refresh_token.unwrap().secret(), "new");

@@ -16,7 +16,8 @@ use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 use crate::core::url::Url;
 
-use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status};
+use super::records::{ClientRecord, ServerRecord, Status, server_info};
+use crate::core::json::{Json, Record};
 use super::{Env, Http, Store};
 
 /// A client the app registered beforehand with an issuer (R11).
@@ -35,7 +36,7 @@ pub struct Config {
     pub client_metadata_url: Option<String>,
     pub clients: Vec<PreregisteredClient>,
     pub prefix: String,
-    pub refresh_skew_ms: f64,
+    pub refresh_skew_ms: u64,
     pub allow_missing_pkce: bool,
 }
 
@@ -86,25 +87,21 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     }
 
     /// R25: a record that does not parse, or has another version, is removed; nothing else is.
-    fn load<T: serde::de::DeserializeOwned>(&self, key: &str, version: impl Fn(&T) -> u32) -> Option<T> {
+    pub fn load<T: Record>(&self, key: &str) -> Option<T> {
         let text = self.store.get(key)?;
-        match serde_json::from_str::<T>(&text) {
-            Ok(v) if version(&v) == RECORD_VERSION => Some(v),
-            _ => {
-                self.store.remove(key);
-                None
-            }
+        let value = Json::parse(&text).and_then(|v| T::from_json(&v));
+        if value.is_none() {
+            self.store.remove(key);
         }
+        value
     }
 
-    fn save<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), McpError> {
-        let text = serde_json::to_string(value)
-            .map_err(|_| McpError::new(ErrorCode::StorageUnavailable, "could not serialize a record"))?;
-        self.store.set(key, &text)
+    fn save<T: Record>(&self, key: &str, value: &T) -> Result<(), McpError> {
+        self.store.set(key, &value.to_json().text())
     }
 
     pub fn load_server(&self, server_url: &str) -> Option<ServerRecord> {
-        self.load(&self.server_key(server_url), |r: &ServerRecord| r.v)
+        self.load(&self.server_key(server_url))
     }
 
     fn save_server(&self, rec: &ServerRecord) -> Result<(), McpError> {
@@ -112,13 +109,13 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     }
 
     fn stored_client(&self, issuer: &str) -> Option<Client> {
-        self.load(&self.client_key(issuer), |r: &ClientRecord| r.v)
+        self.load::<ClientRecord>(&self.client_key(issuer))
             .filter(|r| r.issuer == issuer && r.client.redirect_uri == self.config.redirect_uri)
             .map(|r| r.client)
     }
 
     fn save_client(&self, issuer: &str, client: &Client) -> Result<(), McpError> {
-        let rec = ClientRecord { v: RECORD_VERSION, issuer: issuer.to_string(), client: client.clone() };
+        let rec = ClientRecord { issuer: issuer.to_string(), client: client.clone() };
         self.save(&self.client_key(issuer), &rec)
     }
 
@@ -176,7 +173,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     }
 
     /// `ServerInfo` for a discovered server: which way the client id will come (R11).
-    pub fn server_info(&self, rec: &ServerRecord) -> ServerInfo {
+    pub fn server_info(&self, rec: &ServerRecord) -> Json {
         let source = match (&rec.issuer, &rec.as_metadata) {
             (Some(issuer), Some(meta)) => match self.known_client(issuer) {
                 Some(c) => c.source,
@@ -184,7 +181,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             },
             _ => ClientSource::Manual,
         };
-        ServerInfo::new(rec, source)
+        server_info(rec, source)
     }
 
     async fn discover_fresh(&self, server: &Url) -> Result<ServerRecord, McpError> {
@@ -194,7 +191,6 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let challenge = match parse_probe(&probe)? {
             ProbeOutcome::NoAuthRequired => {
                 let rec = ServerRecord {
-                    v: RECORD_VERSION,
                     server_url: href.clone(),
                     resource: href,
                     requires_auth: false,
@@ -225,7 +221,6 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         // R9: a change of issuer discards what belonged to the old one
         let tokens = previous.filter(|p| p.issuer.as_deref() == Some(issuer.as_str())).and_then(|p| p.tokens);
         let rec = ServerRecord {
-            v: RECORD_VERSION,
             server_url: href.clone(),
             // R15: the metadata's resource (checked by R4), else the canonical server URI
             resource: prm.as_ref().map(|m| m.resource.clone()).unwrap_or(href),
@@ -363,7 +358,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let params = parse_callback_url(callback_url);
         let flow: Option<PendingFlow> = params.state.as_deref().and_then(|s| {
             let key = self.flow_key(s);
-            let flow = self.store.get(&key).and_then(|t| serde_json::from_str(&t).ok());
+            let flow = self.store.get(&key).and_then(|t| PendingFlow::from_json(&Json::parse(&t)?));
             self.store.remove(&key);
             flow
         });
@@ -418,12 +413,12 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             return Ok(tokens.access_token);
         }
         if tokens.refresh_token.is_none() {
-            return if tokens.expires_within(now, 0.0) { Err(not_authorized(&href)) } else { Ok(tokens.access_token) };
+            return if tokens.expires_within(now, 0) { Err(not_authorized(&href)) } else { Ok(tokens.access_token) };
         }
         match self.refresh(rec).await {
             Ok(t) => Ok(t.access_token),
             // R27: a network or server failure keeps everything; an unexpired token still serves
-            Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError) && !tokens.expires_within(now, 0.0) => {
+            Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError) && !tokens.expires_within(now, 0) => {
                 Ok(tokens.access_token)
             }
             Err(e) => Err(e.with_server(&href)),

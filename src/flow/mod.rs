@@ -26,7 +26,7 @@ pub trait Store {
 
 /// Clock, randomness and the event sink.
 pub trait Env {
-    fn now_ms(&self) -> f64;
+    fn now_ms(&self) -> u64;
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError>;
     /// A flow step (R30 `step` events). `detail` never holds a secret.
     fn step(&self, server_url: &str, step: &str, detail: &str);

@@ -1,18 +1,16 @@
 //! What is stored per server and per issuer, and the shapes handed to JS (`Status`,
 //! `ServerInfo` of the JS contract). Versioned: a record of another version is dropped (R25).
 
-use serde::{Deserialize, Serialize};
-
 use crate::core::discovery::{AuthServerMetadata, ResourceMetadata};
+use crate::core::json::{Json, Record, obj, obj_sparse};
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
 
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u64 = 1;
 
 /// One record per server (R25): discovery results (R9) and tokens.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ServerRecord {
-    pub v: u32,
     pub server_url: String,
     pub resource: String,
     pub requires_auth: bool,
@@ -24,21 +22,72 @@ pub struct ServerRecord {
     pub tokens: Option<TokenSet>,
 }
 
+fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<T>> {
+    match v.get(key) {
+        None | Some(Json::Null) => Some(None),
+        Some(inner) => T::from_json(inner).map(Some),
+    }
+}
+
+/// `Some` only for the current schema version.
+fn versioned(v: &Json) -> Option<()> {
+    (v.u64("v")? == RECORD_VERSION).then_some(())
+}
+
+impl Record for ServerRecord {
+    fn to_json(&self) -> Json {
+        obj([
+            ("v", RECORD_VERSION.into()),
+            ("server_url", (&self.server_url).into()),
+            ("resource", (&self.resource).into()),
+            ("requires_auth", self.requires_auth.into()),
+            ("resource_metadata_url", self.resource_metadata_url.as_ref().into()),
+            ("resource_metadata", self.resource_metadata.as_ref().map_or(Json::Null, Record::to_json)),
+            ("challenge_scope", self.challenge_scope.as_ref().into()),
+            ("issuer", self.issuer.as_ref().into()),
+            ("as_metadata", self.as_metadata.as_ref().map_or(Json::Null, Record::to_json)),
+            ("tokens", self.tokens.as_ref().map_or(Json::Null, Record::to_json)),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        versioned(v)?;
+        Some(ServerRecord {
+            server_url: v.str("server_url")?,
+            resource: v.str("resource")?,
+            requires_auth: v.flag("requires_auth"),
+            resource_metadata_url: v.str("resource_metadata_url"),
+            resource_metadata: nested(v, "resource_metadata")?,
+            challenge_scope: v.str("challenge_scope"),
+            issuer: v.str("issuer"),
+            as_metadata: nested(v, "as_metadata")?,
+            tokens: nested(v, "tokens")?,
+        })
+    }
+}
+
 /// A client registration, kept per issuer (R9).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ClientRecord {
-    pub v: u32,
     pub issuer: String,
     pub client: Client,
 }
 
+impl Record for ClientRecord {
+    fn to_json(&self) -> Json {
+        obj([("v", RECORD_VERSION.into()), ("issuer", (&self.issuer).into()), ("client", self.client.to_json())])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        versioned(v)?;
+        Some(ClientRecord { issuer: v.str("issuer")?, client: Client::from_json(v.get("client")?)? })
+    }
+}
+
 /// The JS contract's `Status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Status {
     pub server_url: String,
     pub state: &'static str,
-    pub expires_at: Option<f64>,
+    pub expires_at: Option<u64>,
     pub refreshable: bool,
     pub scope: Option<String>,
     pub issuer: Option<String>,
@@ -59,7 +108,7 @@ impl Status {
     }
 
     /// R30: from what is stored, at `now_ms`.
-    pub fn from_record(rec: &ServerRecord, client_id: Option<String>, now_ms: f64) -> Status {
+    pub fn from_record(rec: &ServerRecord, client_id: Option<String>, now_ms: u64) -> Status {
         let mut s = Status::unknown(&rec.server_url);
         s.issuer = rec.issuer.clone();
         s.client_id = client_id;
@@ -68,7 +117,7 @@ impl Status {
                 s.expires_at = t.expires_at;
                 s.refreshable = t.refresh_token.is_some();
                 s.scope = t.scope.clone();
-                let expired = t.expires_within(now_ms, 0.0);
+                let expired = t.expires_within(now_ms, 0);
                 s.state = match (expired, s.refreshable) {
                     (false, _) => "authorized",
                     (true, true) => "expired",
@@ -80,54 +129,65 @@ impl Status {
         }
         s
     }
-}
 
-/// The JS contract's `ServerInfo`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServerInfo {
-    pub server_url: String,
-    pub resource: String,
-    pub requires_auth: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_metadata_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_metadata: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_server_metadata: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes_supported: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub challenge_scope: Option<String>,
-    pub registration: &'static str,
-}
-
-impl ServerInfo {
-    pub fn new(rec: &ServerRecord, registration: ClientSource) -> ServerInfo {
-        let raw = |s: &str| serde_json::from_str(s).ok();
-        ServerInfo {
-            server_url: rec.server_url.clone(),
-            resource: rec.resource.clone(),
-            requires_auth: rec.requires_auth,
-            resource_metadata_url: rec.resource_metadata_url.clone(),
-            resource_metadata: rec.resource_metadata.as_ref().and_then(|m| raw(&m.raw)),
-            issuer: rec.issuer.clone(),
-            authorization_server_metadata: rec.as_metadata.as_ref().and_then(|m| raw(&m.raw)),
-            scopes_supported: rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported.clone()),
-            challenge_scope: rec.challenge_scope.clone(),
-            registration: registration.as_str(),
-        }
+    /// The contract's shape: camelCase, nulls kept.
+    pub fn to_json(&self) -> Json {
+        obj([
+            ("serverUrl", (&self.server_url).into()),
+            ("state", self.state.into()),
+            ("expiresAt", self.expires_at.into()),
+            ("refreshable", self.refreshable.into()),
+            ("scope", self.scope.as_ref().into()),
+            ("issuer", self.issuer.as_ref().into()),
+            ("clientId", self.client_id.as_ref().into()),
+        ])
     }
 }
 
+/// The JS contract's `ServerInfo`: optional members left out when absent.
+pub fn server_info(rec: &ServerRecord, registration: ClientSource) -> Json {
+    let raw = |s: &str| Json::parse(s).unwrap_or(Json::Null);
+    obj_sparse([
+        ("serverUrl", (&rec.server_url).into()),
+        ("resource", (&rec.resource).into()),
+        ("requiresAuth", rec.requires_auth.into()),
+        ("resourceMetadataUrl", rec.resource_metadata_url.as_ref().into()),
+        ("resourceMetadata", rec.resource_metadata.as_ref().map_or(Json::Null, |m| raw(&m.raw))),
+        ("issuer", rec.issuer.as_ref().into()),
+        ("authorizationServerMetadata", rec.as_metadata.as_ref().map_or(Json::Null, |m| raw(&m.raw))),
+        ("scopesSupported", rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported.as_ref()).into()),
+        ("challengeScope", rec.challenge_scope.as_ref().into()),
+        ("registration", registration.as_str().into()),
+    ])
+}
+
 /// The outcome of a popup's callback, stored and broadcast for the opener (R22).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowResult {
     pub ok: bool,
     pub code: Option<String>,
     pub message: Option<String>,
     pub oauth_error: Option<String>,
     pub description: Option<String>,
+}
+
+impl Record for FlowResult {
+    fn to_json(&self) -> Json {
+        obj([
+            ("ok", self.ok.into()),
+            ("code", self.code.as_ref().into()),
+            ("message", self.message.as_ref().into()),
+            ("oauth_error", self.oauth_error.as_ref().into()),
+            ("description", self.description.as_ref().into()),
+        ])
+    }
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(FlowResult {
+            ok: v.flag("ok"),
+            code: v.str("code"),
+            message: v.str("message"),
+            oauth_error: v.str("oauth_error"),
+            description: v.str("description"),
+        })
+    }
 }

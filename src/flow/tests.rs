@@ -80,14 +80,14 @@ impl Store for &MemStore {
 
 #[derive(Default)]
 struct FakeEnv {
-    now: RefCell<f64>,
+    now: RefCell<u64>,
     counter: RefCell<u8>,
     steps: RefCell<Vec<(String, String)>>,
     statuses: RefCell<Vec<Status>>,
 }
 
 impl Env for &FakeEnv {
-    fn now_ms(&self) -> f64 {
+    fn now_ms(&self) -> u64 {
         *self.now.borrow()
     }
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
@@ -118,7 +118,7 @@ struct World {
 impl World {
     fn new() -> World {
         let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default() };
-        *w.env.now.borrow_mut() = 1_000_000.0;
+        *w.env.now.borrow_mut() = 1_000_000;
         w.http.route(MCP, |_| {
             Some(Ok(HttpResponse::new(
                 401,
@@ -144,7 +144,7 @@ impl World {
                 client_metadata_url: None,
                 clients: vec![],
                 prefix: "mcp-oauth".into(),
-                refresh_skew_ms: 60_000.0,
+                refresh_skew_ms: 60_000,
                 allow_missing_pkce: false,
             },
         }
@@ -187,7 +187,7 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
     let s = e.status(MCP);
     assert_eq!((s.state, s.client_id.as_deref(), s.issuer.as_deref()), ("authorized", Some("dyn-1"), Some("https://as.example")));
-    assert_eq!(s.expires_at, Some(1_000_000.0 + 3_600_000.0));
+    assert_eq!(s.expires_at, Some(1_000_000 + 3_600_000));
     let steps: Vec<String> = w.env.steps.borrow().iter().map(|(s, _)| s.clone()).collect();
     assert_eq!(steps, ["probe", "resource_metadata", "authorization_server_metadata", "registration", "authorization", "token"]);
     // R31: no secret in any step detail
@@ -202,8 +202,9 @@ fn r9_second_authorization_costs_no_discovery_or_registration() {
     w.connect();
     assert_eq!(w.http.urls()[before..], ["https://as.example/token"]);
     let info = w.engine().server_info(&w.engine().load_server(MCP).unwrap());
-    assert_eq!(info.registration, "dynamic");
-    assert_eq!(info.resource, MCP);
+    assert_eq!(info.str("registration").as_deref(), Some("dynamic"));
+    assert_eq!(info.str("resource").as_deref(), Some(MCP));
+    assert_eq!(info.get("resourceMetadata").and_then(|m| m.str("resource")).as_deref(), Some(MCP));
 }
 
 #[test]
@@ -262,7 +263,7 @@ fn r11_no_registration_endpoint_asks_for_a_client_id() {
     w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","code_challenge_methods_supported":["S256"]}"#);
     let e = w.engine();
     let rec = block_on(e.discover(MCP)).unwrap();
-    assert_eq!(e.server_info(&rec).registration, "manual");
+    assert_eq!(e.server_info(&rec).str("registration").as_deref(), Some("manual"));
     let err = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
     assert_eq!(err.code.as_str(), "client_registration_required");
     let opts = AuthorizeOptions { client_id: Some("typed-in".into()), ..Default::default() };
@@ -297,7 +298,7 @@ fn r26_refresh_before_expiry_rotates_and_r27_invalid_grant_drops_tokens_only() {
     let w = World::new();
     w.connect();
     let e = w.engine();
-    *w.env.now.borrow_mut() += 3_600_000.0 - 30_000.0; // within the 60 s skew
+    *w.env.now.borrow_mut() += 3_600_000 - 30_000; // within the 60 s skew
     w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
     assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-2");
     let refresh = w.http.last_to("https://as.example/token").body.unwrap();
@@ -306,7 +307,7 @@ fn r26_refresh_before_expiry_rotates_and_r27_invalid_grant_drops_tokens_only() {
     // no rotated token came back: the old one is kept
     assert!(e.status(MCP).refreshable);
 
-    *w.env.now.borrow_mut() += 3_600_000.0;
+    *w.env.now.borrow_mut() += 3_600_000;
     w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
     let err = block_on(e.access_token(MCP)).unwrap_err();
     assert_eq!(err.code.as_str(), "authorization_required");
@@ -322,10 +323,10 @@ fn r27_network_failure_keeps_an_unexpired_token() {
     let w = World::new();
     w.connect();
     let e = w.engine();
-    *w.env.now.borrow_mut() += 3_600_000.0 - 30_000.0;
+    *w.env.now.borrow_mut() += 3_600_000 - 30_000;
     w.http.route("https://as.example/token", |_| Some(Err(HttpError::Network("offline".into()))));
     assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
-    *w.env.now.borrow_mut() += 60_000.0;
+    *w.env.now.borrow_mut() += 60_000;
     assert_eq!(block_on(e.access_token(MCP)).unwrap_err().code.as_str(), "network");
     assert_eq!(e.status(MCP).state, "expired");
 }
@@ -371,5 +372,7 @@ fn r1_no_auth_needed() {
     let e = w.engine();
     let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
     assert_eq!(s.state, "unknown");
-    assert!(!e.server_info(&block_on(e.discover(MCP)).unwrap()).requires_auth);
+    let info = e.server_info(&block_on(e.discover(MCP)).unwrap());
+    assert!(!info.flag("requiresAuth"));
+    assert_eq!(info.get("issuer"), None, "absent optional members are left out");
 }
