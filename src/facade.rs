@@ -254,8 +254,9 @@ impl McpAuth {
     pub fn authorize(
         &self,
         #[wasm_bindgen(js_name = serverUrl)] server_url: String,
-        #[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AuthorizeOptions")] opts: Option<JsValue>,
     ) -> Promise {
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
         let parsed = (|| -> Result<_, McpError> {
             let mode = get_str(&opts, "mode")?.unwrap_or_else(|| "auto".into());
             if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
@@ -323,8 +324,8 @@ impl McpAuth {
     pub fn fetch(
         &self,
         #[wasm_bindgen(js_name = serverUrl)] server_url: String,
-        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: Option<JsValue>,
-        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInfo | URL")] input: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move { authorized_fetch(&inner, &server_url, input, init).await.map_err(to_js) })
@@ -347,7 +348,7 @@ impl McpAuth {
     pub fn revoke(
         &self,
         #[wasm_bindgen(js_name = serverUrl)] server_url: String,
-        #[wasm_bindgen(unchecked_param_type = "RevokeOptions")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "RevokeOptions")] opts: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
         let force = opts.map(|o| get(&o, "force").as_bool().unwrap_or(false)).unwrap_or(false);
