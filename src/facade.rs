@@ -1,7 +1,10 @@
 //! The `wasm-bindgen` façade: the JS contract of `shared/spec/js-api.md` mapped onto the flows.
 //! JS values in, core types out, `McpAuthError` back. Nothing clever lives here.
 
-use std::rc::Rc;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -386,7 +389,7 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     let Some(popup) = popup else {
         // full-page redirect: the page navigates away and this promise never settles
         window()?.location().assign(&url).map_err(|e| invalid(&js_message(&e)))?;
-        std::future::pending::<()>().await;
+        core::future::pending::<()>().await;
         return Err(invalid("unreachable"));
     };
     if signal.as_ref().is_some_and(|s| s.aborted()) {

@@ -3,6 +3,28 @@
 //! `core` is sans-IO and runs under `cargo test`; `flow` orchestrates it over small traits;
 //! `browser` implements those traits with web-sys; `facade` is the `wasm-bindgen` API.
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What `std`'s prelude would give; the crate builds without `std` for the package (size).
+mod prelude {
+    #[allow(unused_imports)]
+    pub use alloc::{borrow::ToOwned, boxed::Box, format, string::{String, ToString}, vec, vec::Vec};
+}
+
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// Without `std` a panic traps. The code never panics on purpose (no unwrap, no indexing that
+/// can fail); this only stops the module if a bug slips through.
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}
+
 pub mod core;
 pub mod flow;
 

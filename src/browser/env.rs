@@ -1,8 +1,11 @@
 //! `Env` in the browser: `Date.now()`, `crypto.getRandomValues` (through getrandom) and the
 //! `subscribe` listeners (R30 events).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::cell::RefCell;
+use alloc::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::JsValue;

@@ -1,5 +1,8 @@
 //! `Http` over the browser's `fetch` (or the app's own `fetch` option, R10).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

@@ -1,6 +1,9 @@
 //! The browser shell: implements the flow's traits with web-sys. Nothing here decides anything
 //! about OAuth; it moves bytes, keeps strings and watches windows.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod env;
 pub mod fetch;
 pub mod popup;

@@ -2,8 +2,11 @@
 //! then watched until the callback's result arrives by `postMessage`, `BroadcastChannel` or
 //! the shared storage — whichever comes first.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::cell::RefCell;
+use alloc::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::closure::Closure;

@@ -1,15 +1,18 @@
 //! `Store` over localStorage, sessionStorage or memory (R25). (web-sys directly: gloo-storage's
 //! handles throw when a storage is disabled, and R32 wants a typed error instead.)
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::cell::RefCell;
 
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Store;
 
 pub enum BrowserStore {
     Web(web_sys::Storage),
-    Memory(RefCell<BTreeMap<String, String>>),
+    /// A plain list: a handful of keys, and no BTreeMap code in the module (size).
+    Memory(RefCell<Vec<(String, String)>>),
 }
 
 impl BrowserStore {
@@ -31,7 +34,7 @@ impl Store for BrowserStore {
     fn get(&self, key: &str) -> Option<String> {
         match self {
             BrowserStore::Web(s) => s.get_item(key).ok().flatten(),
-            BrowserStore::Memory(m) => m.borrow().get(key).cloned(),
+            BrowserStore::Memory(m) => m.borrow().iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
         }
     }
     fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
@@ -40,7 +43,8 @@ impl Store for BrowserStore {
                 .set_item(key, value)
                 .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, format!("storage refused a write: {}", super::js_message(&e)))),
             BrowserStore::Memory(m) => {
-                m.borrow_mut().insert(key.to_string(), value.to_string());
+                self.remove(key);
+                m.borrow_mut().push((key.to_string(), value.to_string()));
                 Ok(())
             }
         }
@@ -51,7 +55,7 @@ impl Store for BrowserStore {
                 let _ = s.remove_item(key);
             }
             BrowserStore::Memory(m) => {
-                m.borrow_mut().remove(key);
+                m.borrow_mut().retain(|(k, _)| k != key);
             }
         }
     }
@@ -61,7 +65,7 @@ impl Store for BrowserStore {
                 let n = s.length().unwrap_or(0);
                 (0..n).filter_map(|i| s.key(i).ok().flatten()).collect()
             }
-            BrowserStore::Memory(m) => m.borrow().keys().cloned().collect(),
+            BrowserStore::Memory(m) => m.borrow().iter().map(|(k, _)| k.clone()).collect(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2), the
 //! pending-flow record, and the callback checks (RFC 6749 §4.1.2, RFC 9207 §2.4) — R15–R19.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use thiserror::Error;
 
 use super::error::{ErrorCode, McpError};

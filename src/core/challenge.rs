@@ -8,6 +8,9 @@
 //! Several challenges may share one header, separated by commas like their parameters; a name
 //! followed by `=` continues the current challenge, anything else starts a new one.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// One challenge: a lower-cased scheme and either a token68 or lower-cased parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Challenge {

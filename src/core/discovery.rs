@@ -1,6 +1,9 @@
 //! Discovery: the unauthenticated probe (R1), protected-resource metadata (RFC 9728, R3–R5) and
 //! authorization-server metadata (RFC 8414 §3, OpenID Connect Discovery 1.0 §4, R6–R8).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use thiserror::Error;
 
 use super::challenge::{BearerChallenge, bearer_challenge};

@@ -2,6 +2,9 @@
 //! value every operation ends in. Each operation has its own `thiserror` enum (`DiscoveryError`,
 //! `RegistrationError`, `CallbackError`, `TokenError`, …) that maps to a code here, once.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! Plain HTTP request and response values. The core builds `HttpRequest`s and parses
 //! `HttpResponse`s; the shell moves the bytes (sans-IO, as oauth2-rs does).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,

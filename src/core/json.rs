@@ -3,6 +3,9 @@
 //! (no float formatting is linked); objects keep their order; nesting is bounded, so no input
 //! can exhaust the stack (R32).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Json {
     Null,

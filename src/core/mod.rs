@@ -1,6 +1,10 @@
 //! The sans-IO core: pure functions over plain data, no browser, no async runtime.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod authorize;
+pub mod b64;
 pub mod challenge;
 pub mod discovery;
 pub mod error;

@@ -1,7 +1,9 @@
 //! PKCE (RFC 7636) with the S256 method — R14.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::b64;
 use sha2::{Digest, Sha256};
 
 /// The code verifier (RFC 7636 §4.1): 32 random bytes, base64url without padding (43 chars).
@@ -11,12 +13,12 @@ pub struct CodeVerifier(String);
 
 impl CodeVerifier {
     pub fn from_random_bytes(bytes: &[u8; 32]) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self(b64::encode(bytes, true))
     }
 
     /// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
     pub fn challenge_s256(&self) -> String {
-        URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes()))
+        b64::encode(&Sha256::digest(self.0.as_bytes()), true)
     }
 
     /// A verifier read back from the stored pending flow.
@@ -37,7 +39,7 @@ impl core::fmt::Debug for CodeVerifier {
 
 /// A random `state` value (RFC 6749 §10.12): 16 random bytes, base64url.
 pub fn random_state(bytes: &[u8; 16]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    b64::encode(bytes, true)
 }
 
 /// R14: whether the authorization server's metadata allows S256; `false` means refuse with

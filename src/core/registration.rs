@@ -1,6 +1,9 @@
 //! Client identity (R11–R13): the choice between a pre-registered client, a client ID metadata
 //! document and dynamic client registration (RFC 7591 §3), and the registration itself.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use thiserror::Error;
 
 use super::discovery::AuthServerMetadata;

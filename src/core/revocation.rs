@@ -1,5 +1,8 @@
 //! Token revocation (RFC 7009 §2) — R29.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
 use super::registration::Client;

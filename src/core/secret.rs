@@ -2,6 +2,9 @@
 //! secret and the authorization code. Their `Debug` prints `[redacted]` and they have no `Display`,
 //! so a secret cannot reach a log, an error message or an event by accident (R31).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 macro_rules! secret {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*

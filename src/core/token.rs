@@ -1,8 +1,10 @@
 //! Token requests and responses (RFC 6749 §4.1.3, §5, §6; RFC 7636 §4.5; RFC 8707 §2.2), client
 //! authentication (R13), expiry and the refresh decision (R20, R26, R27).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::b64;
 use thiserror::Error;
 
 use super::error::{ErrorCode, HttpError, McpError};
@@ -114,7 +116,7 @@ pub(crate) fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a 
         let mut req = HttpRequest::form(endpoint, &pairs);
         // RFC 6749 §2.3.1: both parts form-encoded before base64
         let creds = format!("{}:{}", form_encode(&[("", &client.client_id)]).trim_start_matches('='), form_encode(&[("", secret.secret())]).trim_start_matches('='));
-        req.headers.push(("authorization".into(), format!("Basic {}", STANDARD.encode(creds))));
+        req.headers.push(("authorization".into(), format!("Basic {}", b64::encode(creds.as_bytes(), false))));
         req
     } else {
         pairs.push(("client_id", &client.client_id));
@@ -242,7 +244,7 @@ mod tests {
         c.client_secret = Some(ClientSecret::new("s3cr:t"));
         let rt = RefreshToken::new("rt");
         let basic = prepare_refresh("https://as/t", &c, None, &rt, "r");
-        assert_eq!(basic.header("authorization"), Some(format!("Basic {}", STANDARD.encode("pub:s3cr%3At")).as_str()));
+        assert_eq!(basic.header("authorization"), Some("Basic cHViOnMzY3IlM0F0"));
         assert!(!body(&basic).iter().any(|(k, _)| k == "client_secret"));
         let post_only = vec!["client_secret_post".to_string()];
         let post = prepare_refresh("https://as/t", &c, Some(&post_only), &rt, "r");

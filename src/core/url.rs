@@ -7,6 +7,9 @@
 //! (The `url` crate would cost ~28 KB gzipped; the browser's `URL` is used by the shell where a
 //! non-ASCII host has to be turned into punycode.)
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

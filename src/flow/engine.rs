@@ -1,6 +1,9 @@
 //! The flows: discover → client → authorize → callback → tokens, over the `Http`, `Store` and
 //! `Env` traits. Every network step goes through a core `prepare_*` / `parse_*` pair.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::authorize::{PendingFlow, build_authorization_url, check_callback, choose_scope, parse_callback_url};
 use crate::core::discovery::{
     AuthServerMetadata, ProbeOutcome, ResourceMetadata, authorization_server_metadata_urls, default_metadata,
@@ -64,6 +67,18 @@ pub struct Engine<H, S, E> {
     pub store: S,
     pub env: E,
     pub config: Config,
+}
+
+/// Sorts a handful of keys for a stable `list()` order: an insertion sort, because the std
+/// sorts add kilobytes to the module for lists this short.
+fn sort_small(v: &mut [String]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 fn not_authorized(server_url: &str) -> McpError {
@@ -505,7 +520,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     pub fn list(&self) -> Vec<Status> {
         let prefix = self.server_key("");
         let mut keys: Vec<String> = self.store.keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
-        keys.sort();
+        sort_small(&mut keys);
         keys.iter().filter_map(|k| self.load_server(k.get(prefix.len()..)?)).map(|r| self.status_of(&r)).collect()
     }
 

@@ -1,6 +1,9 @@
 //! Orchestration: the async steps over the core, generic over the shell's small traits, so the
 //! whole flow runs natively in tests with in-memory fakes and in the browser with web-sys.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod engine;
 pub mod records;
 #[cfg(test)]

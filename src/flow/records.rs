@@ -1,6 +1,9 @@
 //! What is stored per server and per issuer, and the shapes handed to JS (`Status`,
 //! `ServerInfo` of the JS contract). Versioned: a record of another version is dropped (R25).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::discovery::{AuthServerMetadata, ResourceMetadata};
 use crate::core::json::{Json, Record, obj, obj_sparse};
 use crate::core::registration::{Client, ClientSource};
