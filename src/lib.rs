@@ -15,7 +15,10 @@ mod prelude {
 
 #[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
 #[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+// SAFETY: wasm32-unknown-unknown without the atomics feature runs on one thread, and the
+// allocator never calls out to JS, so it is never re-entered.
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 /// Without `std` a panic traps. The code never panics on purpose (no unwrap, no indexing that
 /// can fail); this only stops the module if a bug slips through.
