@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/: release wasm → wasm-bindgen --target web → wasm-opt -Oz
+# → terser on the JS glue
 # (binaryen from npm; never Debian's wasm-opt 108, which writes broken modules) → package.json
 # and README rendered from pkg-template/.
 set -euo pipefail
@@ -12,6 +13,9 @@ rm -rf pkg
 node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/mcp_oauth_wasm_bg.wasm -o pkg/mcp_oauth_wasm_bg.wasm
+# the JS glue minified (terser from npm): it is generated code; the .d.ts keeps the docs
+node_modules/.bin/terser pkg/mcp_oauth_wasm.js --module --compress passes=2 --mangle -o pkg/mcp_oauth_wasm.js.min
+mv pkg/mcp_oauth_wasm.js.min pkg/mcp_oauth_wasm.js
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 sed "s/{{VERSION}}/$version/" pkg-template/package.json > pkg/package.json
 cp pkg-template/README.md pkg/README.md
