@@ -132,20 +132,28 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
     if obj.is_object() { Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
 }
 
-fn get_str(obj: &JsValue, key: &str) -> Result<Option<String>, McpError> {
-    let v = get(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_string().map(Some).ok_or_else(|| invalid(&format!("option {key} must be a string")))
+/// The plain-data part of an options object, as JSON: one `JSON.stringify` instead of a
+/// `Reflect.get` and a type check per option (less wasm). Functions and `AbortSignal`s are
+/// read with [`get`] on their own.
+fn options_json(obj: &JsValue) -> Json {
+    let text = if obj.is_object() { js_sys::JSON::stringify(obj).ok().and_then(|s| s.as_string()) } else { None };
+    text.and_then(|t| Json::parse(&t)).unwrap_or(Json::Obj(Vec::new()))
 }
 
-fn get_num(obj: &JsValue, key: &str, default: f64) -> Result<f64, McpError> {
-    let v = get(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(default);
+/// A string option: absent or `null` is `None`, anything but a string is `invalid_input`.
+fn opt_str(o: &Json, key: &str) -> Result<Option<String>, McpError> {
+    match o.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Str(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(&format!("option {key} must be a string"))),
     }
-    v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| invalid(&format!("option {key} must be a non-negative number")))
+}
+
+fn opt_num(o: &Json, key: &str, default: f64) -> Result<f64, McpError> {
+    match o.get(key) {
+        None | Some(Json::Null) => Ok(default),
+        Some(v) => v.as_f64().filter(|n| *n >= 0.0).ok_or_else(|| invalid(&format!("option {key} must be a non-negative number"))),
+    }
 }
 
 fn to_js_json(v: &Json) -> JsValue {
@@ -173,45 +181,40 @@ pub struct McpAuth {
 }
 
 fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
-    if !options.is_object() {
-        return Err(invalid("new McpAuth(options) needs an options object with redirectUri"));
-    }
+    let o = options_json(options);
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
-    let redirect_uri = get_str(options, "redirectUri")?.ok_or_else(|| invalid("redirectUri is required"))?;
+    let redirect_uri = opt_str(&o, "redirectUri")?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
     let redirect = Url::parse(&redirect_uri).map_err(|_| invalid("redirectUri must be an absolute URL"))?;
     if redirect.origin() != origin {
         return Err(invalid("redirectUri must be on the page's own origin"));
     }
-    let client_name = match get_str(options, "clientName")? {
+    let client_name = match opt_str(&o, "clientName")? {
         Some(n) => n,
         None => window.document().map(|d| d.title()).filter(|t| !t.is_empty()).unwrap_or_else(|| origin.clone()),
     };
     let mut clients = Vec::new();
-    let list = get(options, "clients");
-    if list.is_object() {
-        for entry in Object::entries(list.unchecked_ref()).iter() {
-            let issuer = Reflect::get(&entry, &0.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-            let c = Reflect::get(&entry, &1.into()).unwrap_or(JsValue::UNDEFINED);
-            let client_id = get_str(&c, "clientId")?.ok_or_else(|| invalid("clients[issuer].clientId is required"))?;
-            clients.push(PreregisteredClient { issuer, client_id, client_secret: get_str(&c, "clientSecret")?.map(ClientSecret::new) });
+    if let Some(Json::Obj(list)) = o.get("clients") {
+        for (issuer, c) in list {
+            let client_id = opt_str(c, "clientId")?.ok_or_else(|| invalid("clients[issuer].clientId is required"))?;
+            clients.push(PreregisteredClient { issuer: issuer.clone(), client_id, client_secret: opt_str(c, "clientSecret")?.map(ClientSecret::new) });
         }
     }
     let fetch_fn = match get(options, "fetch") {
         v if v.is_undefined() || v.is_null() => None,
         v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
     };
-    let storage = BrowserStore::open(&get_str(options, "storage")?.unwrap_or_else(|| "local".into()))?;
+    let storage = BrowserStore::open(opt_str(&o, "storage")?.as_deref().unwrap_or("local"))?;
     let config = Config {
         redirect_uri: redirect.href(),
         client_name,
-        client_metadata_url: get_str(options, "clientMetadataUrl")?,
+        client_metadata_url: opt_str(&o, "clientMetadataUrl")?,
         clients,
-        prefix: get_str(options, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
-        refresh_skew_ms: (get_num(options, "refreshSkewSeconds", 60.0)? * 1000.0) as u64,
-        allow_missing_pkce: get(options, "allowMissingPkceMetadata").as_bool().unwrap_or(false),
+        prefix: opt_str(&o, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
+        refresh_skew_ms: (opt_num(&o, "refreshSkewSeconds", 60.0)? * 1000.0) as u64,
+        allow_missing_pkce: o.flag("allowMissingPkceMetadata"),
     };
-    let timeout = get_num(options, "popupTimeoutSeconds", 300.0)? * 1000.0;
+    let timeout = opt_num(&o, "popupTimeoutSeconds", 300.0)? * 1000.0;
     Ok((config, storage, BrowserHttp { fetch_fn }, timeout))
 }
 
@@ -260,18 +263,19 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "AuthorizeOptions")] opts: Option<JsValue>,
     ) -> Promise {
         let opts = opts.unwrap_or(JsValue::UNDEFINED);
+        let o = options_json(&opts);
         let parsed = (|| -> Result<_, McpError> {
-            let mode = get_str(&opts, "mode")?.unwrap_or_else(|| "auto".into());
+            let mode = opt_str(&o, "mode")?.unwrap_or_else(|| "auto".into());
             if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
                 return Err(invalid("mode must be \"auto\", \"popup\" or \"redirect\""));
             }
             let server = Engine::<BrowserHttp, BrowserStore, BrowserEnv>::server_url(&server_url)?.href();
             let signal = get(&opts, "signal").dyn_into::<AbortSignal>().ok();
             let options = AuthorizeOptions {
-                scope: get_str(&opts, "scope")?,
-                client_id: get_str(&opts, "clientId")?,
-                client_secret: get_str(&opts, "clientSecret")?.map(ClientSecret::new),
-                return_to: get_str(&opts, "returnTo")?,
+                scope: opt_str(&o, "scope")?,
+                client_id: opt_str(&o, "clientId")?,
+                client_secret: opt_str(&o, "clientSecret")?.map(ClientSecret::new),
+                return_to: opt_str(&o, "returnTo")?,
                 popup: false,
             };
             Ok((mode, server, signal, options))
