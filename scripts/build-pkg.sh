@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/: release wasm → wasm-bindgen --target web → wasm-opt -Oz
-# → terser on the JS glue
+# → terser on the JS glue → short import names (scripts/minify-imports.mjs)
 # (binaryen from npm; never Debian's wasm-opt 108, which writes broken modules) → package.json
 # and README rendered from pkg-template/.
 set -euo pipefail
@@ -16,6 +16,8 @@ node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-t
 # the JS glue minified (terser from npm): it is generated code; the .d.ts keeps the docs
 node_modules/.bin/terser pkg/mcp_oauth_wasm.js --module --compress passes=2 --mangle -o pkg/mcp_oauth_wasm.js.min
 mv pkg/mcp_oauth_wasm.js.min pkg/mcp_oauth_wasm.js
+# short import names in both the wasm and the glue (checked by instantiating the result in Node)
+node scripts/minify-imports.mjs pkg
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 sed "s/{{VERSION}}/$version/" pkg-template/package.json > pkg/package.json
 cp pkg-template/README.md pkg/README.md

@@ -106,6 +106,7 @@ type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
 
 /// `McpError` → a JS `Error` named `McpAuthError` with `code` and the contract's details.
 fn to_js(e: McpError) -> JsValue {
+    let e = e.into_details();
     let err = js_sys::Error::new(&e.message);
     err.set_name("McpAuthError");
     let set = |k: &str, v: JsValue| {
