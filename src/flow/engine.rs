@@ -241,10 +241,10 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             resource: prm.as_ref().map(|m| m.resource.clone()).unwrap_or(href),
             requires_auth: true,
             resource_metadata_url: prm.as_ref().and(prm_url),
-            resource_metadata: prm,
+            resource_metadata: prm.map(Box::new),
             challenge_scope: challenge.and_then(|c| c.scope),
             issuer: Some(issuer),
-            as_metadata: Some(meta),
+            as_metadata: Some(Box::new(meta)),
             tokens,
         };
         self.save_server(&rec)?;

@@ -18,17 +18,19 @@ pub struct ServerRecord {
     pub resource: String,
     pub requires_auth: bool,
     pub resource_metadata_url: Option<String>,
-    pub resource_metadata: Option<ResourceMetadata>,
+    /// Boxed, like `as_metadata`: the record is moved through the async flows, and a small
+    /// record keeps those moves (and the wasm) small.
+    pub resource_metadata: Option<Box<ResourceMetadata>>,
     pub challenge_scope: Option<String>,
     pub issuer: Option<String>,
-    pub as_metadata: Option<AuthServerMetadata>,
+    pub as_metadata: Option<Box<AuthServerMetadata>>,
     pub tokens: Option<TokenSet>,
 }
 
-fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<T>> {
+fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<Box<T>>> {
     match v.get(key) {
         None | Some(Json::Null) => Some(None),
-        Some(inner) => T::from_json(inner).map(Some),
+        Some(inner) => T::from_json(inner).map(|t| Some(Box::new(t))),
     }
 }
 
@@ -45,10 +47,10 @@ impl Record for ServerRecord {
             ("resource", (&self.resource).into()),
             ("requires_auth", self.requires_auth.into()),
             ("resource_metadata_url", self.resource_metadata_url.as_ref().into()),
-            ("resource_metadata", self.resource_metadata.as_ref().map_or(Json::Null, Record::to_json)),
+            ("resource_metadata", self.resource_metadata.as_ref().map_or(Json::Null, |m| m.to_json())),
             ("challenge_scope", self.challenge_scope.as_ref().into()),
             ("issuer", self.issuer.as_ref().into()),
-            ("as_metadata", self.as_metadata.as_ref().map_or(Json::Null, Record::to_json)),
+            ("as_metadata", self.as_metadata.as_ref().map_or(Json::Null, |m| m.to_json())),
             ("tokens", self.tokens.as_ref().map_or(Json::Null, Record::to_json)),
         ])
     }
@@ -63,7 +65,7 @@ impl Record for ServerRecord {
             challenge_scope: v.str("challenge_scope"),
             issuer: v.str("issuer"),
             as_metadata: nested(v, "as_metadata")?,
-            tokens: nested(v, "tokens")?,
+            tokens: nested(v, "tokens")?.map(|t| *t),
         })
     }
 }
