@@ -16,7 +16,7 @@ use crate::browser::fetch::BrowserHttp;
 use crate::browser::popup::{self, Channel, MESSAGE_TYPE, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, window};
-use crate::core::authorize::parse_callback_url;
+use crate::core::authorize::{join, parse_callback_url};
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::json::{Json, Record, obj};
 use crate::core::secret::ClientSecret;
@@ -507,15 +507,19 @@ fn clean_callback_url(url: &str) -> String {
     let without_fragment = url.split('#').next().unwrap_or_default();
     let (base, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
     let path = Url::parse(base).map(|u| u.path().to_string()).unwrap_or_default();
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| {
+    let kept = join(
+        query.split('&').filter(|p| {
             let k = p.split('=').next().unwrap_or_default();
             !p.is_empty() && !matches!(k, "code" | "state" | "iss" | "error" | "error_description" | "error_uri" | "session_state")
-        })
-        .collect();
-    let path = if path.is_empty() { "/".to_string() } else { path };
-    if kept.is_empty() { path } else { format!("{path}?{}", kept.join("&")) }
+        }),
+        '&',
+    );
+    let mut path = if path.is_empty() { "/".to_string() } else { path };
+    if !kept.is_empty() {
+        path.push('?');
+        path.push_str(&kept);
+    }
+    path
 }
 
 /// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.

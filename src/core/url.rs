@@ -44,7 +44,10 @@ impl Url {
         if input.bytes().any(|b| b <= b' ' || b >= 0x7f || b == b'\\') {
             return Err(UrlError::InvalidCharacter);
         }
-        let (scheme, rest) = input.split_once("://").ok_or(UrlError::NotAbsolute)?;
+        // (char patterns and `strip_prefix` only: a `&str` search pattern links core's
+        // two-way searcher, and slicing by index links its panic formatting — wasm size)
+        let (scheme, rest) = input.split_once(':').ok_or(UrlError::NotAbsolute)?;
+        let rest = rest.strip_prefix("//").ok_or(UrlError::NotAbsolute)?;
         let mut sc = scheme.chars();
         let scheme_ok = sc.next().is_some_and(|c| c.is_ascii_alphabetic())
             && sc.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
@@ -54,7 +57,7 @@ impl Url {
         let scheme = scheme.to_ascii_lowercase();
         let rest = rest.split('#').next().unwrap_or_default();
         let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(auth_end);
+        let (authority, tail) = rest.split_at_checked(auth_end).unwrap_or((rest, ""));
         if authority.contains('@') {
             return Err(UrlError::UserInfo);
         }
