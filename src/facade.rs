@@ -146,14 +146,14 @@ fn opt_str(o: &Json, key: &str) -> Result<Option<String>, McpError> {
     match o.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(&format!("option {key} must be a string"))),
+        Some(_) => Err(invalid(&cat!("option ", key, " must be a string"))),
     }
 }
 
 fn opt_num(o: &Json, key: &str, default: f64) -> Result<f64, McpError> {
     match o.get(key) {
         None | Some(Json::Null) => Ok(default),
-        Some(v) => v.as_f64().filter(|n| *n >= 0.0).ok_or_else(|| invalid(&format!("option {key} must be a non-negative number"))),
+        Some(v) => v.as_f64().filter(|n| *n >= 0.0).ok_or_else(|| invalid(&cat!("option ", key, " must be a non-negative number"))),
     }
 }
 
@@ -222,7 +222,7 @@ fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp
 /// R24: the page's own location, to come back to after a full-page redirect.
 fn current_location(window: &Window) -> Option<String> {
     let l = window.location();
-    Some(format!("{}{}{}", l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
+    Some(cat!(l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
 }
 
 #[wasm_bindgen]
@@ -286,7 +286,7 @@ impl McpAuth {
             Err(e) => return reject(e.with_server(&server_url)),
         };
         // R21: the popup opens here, synchronously, inside the click
-        let popup = if mode == "redirect" { None } else { popup::open_blank(&format!("{}:{}", self.inner.engine.config.prefix, server)) };
+        let popup = if mode == "redirect" { None } else { popup::open_blank(&cat!(self.inner.engine.config.prefix, ":", server)) };
         if popup.is_none() && mode == "popup" {
             return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(&server));
         }
@@ -547,7 +547,7 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
     let token = engine.access_token(server_url).await?;
     let retry = request.clone().map_err(|e| invalid(&js_message(&e)))?;
     let send = |req: Request, token: String| async move {
-        req.headers().set("authorization", &format!("Bearer {token}")).map_err(|e| invalid(&js_message(&e)))?;
+        req.headers().set("authorization", &cat!("Bearer ", token)).map_err(|e| invalid(&js_message(&e)))?;
         engine.http.fetch_request(&req).await.map_err(McpError::from)
     };
     let resp = send(request, token.secret().to_string()).await?;

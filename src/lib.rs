@@ -11,6 +11,17 @@ extern crate alloc;
 mod prelude {
     #[allow(unused_imports)]
     pub use alloc::{borrow::ToOwned, boxed::Box, format, string::{String, ToString}, vec, vec::Vec};
+
+    /// `format!` for plain string pieces: `cat!(a, ":", b)`. Messages, keys and URLs are built
+    /// with this instead of `core::fmt`, whose padding and integer code the wasm would
+    /// otherwise carry (measured in the issue note).
+    macro_rules! cat {
+        ($($part:expr),+ $(,)?) => {
+            $crate::core::error::concat(&[$(::core::convert::AsRef::<str>::as_ref(&$part)),+])
+        };
+    }
+    #[allow(unused_imports)]
+    pub(crate) use cat;
 }
 
 #[cfg(all(not(feature = "std"), target_arch = "wasm32"))]

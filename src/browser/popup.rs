@@ -85,7 +85,7 @@ impl Drop for Channel {
 
 /// The channel a flow's result is broadcast on (R22).
 pub fn channel_name(prefix: &str, state: &str) -> String {
-    format!("{prefix}:flow:{state}")
+    cat!(prefix, ":flow:", state)
 }
 
 pub fn parse_result(text: Option<String>) -> Option<FlowResult> {

@@ -18,7 +18,7 @@ pub enum BrowserStore {
 impl BrowserStore {
     /// `"local"` (default), `"session"` or `"memory"`.
     pub fn open(kind: &str) -> Result<BrowserStore, McpError> {
-        let unavailable = || McpError::new(ErrorCode::StorageUnavailable, format!("{kind}Storage is not available"));
+        let unavailable = || McpError::new(ErrorCode::StorageUnavailable, cat!(kind, "Storage is not available"));
         let window = super::window()?;
         let web = match kind {
             "local" => window.local_storage(),
@@ -41,7 +41,7 @@ impl Store for BrowserStore {
         match self {
             BrowserStore::Web(s) => s
                 .set_item(key, value)
-                .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, format!("storage refused a write: {}", super::js_message(&e)))),
+                .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, cat!("storage refused a write: ", super::js_message(&e)))),
             BrowserStore::Memory(m) => {
                 self.remove(key);
                 m.borrow_mut().push((key.to_string(), value.to_string()));

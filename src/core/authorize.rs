@@ -171,24 +171,32 @@ pub fn parse_callback_url(url: &str) -> CallbackParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum CallbackError {
-    #[error("the callback's state matches no pending authorization (already used, or from another flow)")]
     StateMismatch,
-    #[error("the pending authorization expired")]
     Expired,
-    #[error("the callback's iss does not match the authorization server")]
     IssuerMismatch,
-    #[error("the callback lacks the iss parameter the authorization server promised")]
     IssuerMissing,
-    #[error("the authorization server returned {error}")]
     Denied { error: String, description: Option<String> },
-    #[error("the callback carries no authorization code")]
     MissingCode,
+}
+
+impl CallbackError {
+    pub fn message(&self) -> String {
+        match self {
+            CallbackError::StateMismatch => "the callback's state matches no pending authorization (already used, or from another flow)".into(),
+            CallbackError::Expired => "the pending authorization expired".into(),
+            CallbackError::IssuerMismatch => "the callback's iss does not match the authorization server".into(),
+            CallbackError::IssuerMissing => "the callback lacks the iss parameter the authorization server promised".into(),
+            CallbackError::Denied { error, .. } => cat!("the authorization server returned ", error),
+            CallbackError::MissingCode => "the callback carries no authorization code".into(),
+        }
+    }
 }
 
 impl From<CallbackError> for McpError {
     fn from(e: CallbackError) -> Self {
-        let msg = e.to_string();
+        let msg = e.message();
         match e {
             CallbackError::StateMismatch | CallbackError::Expired => McpError::new(ErrorCode::StateMismatch, msg),
             CallbackError::IssuerMismatch | CallbackError::IssuerMissing => McpError::new(ErrorCode::IssuerMismatch, msg),

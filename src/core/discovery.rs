@@ -16,20 +16,30 @@ use super::url::{Url, UrlError};
 pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum DiscoveryError {
-    #[error("{what} is not a usable URL: {err}")]
     InvalidUrl { what: &'static str, err: UrlError },
-    #[error("{0} is neither https nor http on a loopback host")]
     Insecure(&'static str),
-    #[error(transparent)]
     Http(#[from] HttpError),
-    #[error("the protected resource metadata names resource {resource}, which does not cover {server}")]
     ResourceMismatch { resource: String, server: String },
-    #[error("the authorization server metadata names issuer {found}, expected {expected}")]
     IssuerMismatch { expected: String, found: String },
 }
 
 impl DiscoveryError {
+    pub fn message(&self) -> String {
+        match self {
+            DiscoveryError::InvalidUrl { what, err } => cat!(what, " is not a usable URL: ", err.message()),
+            DiscoveryError::Insecure(what) => cat!(what, " is neither https nor http on a loopback host"),
+            DiscoveryError::Http(e) => e.message(),
+            DiscoveryError::ResourceMismatch { resource, server } => {
+                cat!("the protected resource metadata names resource ", resource, ", which does not cover ", server)
+            }
+            DiscoveryError::IssuerMismatch { expected, found } => {
+                cat!("the authorization server metadata names issuer ", found, ", expected ", expected)
+            }
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             DiscoveryError::InvalidUrl { .. } => ErrorCode::InvalidInput,
@@ -47,7 +57,7 @@ impl From<DiscoveryError> for McpError {
             DiscoveryError::Http(h) => h.status(),
             _ => None,
         };
-        McpError::new(e.code(), e.to_string()).with_status(status)
+        McpError::new(e.code(), e.message()).with_status(status)
     }
 }
 
@@ -62,9 +72,12 @@ pub fn parse_server_url(input: &str) -> Result<Url, DiscoveryError> {
 
 /// R1: an MCP `initialize` POST without credentials.
 pub fn prepare_probe(server: &Url) -> HttpRequest {
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{MCP_PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"mcp-oauth-wasm","version":"{}"}}}}}}"#,
-        env!("CARGO_PKG_VERSION")
+    let body = cat!(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":""#,
+        MCP_PROTOCOL_VERSION,
+        r#"","capabilities":{},"clientInfo":{"name":"mcp-oauth-wasm","version":""#,
+        env!("CARGO_PKG_VERSION"),
+        r#""}}}"#
     );
     let mut req = HttpRequest::json(server.href(), body);
     req.headers = vec![
@@ -100,9 +113,8 @@ pub fn resource_metadata_urls(server: &Url, challenge: Option<&BearerChallenge>)
         let url = Url::parse_secure(url).map_err(|_| DiscoveryError::Insecure("resource_metadata"))?;
         return Ok(vec![url.href()]);
     }
-    let root = format!("{}/.well-known/oauth-protected-resource", server.origin());
-    let path = server.path_trimmed();
-    let mut with_path = format!("{root}{path}");
+    let root = cat!(server.origin(), "/.well-known/oauth-protected-resource");
+    let mut with_path = cat!(root, server.path_trimmed());
     if let Some(q) = server.query() {
         with_path.push('?');
         with_path.push_str(q);
@@ -128,7 +140,7 @@ pub struct ResourceMetadata {
 pub fn resource_covers(resource: &Url, server: &Url) -> bool {
     let r = resource.path_trimmed();
     let s = server.path();
-    resource.same_origin(server) && (r.is_empty() || s == r || s.trim_end_matches('/') == r || s.starts_with(&format!("{r}/")))
+    resource.same_origin(server) && (r.is_empty() || s == r || s.trim_end_matches('/') == r || s.strip_prefix(r).is_some_and(|rest| rest.starts_with('/')))
 }
 
 pub fn parse_resource_metadata(resp: &HttpResponse, server: &Url) -> Result<ResourceMetadata, DiscoveryError> {
@@ -156,12 +168,12 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<String> {
     let o = issuer.origin();
     let p = issuer.path_trimmed();
     if p.is_empty() {
-        vec![format!("{o}/.well-known/oauth-authorization-server"), format!("{o}/.well-known/openid-configuration")]
+        vec![cat!(o, "/.well-known/oauth-authorization-server"), cat!(o, "/.well-known/openid-configuration")]
     } else {
         vec![
-            format!("{o}/.well-known/oauth-authorization-server{p}"),
-            format!("{o}/.well-known/openid-configuration{p}"),
-            format!("{o}{p}/.well-known/openid-configuration"),
+            cat!(o, "/.well-known/oauth-authorization-server", p),
+            cat!(o, "/.well-known/openid-configuration", p),
+            cat!(o, p, "/.well-known/openid-configuration"),
         ]
     }
 }
@@ -276,9 +288,9 @@ pub fn default_metadata(issuer: &Url) -> AuthServerMetadata {
     let o = issuer.origin();
     AuthServerMetadata {
         issuer: issuer.href(),
-        authorization_endpoint: format!("{o}/authorize"),
-        token_endpoint: format!("{o}/token"),
-        registration_endpoint: Some(format!("{o}/register")),
+        authorization_endpoint: cat!(o, "/authorize"),
+        token_endpoint: cat!(o, "/token"),
+        registration_endpoint: Some(cat!(o, "/register")),
         revocation_endpoint: None,
         scopes_supported: None,
         code_challenge_methods_supported: None,

@@ -7,6 +7,28 @@ use crate::prelude::*;
 
 use thiserror::Error;
 
+/// The pieces, joined (for `cat!`; `[&str]::concat` links a generic join).
+pub fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+/// A number's decimal text, without `core::fmt`.
+pub fn num(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().map(|&d| char::from(d)).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidInput,
@@ -84,16 +106,22 @@ impl ErrorCode {
 
 /// A failure of the request itself, or of the status it answered with; shared by operations.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum HttpError {
-    #[error("the request did not complete: {0}")]
     Network(String),
-    #[error("unexpected HTTP status {0}")]
     Status(u16),
-    #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
 }
 
 impl HttpError {
+    pub fn message(&self) -> String {
+        match self {
+            HttpError::Network(m) => cat!("the request did not complete: ", m),
+            HttpError::Status(s) => cat!("unexpected HTTP status ", num(u64::from(*s))),
+            HttpError::InvalidResponse(m) => cat!("invalid response: ", m),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             HttpError::Network(_) => ErrorCode::Network,
@@ -173,13 +201,22 @@ impl McpError {
 impl From<HttpError> for McpError {
     fn from(e: HttpError) -> Self {
         let status = e.status();
-        McpError::new(e.code(), e.to_string()).with_status(status)
+        McpError::new(e.code(), e.message()).with_status(status)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn num_and_concat_build_text_without_fmt() {
+        for n in [0u64, 7, 10, 401, 65535, u64::MAX] {
+            assert_eq!(num(n), n.to_string());
+        }
+        assert_eq!(cat!("a", String::from("b"), &String::from("c")), "abc");
+        assert_eq!(HttpError::Status(503).message(), "unexpected HTTP status 503");
+    }
 
     #[test]
     fn r32_every_code_is_the_contracts_string() {

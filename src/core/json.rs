@@ -160,7 +160,7 @@ impl From<bool> for Json {
 }
 impl From<u64> for Json {
     fn from(n: u64) -> Json {
-        Json::Num(n.to_string())
+        Json::Num(super::error::num(n))
     }
 }
 impl<T: Into<Json>> From<Option<T>> for Json {

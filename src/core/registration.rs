@@ -14,20 +14,30 @@ use super::secret::ClientSecret;
 use super::url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum RegistrationError {
-    #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
-    #[error("the registration endpoint refused the registration (HTTP {status})")]
     Refused { status: u16, error: Option<String>, description: Option<String> },
-    #[error("the registration does not include our redirect URI")]
     RedirectUriMissing,
-    #[error(transparent)]
     Http(#[from] HttpError),
+}
+
+impl RegistrationError {
+    pub fn message(&self) -> String {
+        match self {
+            RegistrationError::Required => "no client id for this authorization server: it offers no registration; enter a client id".into(),
+            RegistrationError::Refused { status, .. } => {
+                cat!("the registration endpoint refused the registration (HTTP ", super::error::num(u64::from(*status)), ")")
+            }
+            RegistrationError::RedirectUriMissing => "the registration does not include our redirect URI".into(),
+            RegistrationError::Http(e) => e.message(),
+        }
+    }
 }
 
 impl From<RegistrationError> for McpError {
     fn from(e: RegistrationError) -> Self {
-        let msg = e.to_string();
+        let msg = e.message();
         match e {
             RegistrationError::Required => McpError::new(ErrorCode::ClientRegistrationRequired, msg),
             RegistrationError::Refused { status, error, description } => {

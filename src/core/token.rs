@@ -7,7 +7,7 @@ use crate::prelude::*;
 use super::b64;
 use thiserror::Error;
 
-use super::error::{ErrorCode, HttpError, McpError};
+use super::error::{ErrorCode, HttpError, McpError, num};
 use super::http::{HttpRequest, HttpResponse, form_encode};
 use super::json::{Json, Record, obj};
 use super::pkce::CodeVerifier;
@@ -62,14 +62,20 @@ impl Record for TokenSet {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum TokenError {
-    #[error("the token endpoint answered {error} (HTTP {status})")]
     OAuth { status: u16, error: String, description: Option<String> },
-    #[error(transparent)]
     Http(#[from] HttpError),
 }
 
 impl TokenError {
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::OAuth { status, error, .. } => cat!("the token endpoint answered ", error, " (HTTP ", num(u64::from(*status)), ")"),
+            TokenError::Http(e) => e.message(),
+        }
+    }
+
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
             TokenError::OAuth { error, .. } => Some(error),
@@ -89,7 +95,7 @@ impl TokenError {
     }
 
     fn into_error(self, oauth_code: ErrorCode) -> McpError {
-        let msg = self.to_string();
+        let msg = self.message();
         match self {
             TokenError::OAuth { status, error, description } => {
                 McpError::new(oauth_code, msg).with_status(Some(status)).with_oauth(Some(error), description)
@@ -115,8 +121,8 @@ pub(crate) fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a 
     if basic {
         let mut req = HttpRequest::form(endpoint, &pairs);
         // RFC 6749 §2.3.1: both parts form-encoded before base64
-        let creds = format!("{}:{}", form_encode(&[("", &client.client_id)]).trim_start_matches('='), form_encode(&[("", secret.secret())]).trim_start_matches('='));
-        req.headers.push(("authorization".into(), format!("Basic {}", b64::encode(creds.as_bytes(), false))));
+        let creds = cat!(form_encode(&[("", &client.client_id)]).trim_start_matches('='), ":", form_encode(&[("", secret.secret())]).trim_start_matches('='));
+        req.headers.push(("authorization".into(), cat!("Basic ", b64::encode(creds.as_bytes(), false))));
         req
     } else {
         pairs.push(("client_id", &client.client_id));

@@ -22,20 +22,28 @@ pub struct Url {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.message())]
 pub enum UrlError {
-    #[error("not an absolute URL")]
     NotAbsolute,
-    #[error("the URL has an invalid host")]
     InvalidHost,
-    #[error("the URL has an invalid port")]
     InvalidPort,
-    #[error("the URL contains characters that are not allowed")]
     InvalidCharacter,
-    #[error("the URL carries user info")]
     UserInfo,
     /// R8: neither `https:` nor `http:` on a loopback host.
-    #[error("the URL is neither https nor http on a loopback host")]
     Insecure,
+}
+
+impl UrlError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            UrlError::NotAbsolute => "not an absolute URL",
+            UrlError::InvalidHost => "the URL has an invalid host",
+            UrlError::InvalidPort => "the URL has an invalid port",
+            UrlError::InvalidCharacter => "the URL contains characters that are not allowed",
+            UrlError::UserInfo => "the URL carries user info",
+            UrlError::Insecure => "the URL is neither https nor http on a loopback host",
+        }
+    }
 }
 
 impl Url {
@@ -120,8 +128,8 @@ impl Url {
     /// `scheme://host[:port]` (RFC 6454 §6.2).
     pub fn origin(&self) -> String {
         match self.port {
-            Some(p) => format!("{}://{}:{}", self.scheme, self.host, p),
-            None => format!("{}://{}", self.scheme, self.host),
+            Some(p) => cat!(self.scheme, "://", self.host, ":", super::error::num(u64::from(p))),
+            None => cat!(self.scheme, "://", self.host),
         }
     }
 
@@ -156,7 +164,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<&str>), UrlError> 
             "" => None,
             p => Some(p.strip_prefix(':').ok_or(UrlError::InvalidPort)?),
         };
-        (format!("[{}]", inner.to_ascii_lowercase()), port)
+        (cat!("[", inner.to_ascii_lowercase(), "]"), port)
     } else {
         let (h, p) = match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),

@@ -89,16 +89,16 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     // ---- storage keys and records -------------------------------------------------------
 
     pub fn server_key(&self, server_url: &str) -> String {
-        format!("{}:server:{}", self.config.prefix, server_url)
+        cat!(self.config.prefix, ":server:", server_url)
     }
     fn client_key(&self, issuer: &str) -> String {
-        format!("{}:client:{}", self.config.prefix, issuer)
+        cat!(self.config.prefix, ":client:", issuer)
     }
     pub fn flow_key(&self, state: &str) -> String {
-        format!("{}:flow:{}", self.config.prefix, state)
+        cat!(self.config.prefix, ":flow:", state)
     }
     pub fn result_key(&self, state: &str) -> String {
-        format!("{}:result:{}", self.config.prefix, state)
+        cat!(self.config.prefix, ":result:", state)
     }
 
     /// R25: a record that does not parse, or has another version, is removed; nothing else is.
