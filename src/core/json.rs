@@ -129,13 +129,26 @@ impl Json {
 }
 
 /// An object from `(key, value)` pairs, nulls kept.
+#[inline]
 pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
-    Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    object(&mut pairs.into_iter(), false)
 }
 
 /// An object from `(key, value)` pairs, null members left out (for optional fields).
+#[inline]
 pub fn obj_sparse<const N: usize>(pairs: [(&str, Json); N]) -> Json {
-    Json::Obj(pairs.into_iter().filter(|(_, v)| *v != Json::Null).map(|(k, v)| (k.to_string(), v)).collect())
+    object(&mut pairs.into_iter(), true)
+}
+
+/// One body for every object size (a generic one per `N` costs wasm).
+fn object(pairs: &mut dyn Iterator<Item = (&str, Json)>, sparse: bool) -> Json {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        if !(sparse && v == Json::Null) {
+            out.push((k.to_string(), v));
+        }
+    }
+    Json::Obj(out)
 }
 
 impl From<&str> for Json {
