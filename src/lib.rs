@@ -24,7 +24,7 @@ mod prelude {
     pub(crate) use cat;
 }
 
-#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[cfg(all(feature = "nostd-wasm", not(feature = "std"), target_arch = "wasm32"))]
 #[global_allocator]
 // SAFETY: wasm32-unknown-unknown without the atomics feature runs on one thread, and the
 // allocator never calls out to JS, so it is never re-entered.
@@ -33,7 +33,7 @@ static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
 
 /// Without `std` a panic traps. The code never panics on purpose (no unwrap, no indexing that
 /// can fail); this only stops the module if a bug slips through.
-#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[cfg(all(feature = "nostd-wasm", not(feature = "std"), target_arch = "wasm32"))]
 #[panic_handler]
 fn panic(_: &::core::panic::PanicInfo) -> ! {
     ::core::arch::wasm32::unreachable()
