@@ -17,7 +17,7 @@ mod prelude {
     /// otherwise carry (measured in the issue note).
     macro_rules! cat {
         ($($part:expr),+ $(,)?) => {
-            $crate::core::error::concat(&[$(::core::convert::AsRef::<str>::as_ref(&$part)),+])
+            $crate::core::text::concat(&[$(::core::convert::AsRef::<str>::as_ref(&$part)),+])
         };
     }
     #[allow(unused_imports)]

@@ -69,18 +69,6 @@ impl Record for PendingFlow {
     }
 }
 
-/// `items` separated by `sep` (what `[T]::join` does, without its generic code in the wasm).
-pub fn join<'a>(items: impl Iterator<Item = &'a str>, sep: char) -> String {
-    let mut out = String::new();
-    for item in items {
-        if !out.is_empty() {
-            out.push(sep);
-        }
-        out.push_str(item);
-    }
-    out
-}
-
 /// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
 /// `offline_access` added only when the AS lists it and the app wants refresh tokens.
 pub fn choose_scope(
@@ -91,7 +79,7 @@ pub fn choose_scope(
 ) -> Option<String> {
     let mut scope = match (challenge_scope, resource_scopes) {
         (Some(s), _) if !s.trim().is_empty() => s.trim().to_string(),
-        (_, Some(list)) => join(list.iter().map(String::as_str), ' '),
+        (_, Some(list)) => super::text::join(list.iter().map(String::as_str), ' '),
         _ => String::new(),
     };
     let offline_listed = as_scopes.is_some_and(|l| l.iter().any(|s| s == "offline_access"));

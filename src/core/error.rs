@@ -7,27 +7,7 @@ use crate::prelude::*;
 
 use thiserror::Error;
 
-/// The pieces, joined (for `cat!`; `[&str]::concat` links a generic join).
-pub fn concat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
-/// A number's decimal text, without `core::fmt`.
-pub fn num(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.iter().rev().map(|&d| char::from(d)).collect()
-}
+use super::text::num;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -210,11 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn num_and_concat_build_text_without_fmt() {
-        for n in [0u64, 7, 10, 401, 65535, u64::MAX] {
-            assert_eq!(num(n), n.to_string());
-        }
-        assert_eq!(cat!("a", String::from("b"), &String::from("c")), "abc");
+    fn http_error_message_carries_the_status() {
         assert_eq!(HttpError::Status(503).message(), "unexpected HTTP status 503");
     }
 

@@ -173,7 +173,7 @@ impl From<bool> for Json {
 }
 impl From<u64> for Json {
     fn from(n: u64) -> Json {
-        Json::Num(super::error::num(n))
+        Json::Num(super::text::num(n))
     }
 }
 impl<T: Into<Json>> From<Option<T>> for Json {

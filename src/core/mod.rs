@@ -14,5 +14,6 @@ pub mod pkce;
 pub mod registration;
 pub mod revocation;
 pub mod secret;
+pub mod text;
 pub mod token;
 pub mod url;

@@ -27,7 +27,7 @@ impl RegistrationError {
         match self {
             RegistrationError::Required => "no client id for this authorization server: it offers no registration; enter a client id".into(),
             RegistrationError::Refused { status, .. } => {
-                cat!("the registration endpoint refused the registration (HTTP ", super::error::num(u64::from(*status)), ")")
+                cat!("the registration endpoint refused the registration (HTTP ", super::text::num(u64::from(*status)), ")")
             }
             RegistrationError::RedirectUriMissing => "the registration does not include our redirect URI".into(),
             RegistrationError::Http(e) => e.message(),

@@ -7,7 +7,8 @@ use crate::prelude::*;
 use super::b64;
 use thiserror::Error;
 
-use super::error::{ErrorCode, HttpError, McpError, num};
+use super::error::{ErrorCode, HttpError, McpError};
+use super::text::num;
 use super::http::{HttpRequest, HttpResponse, form_encode};
 use super::json::{Json, Record, obj};
 use super::pkce::CodeVerifier;

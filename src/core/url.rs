@@ -128,7 +128,7 @@ impl Url {
     /// `scheme://host[:port]` (RFC 6454 §6.2).
     pub fn origin(&self) -> String {
         match self.port {
-            Some(p) => cat!(self.scheme, "://", self.host, ":", super::error::num(u64::from(p))),
+            Some(p) => cat!(self.scheme, "://", self.host, ":", super::text::num(u64::from(p))),
             None => cat!(self.scheme, "://", self.host),
         }
     }

@@ -27,10 +27,10 @@ pub struct ServerRecord {
     pub tokens: Option<TokenSet>,
 }
 
-fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<Box<T>>> {
+fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<T>> {
     match v.get(key) {
         None | Some(Json::Null) => Some(None),
-        Some(inner) => T::from_json(inner).map(|t| Some(Box::new(t))),
+        Some(inner) => T::from_json(inner).map(Some),
     }
 }
 
@@ -61,11 +61,11 @@ impl Record for ServerRecord {
             resource: v.str("resource")?,
             requires_auth: v.flag("requires_auth"),
             resource_metadata_url: v.str("resource_metadata_url"),
-            resource_metadata: nested(v, "resource_metadata")?,
+            resource_metadata: nested(v, "resource_metadata")?.map(Box::new),
             challenge_scope: v.str("challenge_scope"),
             issuer: v.str("issuer"),
-            as_metadata: nested(v, "as_metadata")?,
-            tokens: nested(v, "tokens")?.map(|t| *t),
+            as_metadata: nested(v, "as_metadata")?.map(Box::new),
+            tokens: nested(v, "tokens")?,
         })
     }
 }
