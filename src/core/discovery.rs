@@ -127,13 +127,26 @@ pub fn may_fall_back(status: u16) -> bool {
     (400..500).contains(&status) || status == 502
 }
 
-/// RFC 9728 §2: the parts of a protected-resource metadata document we use, and the raw text.
+/// RFC 9728 §2: a protected-resource metadata document, R4-checked, kept as served (the fields
+/// are read where they are used, so no second copy of the document is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceMetadata {
-    pub resource: String,
-    pub authorization_servers: Vec<String>,
-    pub scopes_supported: Option<Vec<String>>,
-    pub raw: String,
+pub struct ResourceMetadata(pub Json);
+
+impl ResourceMetadata {
+    /// `resource` (required, and checked against the server by R4).
+    pub fn resource(&self) -> &str {
+        self.0.str_ref("resource").unwrap_or_default()
+    }
+    /// R5: the first of `authorization_servers`.
+    pub fn first_authorization_server(&self) -> Option<&str> {
+        match self.0.get("authorization_servers")? {
+            Json::Arr(a) => a.first()?.as_str(),
+            _ => None,
+        }
+    }
+    pub fn scopes_supported(&self) -> Option<Vec<String>> {
+        self.0.strs("scopes_supported")
+    }
 }
 
 /// R4: `resource` must be this server: same origin, and a segment-wise prefix of its path.
@@ -154,12 +167,7 @@ pub fn parse_resource_metadata(resp: &HttpResponse, server: &Url) -> Result<Reso
     if !resource_covers(&parsed, server) {
         return Err(mismatch());
     }
-    Ok(ResourceMetadata {
-        authorization_servers: o.strs("authorization_servers").unwrap_or_default(),
-        scopes_supported: o.strs("scopes_supported"),
-        resource,
-        raw: String::from_utf8_lossy(&resp.body).into_owned(),
-    })
+    Ok(ResourceMetadata(o))
 }
 
 /// R6: authorization-server metadata URLs for an issuer, in order (RFC 8414 §3.1, OIDC
@@ -178,29 +186,33 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<String> {
     }
 }
 
-/// RFC 8414 §2: the metadata fields used, R8-checked, plus the raw document.
+/// RFC 8414 §2: an authorization server's metadata document, R7/R8-checked, kept as served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthServerMetadata {
-    pub issuer: String,
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-    pub registration_endpoint: Option<String>,
-    pub revocation_endpoint: Option<String>,
-    pub scopes_supported: Option<Vec<String>>,
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
-    pub client_id_metadata_document_supported: bool,
-    pub authorization_response_iss_parameter_supported: bool,
-    /// The document as served; empty for R6's defaults.
-    pub raw: String,
-}
+pub struct AuthServerMetadata(pub Json);
 
-fn secure_endpoint(o: &Json, name: &'static str) -> Result<Option<String>, DiscoveryError> {
-    match o.str(name) {
-        None => Ok(None),
-        Some(u) => Url::parse_secure(&u).map(|u| Some(u.href())).map_err(|_| DiscoveryError::Insecure(name)),
+impl AuthServerMetadata {
+    /// An endpoint URL (R8-checked when the document was parsed).
+    pub fn endpoint(&self, name: &str) -> Option<&str> {
+        self.0.str_ref(name)
+    }
+    pub fn authorization_endpoint(&self) -> &str {
+        self.endpoint("authorization_endpoint").unwrap_or_default()
+    }
+    pub fn token_endpoint(&self) -> &str {
+        self.endpoint("token_endpoint").unwrap_or_default()
+    }
+    /// A list member such as `scopes_supported` or `code_challenge_methods_supported`.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.0.strs(name)
+    }
+    /// A boolean member such as `authorization_response_iss_parameter_supported`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.flag(name)
     }
 }
+
+/// The endpoints that must be https (or http on loopback) when present (R8).
+const ENDPOINTS: [&str; 4] = ["authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint"];
 
 /// R6–R8: parses a metadata document fetched for `issuer`.
 pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) -> Result<AuthServerMetadata, DiscoveryError> {
@@ -212,93 +224,45 @@ pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) ->
     if found != issuer {
         return Err(DiscoveryError::IssuerMismatch { expected: issuer.to_string(), found });
     }
-    let required = |name: &'static str| -> Result<String, DiscoveryError> {
-        secure_endpoint(&o, name)?.ok_or(HttpError::InvalidResponse("authorization server metadata lacks a required endpoint").into())
-    };
-    Ok(AuthServerMetadata {
-        authorization_endpoint: required("authorization_endpoint")?,
-        token_endpoint: required("token_endpoint")?,
-        registration_endpoint: secure_endpoint(&o, "registration_endpoint")?,
-        revocation_endpoint: secure_endpoint(&o, "revocation_endpoint")?,
-        scopes_supported: o.strs("scopes_supported"),
-        code_challenge_methods_supported: o.strs("code_challenge_methods_supported"),
-        token_endpoint_auth_methods_supported: o.strs("token_endpoint_auth_methods_supported"),
-        client_id_metadata_document_supported: o.flag("client_id_metadata_document_supported"),
-        authorization_response_iss_parameter_supported: o.flag("authorization_response_iss_parameter_supported"),
-        issuer: found,
-        raw: String::from_utf8_lossy(&resp.body).into_owned(),
-    })
+    for name in ENDPOINTS {
+        if o.str_ref(name).is_some_and(|u| Url::parse_secure(u).is_err()) {
+            return Err(DiscoveryError::Insecure(name));
+        }
+    }
+    if o.str_ref(ENDPOINTS[0]).is_none() || o.str_ref(ENDPOINTS[1]).is_none() {
+        return Err(HttpError::InvalidResponse("authorization server metadata lacks a required endpoint").into());
+    }
+    Ok(AuthServerMetadata(o))
 }
 
-/// Cached as the fields used plus the raw document (R9).
+/// Cached as the document itself (R9).
 impl Record for ResourceMetadata {
     fn to_json(&self) -> Json {
-        obj([
-            ("resource", (&self.resource).into()),
-            ("authorization_servers", (&self.authorization_servers).into()),
-            ("scopes_supported", self.scopes_supported.as_ref().into()),
-            ("raw", (&self.raw).into()),
-        ])
+        self.0.clone()
     }
     fn from_json(v: &Json) -> Option<Self> {
-        Some(ResourceMetadata {
-            resource: v.str("resource")?,
-            authorization_servers: v.strs("authorization_servers")?,
-            scopes_supported: v.strs("scopes_supported"),
-            raw: v.str("raw")?,
-        })
+        v.is_object().then(|| ResourceMetadata(v.clone()))
     }
 }
 
 impl Record for AuthServerMetadata {
     fn to_json(&self) -> Json {
-        obj([
-            ("issuer", (&self.issuer).into()),
-            ("authorization_endpoint", (&self.authorization_endpoint).into()),
-            ("token_endpoint", (&self.token_endpoint).into()),
-            ("registration_endpoint", self.registration_endpoint.as_ref().into()),
-            ("revocation_endpoint", self.revocation_endpoint.as_ref().into()),
-            ("scopes_supported", self.scopes_supported.as_ref().into()),
-            ("code_challenge_methods_supported", self.code_challenge_methods_supported.as_ref().into()),
-            ("token_endpoint_auth_methods_supported", self.token_endpoint_auth_methods_supported.as_ref().into()),
-            ("client_id_metadata_document_supported", self.client_id_metadata_document_supported.into()),
-            ("authorization_response_iss_parameter_supported", self.authorization_response_iss_parameter_supported.into()),
-            ("raw", (&self.raw).into()),
-        ])
+        self.0.clone()
     }
     fn from_json(v: &Json) -> Option<Self> {
-        Some(AuthServerMetadata {
-            issuer: v.str("issuer")?,
-            authorization_endpoint: v.str("authorization_endpoint")?,
-            token_endpoint: v.str("token_endpoint")?,
-            registration_endpoint: v.str("registration_endpoint"),
-            revocation_endpoint: v.str("revocation_endpoint"),
-            scopes_supported: v.strs("scopes_supported"),
-            code_challenge_methods_supported: v.strs("code_challenge_methods_supported"),
-            token_endpoint_auth_methods_supported: v.strs("token_endpoint_auth_methods_supported"),
-            client_id_metadata_document_supported: v.flag("client_id_metadata_document_supported"),
-            authorization_response_iss_parameter_supported: v.flag("authorization_response_iss_parameter_supported"),
-            raw: v.str("raw")?,
-        })
+        v.is_object().then(|| AuthServerMetadata(v.clone()))
     }
 }
 
 /// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin.
 pub fn default_metadata(issuer: &Url) -> AuthServerMetadata {
     let o = issuer.origin();
-    AuthServerMetadata {
-        issuer: issuer.href(),
-        authorization_endpoint: cat!(o, "/authorize"),
-        token_endpoint: cat!(o, "/token"),
-        registration_endpoint: Some(cat!(o, "/register")),
-        revocation_endpoint: None,
-        scopes_supported: None,
-        code_challenge_methods_supported: None,
-        token_endpoint_auth_methods_supported: None,
-        client_id_metadata_document_supported: false,
-        authorization_response_iss_parameter_supported: false,
-        raw: String::new(),
-    }
+    AuthServerMetadata(obj([
+        ("issuer", issuer.href().into()),
+        (ENDPOINTS[0], cat!(o, "/authorize").into()),
+        (ENDPOINTS[1], cat!(o, "/token").into()),
+        (ENDPOINTS[2], cat!(o, "/register").into()),
+    ]))
 }
 
 #[cfg(test)]
@@ -381,8 +345,8 @@ mod tests {
         assert_eq!(parse_resource_metadata(&resp(200, body), &s).unwrap_err().code(), ErrorCode::ResourceMismatch);
         let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"scopes_supported":["a","b"]}"#;
         let m = parse_resource_metadata(&resp(200, body), &s).unwrap();
-        assert_eq!(m.authorization_servers, vec!["https://as.example"]);
-        assert_eq!(m.scopes_supported, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(m.first_authorization_server(), Some("https://as.example"));
+        assert_eq!(m.scopes_supported(), Some(vec!["a".into(), "b".into()]));
         assert_eq!(parse_resource_metadata(&resp(200, "[]"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
         assert_eq!(parse_resource_metadata(&resp(200, "{}"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
     }
@@ -402,9 +366,9 @@ mod tests {
             ]
         );
         let d = default_metadata(&url("https://legacy.example/mcp"));
-        assert_eq!(d.authorization_endpoint, "https://legacy.example/authorize");
-        assert_eq!(d.token_endpoint, "https://legacy.example/token");
-        assert_eq!(d.registration_endpoint.as_deref(), Some("https://legacy.example/register"));
+        assert_eq!(d.authorization_endpoint(), "https://legacy.example/authorize");
+        assert_eq!(d.token_endpoint(), "https://legacy.example/token");
+        assert_eq!(d.endpoint("registration_endpoint"), Some("https://legacy.example/register"));
     }
 
     const AS: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth",
@@ -414,9 +378,9 @@ mod tests {
     #[test]
     fn r7_issuer_must_match() {
         let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
-        assert_eq!(m.token_endpoint, "https://as.example/token");
-        assert!(m.authorization_response_iss_parameter_supported);
-        assert_eq!(m.code_challenge_methods_supported, Some(vec!["S256".to_string()]));
+        assert_eq!(m.token_endpoint(), "https://as.example/token");
+        assert!(m.flag("authorization_response_iss_parameter_supported"));
+        assert_eq!(m.list("code_challenge_methods_supported"), Some(vec!["S256".to_string()]));
         let e = parse_authorization_server_metadata(&resp(200, AS), "https://as.example/").unwrap_err();
         assert_eq!(e.code(), ErrorCode::IssuerMismatch);
         let e = parse_authorization_server_metadata(&resp(200, AS), "https://evil.example").unwrap_err();

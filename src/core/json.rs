@@ -65,6 +65,11 @@ impl Json {
         matches!(self, Json::Obj(_))
     }
 
+    /// `key`'s string value, borrowed.
+    pub fn str_ref(&self, key: &str) -> Option<&str> {
+        self.get(key)?.as_str()
+    }
+
     /// `key`'s string value.
     pub fn str(&self, key: &str) -> Option<String> {
         self.get(key)?.as_str().map(str::to_string)

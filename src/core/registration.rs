@@ -117,12 +117,12 @@ pub fn choose_client_source(
         return Ok(ClientSource::Preregistered);
     }
     if let Some(u) = metadata_url
-        && meta.client_id_metadata_document_supported
+        && meta.flag("client_id_metadata_document_supported")
         && Url::parse(u).is_ok_and(|u| u.scheme() == "https" && !u.path_trimmed().is_empty())
     {
         return Ok(ClientSource::MetadataDocument);
     }
-    if meta.registration_endpoint.is_some() {
+    if meta.endpoint("registration_endpoint").is_some() {
         return Ok(ClientSource::Dynamic);
     }
     Err(RegistrationError::Required)
@@ -178,18 +178,19 @@ pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Cli
 mod tests {
     use super::*;
     use crate::core::discovery::default_metadata;
+    use crate::core::json::obj;
 
     #[test]
     fn r11_client_source_order() {
-        let mut m = default_metadata(&Url::parse("https://as.example").unwrap());
+        let m = default_metadata(&Url::parse("https://as.example").unwrap());
         let doc = Some("https://app.example/client.json");
         assert_eq!(choose_client_source(true, doc, &m).unwrap(), ClientSource::Preregistered);
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::Dynamic);
-        m.client_id_metadata_document_supported = true;
+        let m = AuthServerMetadata(obj([("client_id_metadata_document_supported", true.into()), ("registration_endpoint", "https://as.example/register".into())]));
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::MetadataDocument);
         // the document URL must be https with a path
         assert_eq!(choose_client_source(false, Some("https://app.example"), &m).unwrap(), ClientSource::Dynamic);
-        m.registration_endpoint = None;
+        let m = AuthServerMetadata(obj([("client_id_metadata_document_supported", true.into())]));
         assert_eq!(choose_client_source(false, None, &m).unwrap_err(), RegistrationError::Required);
         let e: McpError = RegistrationError::Required.into();
         assert_eq!(e.code.as_str(), "client_registration_required");

@@ -6,7 +6,7 @@ use crate::prelude::*;
 
 use crate::core::authorize::{PendingFlow, build_authorization_url, check_callback, choose_scope, parse_callback_url};
 use crate::core::discovery::{
-    AuthServerMetadata, ProbeOutcome, ResourceMetadata, authorization_server_metadata_urls, default_metadata,
+    AuthServerMetadata, ProbeOutcome, authorization_server_metadata_urls, default_metadata,
     may_fall_back, parse_authorization_server_metadata, parse_probe, parse_resource_metadata, parse_server_url,
     prepare_probe, resource_metadata_urls,
 };
@@ -222,15 +222,23 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             ProbeOutcome::AuthRequired(c) => c,
         };
 
-        let (prm_url, prm) = self.fetch_resource_metadata(server, challenge.as_ref()).await?;
+        let prm_urls = resource_metadata_urls(server, challenge.as_ref())?;
+        let prm = match self.first_found(&href, "resource_metadata", prm_urls).await? {
+            Some((url, r)) => Some((url, parse_resource_metadata(&r, server)?)),
+            None => None,
+        };
         // R5: the first authorization server, or the server's origin for 2025-03-26 servers
         let issuer = prm
             .as_ref()
-            .and_then(|m| m.authorization_servers.first().cloned())
+            .and_then(|(_, m)| m.first_authorization_server().map(str::to_string))
             .unwrap_or_else(|| server.origin());
         let issuer_url = Url::parse_secure(&issuer)
             .map_err(|_| McpError::new(ErrorCode::InsecureUrl, "the authorization server is neither https nor http on a loopback host"))?;
-        let meta = self.fetch_as_metadata(&href, &issuer, &issuer_url).await?;
+        // R6, R7: the first metadata document found, else the 2025-03-26 defaults
+        let meta = match self.first_found(&href, "authorization_server_metadata", authorization_server_metadata_urls(&issuer_url)).await? {
+            Some((_, r)) => parse_authorization_server_metadata(&r, &issuer)?,
+            None => default_metadata(&issuer_url),
+        };
 
         let previous = self.load_server(&href);
         // R9: a change of issuer discards what belonged to the old one
@@ -238,10 +246,10 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let rec = ServerRecord {
             server_url: href.clone(),
             // R15: the metadata's resource (checked by R4), else the canonical server URI
-            resource: prm.as_ref().map(|m| m.resource.clone()).unwrap_or(href),
+            resource: prm.as_ref().map(|(_, m)| m.resource().to_string()).unwrap_or(href),
             requires_auth: true,
-            resource_metadata_url: prm.as_ref().and(prm_url),
-            resource_metadata: prm.map(Box::new),
+            resource_metadata_url: prm.as_ref().map(|(u, _)| u.clone()),
+            resource_metadata: prm.map(|(_, m)| Box::new(m)),
             challenge_scope: challenge.and_then(|c| c.scope),
             issuer: Some(issuer),
             as_metadata: Some(Box::new(meta)),
@@ -251,38 +259,20 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         Ok(rec)
     }
 
-    /// R3: the candidate URLs in order; 4xx, 502 and network failures move on, other statuses stop.
-    async fn fetch_resource_metadata(
-        &self,
-        server: &Url,
-        challenge: Option<&crate::core::challenge::BearerChallenge>,
-    ) -> Result<(Option<String>, Option<ResourceMetadata>), McpError> {
-        for url in resource_metadata_urls(server, challenge)? {
-            self.env.step(&server.href(), "resource_metadata", &url);
+    /// R3, R6: the first candidate URL that answers 200; 4xx, 502 and network failures move
+    /// on to the next, other statuses stop.
+    async fn first_found(&self, server: &str, step: &str, urls: Vec<String>) -> Result<Option<(String, HttpResponse)>, McpError> {
+        for url in urls {
+            self.env.step(server, step, &url);
             match self.send(HttpRequest::get(&url)).await {
                 Err(HttpError::Network(_)) => continue,
                 Err(e) => return Err(e.into()),
-                Ok(r) if r.status == 200 => return Ok((Some(url), Some(parse_resource_metadata(&r, server)?))),
+                Ok(r) if r.status == 200 => return Ok(Some((url, r))),
                 Ok(r) if may_fall_back(r.status) => continue,
                 Ok(r) => return Err(HttpError::Status(r.status).into()),
             }
         }
-        Ok((None, None))
-    }
-
-    /// R6, R7: the first metadata document found, else the 2025-03-26 defaults.
-    async fn fetch_as_metadata(&self, server: &str, issuer: &str, issuer_url: &Url) -> Result<AuthServerMetadata, McpError> {
-        for url in authorization_server_metadata_urls(issuer_url) {
-            self.env.step(server, "authorization_server_metadata", &url);
-            match self.send(HttpRequest::get(&url)).await {
-                Err(HttpError::Network(_)) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(r) if r.status == 200 => return Ok(parse_authorization_server_metadata(&r, issuer)?),
-                Ok(r) if may_fall_back(r.status) => continue,
-                Ok(r) => return Err(HttpError::Status(r.status).into()),
-            }
-        }
-        Ok(default_metadata(issuer_url))
+        Ok(None)
     }
 
     // ---- client identity (R11–R13) -------------------------------------------------------
@@ -311,7 +301,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
                 source: ClientSource::MetadataDocument,
             }),
             _ => {
-                let endpoint = meta.registration_endpoint.as_deref().unwrap_or_default();
+                let endpoint = meta.endpoint("registration_endpoint").unwrap_or_default();
                 self.env.step(&rec.server_url, "registration", endpoint);
                 let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, scope);
                 let resp = self.send(req).await?;
@@ -334,14 +324,14 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.clone()) else {
             return Ok(Begin::NotNeeded(self.status_of(&rec)));
         };
-        if !s256_allowed(meta.code_challenge_methods_supported.as_deref(), self.config.allow_missing_pkce) {
+        if !s256_allowed(meta.list("code_challenge_methods_supported").as_deref(), self.config.allow_missing_pkce) {
             return Err(McpError::new(ErrorCode::PkceUnsupported, "the authorization server does not offer PKCE with S256"));
         }
         let scope = opts.scope.clone().or_else(|| {
             choose_scope(
                 rec.challenge_scope.as_deref(),
-                rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported.as_deref()),
-                meta.scopes_supported.as_deref(),
+                rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported()).as_deref(),
+                meta.list("scopes_supported").as_deref(),
                 false,
             )
         });
@@ -352,7 +342,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             verifier: CodeVerifier::from_random_bytes(&self.random::<32>()?),
             server_url: rec.server_url.clone(),
             issuer,
-            iss_required: meta.authorization_response_iss_parameter_supported,
+            iss_required: meta.flag("authorization_response_iss_parameter_supported"),
             client_id: client.client_id,
             redirect_uri: self.config.redirect_uri.clone(),
             resource: rec.resource.clone(),
@@ -361,9 +351,9 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             return_to: opts.return_to,
             popup: opts.popup,
         };
-        let url = build_authorization_url(&meta.authorization_endpoint, &flow);
+        let url = build_authorization_url(meta.authorization_endpoint(), &flow);
         self.save(&self.flow_key(&state), &flow)?;
-        self.env.step(&rec.server_url, "authorization", &meta.authorization_endpoint);
+        self.env.step(&rec.server_url, "authorization", meta.authorization_endpoint());
         Ok(Begin::Navigate { url, state })
     }
 
@@ -399,11 +389,11 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
                 redirect_uri: flow.redirect_uri.clone(),
                 source: ClientSource::MetadataDocument,
             });
-        self.env.step(&server, "token", &meta.token_endpoint);
+        self.env.step(&server, "token", meta.token_endpoint());
         let req = prepare_code_exchange(
-            &meta.token_endpoint,
+            meta.token_endpoint(),
             &client,
-            meta.token_endpoint_auth_methods_supported.as_deref(),
+            meta.list("token_endpoint_auth_methods_supported").as_deref(),
             &code,
             &flow.verifier,
             &flow.resource,
@@ -450,8 +440,8 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let (Some(refresh_token), Some(client)) = (old.refresh_token.clone(), self.known_client(&issuer)) else {
             return Err(not_authorized(&server));
         };
-        self.env.step(&server, "refresh", &meta.token_endpoint);
-        let req = prepare_refresh(&meta.token_endpoint, &client, meta.token_endpoint_auth_methods_supported.as_deref(), &refresh_token, &rec.resource);
+        self.env.step(&server, "refresh", meta.token_endpoint());
+        let req = prepare_refresh(meta.token_endpoint(), &client, meta.list("token_endpoint_auth_methods_supported").as_deref(), &refresh_token, &rec.resource);
         let resp = self.send(req).await?;
         match parse_token_response(&resp, self.env.now_ms()) {
             Ok(t) => {
@@ -488,8 +478,9 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
 
     async fn revoke_record(&self, rec: &ServerRecord) -> Result<(), McpError> {
         let (Some(issuer), Some(meta), Some(tokens)) = (&rec.issuer, &rec.as_metadata, &rec.tokens) else { return Ok(()) };
-        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.known_client(issuer)) else { return Ok(()) };
-        let auth = meta.token_endpoint_auth_methods_supported.as_deref();
+        let (Some(endpoint), Some(client)) = (meta.endpoint("revocation_endpoint"), self.known_client(issuer)) else { return Ok(()) };
+        let auth = meta.list("token_endpoint_auth_methods_supported");
+        let auth = auth.as_deref();
         self.env.step(&rec.server_url, "revocation", endpoint);
         let mut refresh_revoked = false;
         if let Some(rt) = &tokens.refresh_token {

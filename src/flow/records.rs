@@ -151,16 +151,15 @@ impl Status {
 
 /// The JS contract's `ServerInfo`: optional members left out when absent.
 pub fn server_info(rec: &ServerRecord, registration: ClientSource) -> Json {
-    let raw = |s: &str| Json::parse(s).unwrap_or(Json::Null);
     obj_sparse([
         ("serverUrl", (&rec.server_url).into()),
         ("resource", (&rec.resource).into()),
         ("requiresAuth", rec.requires_auth.into()),
         ("resourceMetadataUrl", rec.resource_metadata_url.as_ref().into()),
-        ("resourceMetadata", rec.resource_metadata.as_ref().map_or(Json::Null, |m| raw(&m.raw))),
+        ("resourceMetadata", rec.resource_metadata.as_ref().map_or(Json::Null, |m| m.0.clone())),
         ("issuer", rec.issuer.as_ref().into()),
-        ("authorizationServerMetadata", rec.as_metadata.as_ref().map_or(Json::Null, |m| raw(&m.raw))),
-        ("scopesSupported", rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported.as_ref()).into()),
+        ("authorizationServerMetadata", rec.as_metadata.as_ref().map_or(Json::Null, |m| m.0.clone())),
+        ("scopesSupported", rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported()).as_ref().into()),
         ("challengeScope", rec.challenge_scope.as_ref().into()),
         ("registration", registration.as_str().into()),
     ])

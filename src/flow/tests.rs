@@ -225,7 +225,7 @@ fn r3_path_aware_metadata_falls_back_to_root_and_r5_origin_issuer() {
     let rec = block_on(w.engine().discover(MCP)).unwrap();
     assert_eq!(rec.issuer.as_deref(), Some("https://mcp.example"));
     assert_eq!(rec.resource, MCP);
-    assert_eq!(rec.as_metadata.unwrap().token_endpoint, "https://mcp.example/token");
+    assert_eq!(rec.as_metadata.unwrap().token_endpoint(), "https://mcp.example/token");
 }
 
 #[test]
