@@ -5,6 +5,7 @@
 use crate::prelude::*;
 
 use alloc::rc::Rc;
+use core::pin::Pin;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -166,8 +167,14 @@ fn reject(e: McpError) -> Promise {
     Promise::reject(&to_js(e))
 }
 
-fn promise(f: impl Future<Output = Result<Json, McpError>> + 'static) -> Promise {
-    future_to_promise(async move { f.await.map(|v| to_js_json(&v)).map_err(to_js) })
+/// One `future_to_promise` for every method: the futures are boxed, so its machinery is in the
+/// module once instead of once per future type (size).
+fn spawn(f: Pin<Box<dyn Future<Output = Result<JsValue, McpError>>>>) -> Promise {
+    future_to_promise(async move { f.await.map_err(to_js) })
+}
+
+fn promise(f: Pin<Box<dyn Future<Output = Result<Json, McpError>>>>) -> Promise {
+    spawn(Box::pin(async move { f.await.map(|v| to_js_json(&v)) }))
 }
 
 struct Inner {
@@ -250,10 +257,10 @@ impl McpAuth {
     #[wasm_bindgen(unchecked_return_type = "Promise<ServerInfo>")]
     pub fn discover(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
+        promise(Box::pin(async move {
             let rec = inner.engine.discover(&server_url).await?;
             Ok(inner.engine.server_info(&rec))
-        })
+        }))
     }
 
     /// The interactive flow (R14–R24). Call it synchronously from a click handler: the popup
@@ -296,7 +303,7 @@ impl McpAuth {
             options.return_to = window().ok().and_then(|w| current_location(&w));
         }
         let inner = self.inner.clone();
-        promise(async move {
+        promise(Box::pin(async move {
             let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await.map(|s| s.to_json());
             if result.is_err()
                 && let Some(p) = &popup
@@ -304,28 +311,28 @@ impl McpAuth {
                 p.close().ok();
             }
             result.map_err(|e| e.with_server(&server))
-        })
+        }))
     }
 
     /// Completes the flow on the redirect page (R17–R24).
     #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<CallbackResult>")]
     pub fn handle_callback(&self, url: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
+        promise(Box::pin(async move {
             let window = window()?;
             let url = match url {
                 Some(u) => u,
                 None => window.location().href().map_err(|_| invalid("no page URL"))?,
             };
             handle_callback(&inner, &window, &url).await.map(|r| r.to_json())
-        })
+        }))
     }
 
     /// A valid access token, refreshed first when needed (R26, R27).
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { Ok(Json::from(inner.engine.access_token(&server_url).await?.secret())) })
+        promise(Box::pin(async move { Ok(Json::from(inner.engine.access_token(&server_url).await?.secret())) }))
     }
 
     /// `fetch` with the bearer token (R28); `input` defaults to `serverUrl`.
@@ -337,7 +344,7 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { authorized_fetch(&inner, &server_url, input, init).await.map_err(to_js) })
+        spawn(Box::pin(async move { authorized_fetch(&inner, &server_url, input, init).await }))
     }
 
     /// R30: the stored status, synchronously.
@@ -361,10 +368,10 @@ impl McpAuth {
     ) -> Promise {
         let inner = self.inner.clone();
         let force = opts.map(|o| get(&o, "force").as_bool().unwrap_or(false)).unwrap_or(false);
-        future_to_promise(async move {
-            inner.engine.revoke(&server_url, force).await.map_err(to_js)?;
+        spawn(Box::pin(async move {
+            inner.engine.revoke(&server_url, force).await?;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Removes local state for a server without contacting anyone.
