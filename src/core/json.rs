@@ -135,20 +135,22 @@ impl Json {
 
 /// An object from `(key, value)` pairs, nulls kept.
 #[inline]
-pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
-    object(&mut pairs.into_iter(), false)
+pub fn obj<const N: usize>(mut pairs: [(&str, Json); N]) -> Json {
+    object(&mut pairs, false)
 }
 
 /// An object from `(key, value)` pairs, null members left out (for optional fields).
 #[inline]
-pub fn obj_sparse<const N: usize>(pairs: [(&str, Json); N]) -> Json {
-    object(&mut pairs.into_iter(), true)
+pub fn obj_sparse<const N: usize>(mut pairs: [(&str, Json); N]) -> Json {
+    object(&mut pairs, true)
 }
 
-/// One body for every object size (a generic one per `N` costs wasm).
-fn object(pairs: &mut dyn Iterator<Item = (&str, Json)>, sparse: bool) -> Json {
+/// One body for every object size: the values are taken out of a slice (a generic body, or a
+/// `dyn Iterator` over arrays, costs wasm per array length).
+fn object(pairs: &mut [(&str, Json)], sparse: bool) -> Json {
     let mut out = Vec::new();
-    for (k, v) in pairs {
+    for (k, v) in pairs.iter_mut() {
+        let v = core::mem::replace(v, Json::Null);
         if !(sparse && v == Json::Null) {
             out.push((k.to_string(), v));
         }
