@@ -9,7 +9,6 @@ use core::pin::Pin;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortSignal, Request, RequestInit, Window};
 
 use crate::browser::env::{BrowserEnv, json_to_js};
@@ -167,10 +166,10 @@ fn reject(e: McpError) -> Promise {
     Promise::reject(&to_js(e))
 }
 
-/// One `future_to_promise` for every method: the futures are boxed, so its machinery is in the
-/// module once instead of once per future type (size).
+/// Every method's future goes through here boxed, so the task code is in the module once
+/// instead of once per future type (size).
 fn spawn(f: Pin<Box<dyn Future<Output = Result<JsValue, McpError>>>>) -> Promise {
-    future_to_promise(async move { f.await.map_err(to_js) })
+    crate::browser::task::spawn(Box::pin(async move { f.await.map_err(to_js) }))
 }
 
 fn promise(f: Pin<Box<dyn Future<Output = Result<Json, McpError>>>>) -> Promise {

@@ -1,5 +1,5 @@
 //! Browser tests of the shell, in headless Chromium (wasm-bindgen-test-runner + chromedriver):
-//! storage, fetch, the randomness source, and the JS error shape.
+//! storage, fetch, the randomness source, the promise bridge, and the JS error shape.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashSet;
@@ -109,4 +109,30 @@ async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("insecure_url"));
     let err = wasm_bindgen_futures::JsFuture::from(auth.get_access_token("https://mcp.example/mcp".into())).await.unwrap_err();
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("authorization_required"));
+}
+
+/// The task bridge both ways: `spawn` settles its promise with the future's result (after
+/// several awaits that each park the task), and `settled` reports rejection as `Err`.
+#[wasm_bindgen_test]
+async fn task_spawn_runs_to_completion_across_awaits_and_rejects_with_the_error() {
+    use mcp_oauth_wasm::browser::task::{settled, spawn};
+    let delayed = |ms: i32, v: &str| {
+        let v = JsValue::from_str(v);
+        js_sys::Promise::new(&mut |resolve, _| {
+            let f: js_sys::Function = resolve.bind1(&JsValue::NULL, &v).unchecked_into();
+            web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&f, ms).unwrap();
+        })
+    };
+    let (a, b) = (delayed(20, "a"), delayed(5, "b"));
+    let joined = spawn(Box::pin(async move {
+        let a = settled(&a).await?.as_string().unwrap();
+        let b = settled(&b).await?.as_string().unwrap(); // already settled when awaited
+        Ok(JsValue::from_str(&format!("{a}{b}")))
+    }));
+    assert_eq!(settled(&joined).await.unwrap().as_string().as_deref(), Some("ab"));
+
+    let rejected = js_sys::Promise::reject(&JsValue::from_str("no"));
+    assert_eq!(settled(&rejected).await.unwrap_err().as_string().as_deref(), Some("no"));
+    let failing = spawn(Box::pin(async move { Err(JsValue::from_str("boom")) }));
+    assert_eq!(wasm_bindgen_futures::JsFuture::from(failing).await.unwrap_err().as_string().as_deref(), Some("boom"));
 }

@@ -5,10 +5,10 @@ use crate::prelude::*;
 
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::js_message;
+use super::task::settled;
 use crate::core::error::HttpError;
 use crate::core::http::{HttpRequest, HttpResponse};
 use crate::flow::Http;
@@ -38,7 +38,7 @@ impl BrowserHttp {
         }
         .map_err(|e| HttpError::Network(js_message(&e)))?;
         let promise: Promise = promise.dyn_into().map_err(|_| HttpError::Network("fetch did not return a promise".into()))?;
-        let resp = JsFuture::from(promise).await.map_err(|e| HttpError::Network(js_message(&e)))?;
+        let resp = settled(&promise).await.map_err(|e| HttpError::Network(js_message(&e)))?;
         resp.dyn_into::<Response>().map_err(|_| HttpError::Network("fetch did not return a Response".into()))
     }
 }
@@ -69,7 +69,7 @@ impl Http for BrowserHttp {
             .filter_map(|name| resp.headers().get(name).ok().flatten().map(|v| (name.to_string(), v)))
             .collect();
         let body = match resp.array_buffer() {
-            Ok(p) => JsFuture::from(p).await.map_err(|e| HttpError::Network(js_message(&e)))?,
+            Ok(p) => settled(&p).await.map_err(|e| HttpError::Network(js_message(&e)))?,
             Err(e) => return Err(HttpError::Network(js_message(&e))),
         };
         Ok(HttpResponse::new(resp.status(), headers, Uint8Array::new(&body).to_vec()))

@@ -8,6 +8,7 @@ pub mod env;
 pub mod fetch;
 pub mod popup;
 pub mod storage;
+pub mod task;
 
 use wasm_bindgen::JsValue;
 

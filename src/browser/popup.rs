@@ -11,7 +11,6 @@ use alloc::rc::Rc;
 use js_sys::Promise;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, BroadcastChannel, EventTarget, MessageEvent, Window};
 
 use crate::core::error::{ErrorCode, McpError};
@@ -39,7 +38,7 @@ pub async fn sleep(ms: i32) {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
         }
     });
-    let _ = JsFuture::from(p).await;
+    let _ = super::task::settled(&p).await;
 }
 
 /// An event listener removed when dropped (as gloo-events does).
