@@ -16,7 +16,6 @@ use crate::browser::fetch::BrowserHttp;
 use crate::browser::popup::{self, Channel, MESSAGE_TYPE, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, window};
-use crate::core::authorize::parse_callback_url;
 use crate::core::text::join;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::json::{Json, Record, obj};
@@ -453,20 +452,15 @@ impl CallbackResult {
 
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
     let engine = &inner.engine;
-    let state = parse_callback_url(url).state;
-    // what the pending flow says about where it came from, read before the flow consumes it
-    let pending = state.as_deref().and_then(|s| engine.store.get(&engine.flow_key(s))).and_then(|t| Json::parse(&t));
-    let field = |k: &str| pending.as_ref().and_then(|p| p.str(k));
-    let in_popup = pending.as_ref().is_some_and(|p| p.flag("popup"));
-    let return_to = field("return_to");
-    let server = field("server_url");
-
-    let outcome = engine.complete_callback(url).await;
+    let (params, flow) = engine.take_flow(url);
+    let state = params.state.clone();
+    let outcome = engine.complete_callback(params, flow.as_ref()).await;
     // R24: code, state and iss leave the address bar
     if let Ok(h) = window.history() {
         let clean = clean_callback_url(url);
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
     }
+    let in_popup = flow.as_ref().is_some_and(|f| f.popup);
     if in_popup && let Some(state) = &state {
         let result = match &outcome {
             Ok(_) => FlowResult { ok: true, code: None, message: None, oauth_error: None, description: None },
@@ -480,12 +474,9 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
         };
         notify_opener(inner, window, state, &result);
     }
-    let (flow, status) = outcome?;
-    Ok(CallbackResult {
-        server_url: server.unwrap_or(flow.server_url),
-        return_to: if in_popup { None } else { return_to },
-        status,
-    })
+    let status = outcome?;
+    let (server_url, return_to) = flow.map(|f| (f.server_url, f.return_to)).unwrap_or_default();
+    Ok(CallbackResult { server_url, return_to: if in_popup { None } else { return_to }, status })
 }
 
 /// R22: the result by every channel — storage, BroadcastChannel, and `postMessage` to the

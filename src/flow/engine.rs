@@ -4,7 +4,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::core::authorize::{PendingFlow, build_authorization_url, check_callback, choose_scope, parse_callback_url};
+use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, parse_callback_url};
 use crate::core::discovery::{
     AuthServerMetadata, ProbeOutcome, authorization_server_metadata_urls, default_metadata,
     may_fall_back, parse_authorization_server_metadata, parse_probe, parse_resource_metadata, parse_server_url,
@@ -357,28 +357,31 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         Ok(Begin::Navigate { url, state })
     }
 
-    /// R17–R20: checks the callback, exchanges the code, stores the tokens. The pending flow is
-    /// removed before anything else, so a second use of the same callback is a `state_mismatch`.
-    pub async fn complete_callback(&self, callback_url: &str) -> Result<(PendingFlow, Status), McpError> {
+    /// R17: the callback's parameters and the pending flow its `state` names. The flow is removed
+    /// here, before anything else, so a second use of the same callback is a `state_mismatch`.
+    pub fn take_flow(&self, callback_url: &str) -> (CallbackParams, Option<PendingFlow>) {
         let params = parse_callback_url(callback_url);
-        let flow: Option<PendingFlow> = params.state.as_deref().and_then(|s| {
+        let flow = params.state.as_deref().and_then(|s| {
             let key = self.flow_key(s);
-            let flow = self.store.get(&key).and_then(|t| PendingFlow::from_json(&Json::parse(&t)?));
+            let flow = self.load::<PendingFlow>(&key);
             self.store.remove(&key);
             flow
         });
-        let code = check_callback(params, flow.as_ref(), self.env.now_ms()).map_err(|e| {
-            let e = McpError::from(e);
-            match &flow {
-                Some(f) => e.with_server(&f.server_url),
-                None => e,
-            }
-        })?;
-        let Some(flow) = flow else { return Err(McpError::new(ErrorCode::StateMismatch, "no pending authorization")) };
-        let server = flow.server_url.clone();
-        let fail = |e: McpError| e.with_server(&server);
-        let mut rec = self.load_server(&server).ok_or_else(|| fail(McpError::new(ErrorCode::StateMismatch, "the server's discovery record is gone")))?;
-        let meta = rec.as_metadata.clone().ok_or_else(|| fail(McpError::new(ErrorCode::StateMismatch, "the server's metadata is gone")))?;
+        (params, flow)
+    }
+
+    /// R17–R20: checks the callback against its flow, exchanges the code, stores the tokens.
+    pub async fn complete_callback(&self, params: CallbackParams, flow: Option<&PendingFlow>) -> Result<Status, McpError> {
+        match flow {
+            Some(f) => self.exchange_code(params, f).await.map_err(|e| e.with_server(&f.server_url)),
+            None => Err(CallbackError::StateMismatch.into()),
+        }
+    }
+
+    async fn exchange_code(&self, params: CallbackParams, flow: &PendingFlow) -> Result<Status, McpError> {
+        let code = check_callback(params, Some(flow), self.env.now_ms())?;
+        let mut rec = self.load_server(&flow.server_url).ok_or_else(|| McpError::new(ErrorCode::StateMismatch, "the server's discovery record is gone"))?;
+        let meta = rec.as_metadata.clone().ok_or_else(|| McpError::new(ErrorCode::StateMismatch, "the server's metadata is gone"))?;
         let client = self
             .known_client(&flow.issuer)
             .filter(|c| c.client_id == flow.client_id)
@@ -389,7 +392,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
                 redirect_uri: flow.redirect_uri.clone(),
                 source: ClientSource::MetadataDocument,
             });
-        self.env.step(&server, "token", meta.token_endpoint());
+        self.env.step(&flow.server_url, "token", meta.token_endpoint());
         let req = prepare_code_exchange(
             meta.token_endpoint(),
             &client,
@@ -398,12 +401,10 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             &flow.verifier,
             &flow.resource,
         );
-        let resp = self.send(req).await.map_err(|e| fail(e.into()))?;
-        let tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| fail(e.into_exchange_error()))?;
-        rec.tokens = Some(tokens);
-        self.save_server(&rec).map_err(fail)?;
-        let status = self.changed(&rec);
-        Ok((flow, status))
+        let resp = self.send(req).await?;
+        rec.tokens = Some(parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?);
+        self.save_server(&rec)?;
+        Ok(self.changed(&rec))
     }
 
     // ---- tokens (R26–R29) -----------------------------------------------------------------

@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::Status;
+use crate::core::authorize::PendingFlow;
 use super::{Env, Http, Store};
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse, form_decode};
@@ -20,6 +21,13 @@ fn block_on<F: Future>(f: F) -> F::Output {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("a fake returned Pending"),
     }
+}
+
+/// The callback page's two steps: take the pending flow, then complete it.
+fn callback(e: &Engine<&FakeHttp, &MemStore, &FakeEnv>, url: &str) -> (Option<PendingFlow>, Result<Status, McpError>) {
+    let (params, flow) = e.take_flow(url);
+    let result = block_on(e.complete_callback(params, flow.as_ref()));
+    (flow, result)
 }
 
 type Handler = Box<dyn Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>>>;
@@ -156,9 +164,9 @@ impl World {
         let Begin::Navigate { url, state } = block_on(e.begin_authorization(MCP, AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else {
             panic!("expected navigation")
         };
-        let (flow, status) = block_on(e.complete_callback(&format!("{CB}?code=the-code&state={state}"))).unwrap();
-        assert_eq!(flow.server_url, MCP);
-        assert_eq!(status.state, "authorized");
+        let (flow, status) = callback(&e, &format!("{CB}?code=the-code&state={state}"));
+        assert_eq!(flow.unwrap().server_url, MCP);
+        assert_eq!(status.unwrap().state, "authorized");
         url
     }
 }
@@ -277,8 +285,10 @@ fn r17_a_callback_works_once() {
     let e = w.engine();
     let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
     let cb = format!("{CB}?code=c&state={state}");
-    assert!(block_on(e.complete_callback(&cb)).is_ok());
-    let again = block_on(e.complete_callback(&cb)).unwrap_err();
+    assert!(callback(&e, &cb).1.is_ok());
+    let (flow, again) = callback(&e, &cb);
+    assert!(flow.is_none());
+    let again = again.unwrap_err();
     assert_eq!(again.code.as_str(), "state_mismatch");
     assert_eq!(w.http.urls().iter().filter(|u| u.ends_with("/token")).count(), 1);
 }
@@ -288,8 +298,9 @@ fn r19_denied_callback_removes_the_flow() {
     let w = World::new();
     let e = w.engine();
     let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
-    let err = block_on(e.complete_callback(&format!("{CB}?error=access_denied&state={state}"))).unwrap_err();
+    let err = callback(&e, &format!("{CB}?error=access_denied&state={state}")).1.unwrap_err();
     assert_eq!((err.code.as_str(), err.oauth_error.as_deref()), ("authorization_failed", Some("access_denied")));
+    assert_eq!(err.server_url.as_deref(), Some(MCP));
     assert!((&w.store).get(&e.flow_key(&state)).is_none());
 }
 
