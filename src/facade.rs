@@ -7,16 +7,15 @@ use crate::prelude::*;
 use alloc::rc::Rc;
 use core::pin::Pin;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Request, RequestInit, Window};
 
 use crate::browser::env::{BrowserEnv, json_to_js};
 use crate::browser::fetch::BrowserHttp;
-use crate::browser::popup::{self, Channel, MESSAGE_TYPE, Watch};
+use crate::browser::popup::{self, Channel, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, window};
-use crate::core::text::join;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::json::{Json, Record, obj};
 use crate::core::secret::ClientSecret;
@@ -409,7 +408,7 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     }
     popup.location().set_href(&url).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
     let result_key = engine.result_key(&state);
-    let read_stored = || popup::parse_result(engine.store.get(&result_key));
+    let read_stored = || popup::parse_result(engine.store.get(&result_key), &state);
     let on_detached = || crate::flow::Env::step(&engine.env, server, "popup_detached", "finish signing in in the popup");
     let outcome = popup::wait_for_result(Watch {
         popup,
@@ -456,15 +455,18 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     let state = params.state.clone();
     let outcome = engine.complete_callback(params, flow.as_ref()).await;
     // R24: code, state and iss leave the address bar
-    if let Ok(h) = window.history() {
-        let clean = clean_callback_url(url);
+    // R24: code, state and iss leave the address bar: the page becomes the redirect URI the
+    // flow registered (the authorization server appended its parameters to exactly that)
+    let clean = flow.as_ref().map(|f| f.redirect_uri.clone()).or_else(|| window.location().pathname().ok());
+    if let (Ok(h), Some(clean)) = (window.history(), clean) {
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
     }
     let in_popup = flow.as_ref().is_some_and(|f| f.popup);
     if in_popup && let Some(state) = &state {
         let result = match &outcome {
-            Ok(_) => FlowResult { ok: true, code: None, message: None, oauth_error: None, description: None },
+            Ok(_) => FlowResult { state: state.clone(), ok: true, code: None, message: None, oauth_error: None, description: None },
             Err(e) => FlowResult {
+                state: state.clone(),
                 ok: false,
                 code: Some(e.code.as_str().into()),
                 message: Some(e.message.clone()),
@@ -485,39 +487,16 @@ fn notify_opener(inner: &Inner, window: &Window, state: &str, result: &FlowResul
     let engine = &inner.engine;
     let text = result.to_json().text();
     let _ = engine.store.set(&engine.result_key(state), &text);
+    let msg = JsValue::from_str(&text);
     if let Some(ch) = Channel::open(&popup::channel_name(&engine.config.prefix, state), None) {
-        let _ = ch.channel.post_message(&JsValue::from_str(&text));
+        let _ = ch.channel.post_message(&msg);
     }
     if let (Ok(opener), Ok(origin)) = (window.opener(), window.location().origin())
         && let Ok(opener) = opener.dyn_into::<Window>()
     {
-        let msg = Object::new();
-        let _ = Reflect::set(&msg, &"type".into(), &MESSAGE_TYPE.into());
-        let _ = Reflect::set(&msg, &"state".into(), &state.into());
-        let _ = Reflect::set(&msg, &"result".into(), &text.as_str().into());
         let _ = opener.post_message(&msg, &origin);
     }
     let _ = window.close();
-}
-
-/// The callback URL without `code`, `state`, `iss`, `error*` and `session_state`.
-fn clean_callback_url(url: &str) -> String {
-    let without_fragment = url.split('#').next().unwrap_or_default();
-    let (base, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
-    let path = Url::parse(base).map(|u| u.path().to_string()).unwrap_or_default();
-    let kept = join(
-        query.split('&').filter(|p| {
-            let k = p.split('=').next().unwrap_or_default();
-            !p.is_empty() && !matches!(k, "code" | "state" | "iss" | "error" | "error_description" | "error_uri" | "session_state")
-        }),
-        '&',
-    );
-    let mut path = if path.is_empty() { "/".to_string() } else { path };
-    if !kept.is_empty() {
-        path.push('?');
-        path.push_str(&kept);
-    }
-    path
 }
 
 /// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.

@@ -17,9 +17,6 @@ use crate::core::error::{ErrorCode, McpError};
 use crate::core::json::{Json, Record};
 use crate::flow::records::FlowResult;
 
-/// The `type` of the message a callback page posts to its opener.
-pub const MESSAGE_TYPE: &str = "mcp-oauth-wasm:callback";
-
 /// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
 const DETACH_WINDOW_MS: f64 = 3000.0;
 /// R23: how long a closed popup's result may take to show up before it counts as a user close.
@@ -87,8 +84,9 @@ pub fn channel_name(prefix: &str, state: &str) -> String {
     cat!(prefix, ":flow:", state)
 }
 
-pub fn parse_result(text: Option<String>) -> Option<FlowResult> {
-    FlowResult::from_json(&Json::parse(&text?)?)
+/// A flow result's JSON text, if it is one and belongs to the flow `state`.
+pub fn parse_result(text: Option<String>, state: &str) -> Option<FlowResult> {
+    FlowResult::from_json(&Json::parse(&text?)?).filter(|r| r.state == state)
 }
 
 pub struct Watch<'a> {
@@ -118,20 +116,16 @@ pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
         if ev.origin() != origin || ev.source().map(JsValue::from) != Some(popup.clone()) {
             return;
         }
-        let data = ev.data();
-        let field = |k: &str| js_sys::Reflect::get(&data, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        if field("type").as_deref() == Some(MESSAGE_TYPE) && field("state").as_deref() == Some(state.as_str()) {
-            if let Some(r) = parse_result(field("result")) {
-                cell.borrow_mut().replace(r);
-            }
+        if let Some(r) = parse_result(ev.data().as_string(), &state) {
+            cell.borrow_mut().replace(r);
         }
     });
-    let cell = got.clone();
+    let (cell, state) = (got.clone(), w.state.to_string());
     let _channel = Channel::open(
         &channel_name(w.prefix, w.state),
         Some(Box::new(move |ev: JsValue| {
             let data = js_sys::Reflect::get(&ev, &JsValue::from_str("data")).ok().and_then(|d| d.as_string());
-            if let Some(r) = parse_result(data) {
+            if let Some(r) = parse_result(data, &state) {
                 cell.borrow_mut().replace(r);
             }
         })),

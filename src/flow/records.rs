@@ -165,9 +165,16 @@ pub fn server_info(rec: &ServerRecord, registration: ClientSource) -> Json {
     ])
 }
 
-/// The outcome of a popup's callback, stored and broadcast for the opener (R22).
+/// The `type` member of a [`FlowResult`] message, so an app's own `message` listeners can tell
+/// ours apart.
+pub const RESULT_TYPE: &str = "mcp-oauth-wasm:callback";
+
+/// The outcome of a popup's callback, for the opener (R22): the same JSON text goes by
+/// storage, `BroadcastChannel` and `postMessage`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowResult {
+    /// The flow's `state`: the opener takes only its own flow's result.
+    pub state: String,
     pub ok: bool,
     pub code: Option<String>,
     pub message: Option<String>,
@@ -178,6 +185,8 @@ pub struct FlowResult {
 impl Record for FlowResult {
     fn to_json(&self) -> Json {
         obj([
+            ("type", RESULT_TYPE.into()),
+            ("state", (&self.state).into()),
             ("ok", self.ok.into()),
             ("code", self.code.as_ref().into()),
             ("message", self.message.as_ref().into()),
@@ -187,6 +196,7 @@ impl Record for FlowResult {
     }
     fn from_json(v: &Json) -> Option<Self> {
         Some(FlowResult {
+            state: v.str("state")?,
             ok: v.flag("ok"),
             code: v.str("code"),
             message: v.str("message"),
