@@ -223,20 +223,25 @@ fn write_str(s: &str, out: &mut String) {
 /// The value of a number's text (validated by the parser): mantissa digits, then the
 /// decimal exponent applied by repeated ×10 / ÷10 (bounded: ±400 steps at most).
 fn number_value(t: &str) -> Option<f64> {
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t),
-    };
-    let (mant, exp) = match t.find(['e', 'E']) {
-        Some(i) => (t.get(..i)?, t.get(i + 1..)?.trim_start_matches('+').parse::<i32>().ok()?),
-        None => (t, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut v = 0f64;
-    for b in int.bytes().chain(frac.bytes()) {
-        v = v * 10.0 + f64::from(b.checked_sub(b'0')?);
+    // one pass over the (grammar-checked) text: sign, digits, fraction, exponent
+    let (mut v, mut scale, mut exp) = (0f64, 0i32, 0i32);
+    let (mut neg, mut exp_neg, mut part) = (false, false, 0u8);
+    for (i, b) in t.bytes().enumerate() {
+        match (part, b) {
+            (0, b'-') if i == 0 => neg = true,
+            (0, b'.') => part = 1,
+            (0 | 1, b'e' | b'E') => part = 2,
+            (0 | 1, b'0'..=b'9') => {
+                v = v * 10.0 + f64::from(b - b'0');
+                scale -= i32::from(part);
+            }
+            (2, b'-') => exp_neg = true,
+            (2, b'+') => {}
+            (2, b'0'..=b'9') => exp = (exp * 10 + i32::from(b - b'0')).min(1000),
+            _ => return None,
+        }
     }
-    let exp = exp.checked_sub(i32::try_from(frac.len()).ok()?)?.clamp(-400, 400);
+    let exp = (if exp_neg { -exp } else { exp } + scale).clamp(-400, 400);
     for _ in 0..exp.unsigned_abs() {
         v = if exp > 0 { v * 10.0 } else { v / 10.0 };
     }
