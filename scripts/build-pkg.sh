@@ -12,7 +12,9 @@ RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/= --rema
   cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features nostd-wasm
 rm -rf pkg
 .tools/bin/wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/release/mcp_oauth_wasm.wasm
-node_modules/.bin/wasm-opt -Oz --flatten --rereloop -Oz -Oz --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+# --low-memory-unused: Rust puts a 1 MB stack below its data and the stack never reaches the first
+# 1 KB, so binaryen may fold pointer offsets; flatten + rereloop and a second -Oz find ~0.5 KB more
+node_modules/.bin/wasm-opt --low-memory-unused -Oz --flatten --rereloop -Oz -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/mcp_oauth_wasm_bg.wasm -o pkg/mcp_oauth_wasm_bg.wasm
 # the JS glue minified (terser from npm): it is generated code; the .d.ts keeps the docs
