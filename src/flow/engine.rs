@@ -129,9 +129,11 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             .map(|r| r.client)
     }
 
-    fn save_client(&self, issuer: &str, client: &Client) -> Result<(), McpError> {
-        let rec = ClientRecord { issuer: issuer.to_string(), client: client.clone() };
-        self.save(&self.client_key(issuer), &rec)
+    /// Stores `client` for `issuer` and hands it back.
+    fn save_client(&self, issuer: &str, client: Client) -> Result<Client, McpError> {
+        let rec = ClientRecord { issuer: issuer.to_string(), client };
+        self.save(&self.client_key(issuer), &rec)?;
+        Ok(rec.client)
     }
 
     fn preregistered(&self, issuer: &str) -> Option<Client> {
@@ -286,8 +288,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
                 redirect_uri: self.config.redirect_uri.clone(),
                 source: ClientSource::Manual,
             };
-            self.save_client(issuer, &client)?;
-            return Ok(client);
+            return self.save_client(issuer, client);
         }
         if let Some(c) = self.known_client(issuer) {
             return Ok(c);
@@ -306,8 +307,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
                 let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, scope);
                 let resp = self.send(req).await?;
                 let client = parse_registration(&resp, &self.config.redirect_uri)?;
-                self.save_client(issuer, &client)?;
-                Ok(client)
+                self.save_client(issuer, client)
             }
         }
     }
