@@ -85,7 +85,7 @@ impl Json {
 
     /// `key` is `true`.
     pub fn flag(&self, key: &str) -> bool {
-        self.get(key) == Some(&Json::Bool(true))
+        matches!(self.get(key), Some(Json::Bool(true)))
     }
 
     /// `key`'s value as a whole non-negative number (ms timestamps and the like).
@@ -151,7 +151,7 @@ fn object(pairs: &mut [(&str, Json)], sparse: bool) -> Json {
     let mut out = Vec::new();
     for (k, v) in pairs.iter_mut() {
         let v = core::mem::replace(v, Json::Null);
-        if !(sparse && v == Json::Null) {
+        if !(sparse && matches!(v, Json::Null)) {
             out.push((k.to_string(), v));
         }
     }
