@@ -7,7 +7,7 @@ use crate::prelude::*;
 use alloc::rc::Rc;
 use core::pin::Pin;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Request, RequestInit, Window};
 
@@ -103,25 +103,12 @@ export type McpAuthEvent =
 
 type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
 
-/// `McpError` → a JS `Error` named `McpAuthError` with `code` and the contract's details.
+/// `McpError` → a JS `Error` named `McpAuthError`, with the contract's properties
+/// (`code`, `status`, `oauthError`, `description`, `serverUrl`) copied onto it.
 fn to_js(e: McpError) -> JsValue {
-    let e = e.into_details();
     let err = js_sys::Error::new(&e.message);
     err.set_name("McpAuthError");
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&err, &JsValue::from_str(k), &v);
-    };
-    set("code", JsValue::from_str(e.code.as_str()));
-    let opt = |v: Option<String>| v.map(|s| JsValue::from_str(&s));
-    if let Some(s) = e.status {
-        set("status", JsValue::from(s));
-    }
-    for (k, v) in [("oauthError", opt(e.oauth_error)), ("description", opt(e.description)), ("serverUrl", opt(e.server_url))] {
-        if let Some(v) = v {
-            set(k, v);
-        }
-    }
-    err.into()
+    Object::assign(&err, &to_js_json(&e.to_json()).unchecked_into()).into()
 }
 
 fn invalid(msg: &str) -> McpError {
@@ -425,16 +412,10 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     if outcome.is_err() {
         engine.store.remove(&engine.flow_key(&state));
     }
-    let result = outcome?;
-    if result.ok {
-        return Ok(engine.status(server));
+    match outcome?.error {
+        None => Ok(engine.status(server)),
+        Some(e) => Err(e),
     }
-    let code = result
-        .code
-        .as_deref()
-        .and_then(|c| ErrorCode::ALL.into_iter().find(|k| k.as_str() == c))
-        .unwrap_or(ErrorCode::AuthorizationFailed);
-    Err(McpError::new(code, result.message.unwrap_or_default()).with_oauth(result.oauth_error, result.description))
 }
 
 struct CallbackResult {
@@ -463,17 +444,7 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     }
     let in_popup = flow.as_ref().is_some_and(|f| f.popup);
     if in_popup && let Some(state) = &state {
-        let result = match &outcome {
-            Ok(_) => FlowResult { state: state.clone(), ok: true, code: None, message: None, oauth_error: None, description: None },
-            Err(e) => FlowResult {
-                state: state.clone(),
-                ok: false,
-                code: Some(e.code.as_str().into()),
-                message: Some(e.message.clone()),
-                oauth_error: e.oauth_error.clone(),
-                description: e.description.clone(),
-            },
-        };
+        let result = FlowResult { state: state.clone(), error: outcome.as_ref().err().cloned() };
         notify_opener(inner, window, state, &result);
     }
     let status = outcome?;

@@ -4,7 +4,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use alloc::rc::Rc;
 
 use js_sys::Function;
@@ -18,7 +18,7 @@ use crate::flow::records::Status;
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
     listeners: Rc<RefCell<Vec<(u32, Function)>>>,
-    next_id: Rc<RefCell<u32>>,
+    next_id: Rc<Cell<u32>>,
 }
 
 /// JSON text → a plain JS value (`null` if it does not parse, which our own JSON always does).
@@ -28,10 +28,10 @@ pub fn json_to_js(text: &str) -> JsValue {
 
 impl BrowserEnv {
     pub fn subscribe(&self, f: Function) -> u32 {
-        let mut id = self.next_id.borrow_mut();
-        *id += 1;
-        self.listeners.borrow_mut().push((*id, f));
-        *id
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        self.listeners.borrow_mut().push((id, f));
+        id
     }
 
     pub fn unsubscribe(&self, id: u32) {

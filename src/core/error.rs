@@ -7,6 +7,7 @@ use crate::prelude::*;
 
 use thiserror::Error;
 
+use super::json::{Json, Record, obj_sparse};
 use super::text::num;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +153,6 @@ impl McpError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self(Box::new(ErrorDetails { code, message: message.into(), status: None, oauth_error: None, description: None, server_url: None }))
     }
-    /// The details by value.
-    pub fn into_details(self) -> ErrorDetails {
-        *self.0
-    }
     pub fn with_server(mut self, server_url: &str) -> Self {
         if self.server_url.is_none() {
             self.server_url = Some(server_url.to_string());
@@ -178,6 +175,32 @@ impl McpError {
     }
 }
 
+/// The contract's shape (`code`, `message`, and `status`, `oauthError`, `description`,
+/// `serverUrl` when present): the own properties of the JS `McpAuthError`, and how a popup
+/// hands its error to the opener (R22).
+impl Record for McpError {
+    fn to_json(&self) -> Json {
+        obj_sparse([
+            ("code", self.code.as_str().into()),
+            ("message", (&self.message).into()),
+            ("status", self.status.map(u64::from).into()),
+            ("oauthError", self.oauth_error.as_ref().into()),
+            ("description", self.description.as_ref().into()),
+            ("serverUrl", self.server_url.as_ref().into()),
+        ])
+    }
+    /// An unknown `code` reads as `authorization_failed`.
+    fn from_json(v: &Json) -> Option<Self> {
+        let code = v.str_ref("code").and_then(|c| ErrorCode::ALL.into_iter().find(|k| k.as_str() == c));
+        let mut e = McpError::new(code.unwrap_or(ErrorCode::AuthorizationFailed), v.str("message")?);
+        e.status = v.u64("status").and_then(|s| u16::try_from(s).ok());
+        e.oauth_error = v.str("oauthError");
+        e.description = v.str("description");
+        e.server_url = v.str("serverUrl");
+        Some(e)
+    }
+}
+
 impl From<HttpError> for McpError {
     fn from(e: HttpError) -> Self {
         let status = e.status();
@@ -188,6 +211,24 @@ impl From<HttpError> for McpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r22_an_error_survives_its_json_round_trip() {
+        let e = McpError::new(ErrorCode::AuthorizationFailed, "denied")
+            .with_oauth(Some("access_denied".into()), Some("the user said no".into()))
+            .with_status(Some(400))
+            .with_server("https://mcp.example/mcp");
+        let text = e.to_json().text();
+        assert_eq!(
+            text,
+            r#"{"code":"authorization_failed","message":"denied","status":400,"oauthError":"access_denied","description":"the user said no","serverUrl":"https://mcp.example/mcp"}"#
+        );
+        assert_eq!(McpError::from_json(&Json::parse(&text).unwrap()), Some(e));
+        let bare = McpError::new(ErrorCode::PopupClosed, "closed");
+        assert_eq!(bare.to_json().text(), r#"{"code":"popup_closed","message":"closed"}"#);
+        let unknown = Json::parse(r#"{"code":"nope","message":"m"}"#).unwrap();
+        assert_eq!(McpError::from_json(&unknown).unwrap().code, ErrorCode::AuthorizationFailed);
+    }
 
     #[test]
     fn http_error_message_carries_the_status() {

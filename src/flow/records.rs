@@ -5,6 +5,7 @@
 use crate::prelude::*;
 
 use crate::core::discovery::{AuthServerMetadata, ResourceMetadata};
+use crate::core::error::McpError;
 use crate::core::json::{Json, Record, obj, obj_sparse};
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
@@ -175,11 +176,8 @@ pub const RESULT_TYPE: &str = "mcp-oauth-wasm:callback";
 pub struct FlowResult {
     /// The flow's `state`: the opener takes only its own flow's result.
     pub state: String,
-    pub ok: bool,
-    pub code: Option<String>,
-    pub message: Option<String>,
-    pub oauth_error: Option<String>,
-    pub description: Option<String>,
+    /// `None` when the callback completed.
+    pub error: Option<McpError>,
 }
 
 impl Record for FlowResult {
@@ -187,21 +185,10 @@ impl Record for FlowResult {
         obj([
             ("type", RESULT_TYPE.into()),
             ("state", (&self.state).into()),
-            ("ok", self.ok.into()),
-            ("code", self.code.as_ref().into()),
-            ("message", self.message.as_ref().into()),
-            ("oauth_error", self.oauth_error.as_ref().into()),
-            ("description", self.description.as_ref().into()),
+            ("error", self.error.as_ref().map_or(Json::Null, Record::to_json)),
         ])
     }
     fn from_json(v: &Json) -> Option<Self> {
-        Some(FlowResult {
-            state: v.str("state")?,
-            ok: v.flag("ok"),
-            code: v.str("code"),
-            message: v.str("message"),
-            oauth_error: v.str("oauth_error"),
-            description: v.str("description"),
-        })
+        Some(FlowResult { state: v.str("state")?, error: nested(v, "error")? })
     }
 }
