@@ -9,11 +9,11 @@ use core::pin::Pin;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortSignal, Request, RequestInit, Window};
+use web_sys::{AbortSignal, BroadcastChannel, Request, RequestInit, Window};
 
 use crate::browser::env::{BrowserEnv, json_to_js};
 use crate::browser::fetch::BrowserHttp;
-use crate::browser::popup::{self, Channel, Watch};
+use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, window};
 use crate::core::error::{ErrorCode, McpError};
@@ -459,8 +459,9 @@ fn notify_opener(inner: &Inner, window: &Window, state: &str, result: &FlowResul
     let text = result.to_json().text();
     let _ = engine.store.set(&engine.result_key(state), &text);
     let msg = JsValue::from_str(&text);
-    if let Some(ch) = Channel::open(&popup::channel_name(&engine.config.prefix, state), None) {
-        let _ = ch.channel.post_message(&msg);
+    if let Ok(ch) = BroadcastChannel::new(&popup::channel_name(&engine.config.prefix, state)) {
+        let _ = ch.post_message(&msg);
+        ch.close();
     }
     if let (Ok(opener), Ok(origin)) = (window.opener(), window.location().origin())
         && let Ok(opener) = opener.dyn_into::<Window>()

@@ -66,9 +66,9 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub fn open(name: &str, on_message: Option<Box<dyn FnMut(JsValue)>>) -> Option<Channel> {
+    pub fn open(name: &str, on_message: impl FnMut(JsValue) + 'static) -> Option<Channel> {
         let channel = BroadcastChannel::new(name).ok()?;
-        let listener = on_message.and_then(|f| Listener::new(&channel, "message", f));
+        let listener = Listener::new(&channel, "message", on_message);
         Some(Channel { channel, _listener: listener })
     }
 }
@@ -123,12 +123,12 @@ pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
     let (cell, state) = (got.clone(), w.state.to_string());
     let _channel = Channel::open(
         &channel_name(w.prefix, w.state),
-        Some(Box::new(move |ev: JsValue| {
+        move |ev: JsValue| {
             let data = js_sys::Reflect::get(&ev, &JsValue::from_str("data")).ok().and_then(|d| d.as_string());
             if let Some(r) = parse_result(data, &state) {
                 cell.borrow_mut().replace(r);
             }
-        })),
+        },
     );
 
     let started = js_sys::Date::now();
