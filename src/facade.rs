@@ -435,7 +435,6 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     let (params, flow) = engine.take_flow(url);
     let state = params.state.clone();
     let outcome = engine.complete_callback(params, flow.as_ref()).await;
-    // R24: code, state and iss leave the address bar
     // R24: code, state and iss leave the address bar: the page becomes the redirect URI the
     // flow registered (the authorization server appended its parameters to exactly that)
     let clean = flow.as_ref().map(|f| f.redirect_uri.clone()).or_else(|| window.location().pathname().ok());
