@@ -164,7 +164,9 @@ fn decode_component(s: &str) -> String {
             b => out.push(b),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // a value that is not UTF-8 once decoded is not one we sent or can use: it becomes U+FFFD
+    // (so a `state` or `code` like that fails its check) without the lossy decoder's code
+    String::from_utf8(out).unwrap_or_else(|_| "\u{FFFD}".into())
 }
 
 #[cfg(test)]
@@ -175,6 +177,9 @@ mod tests {
     fn form_round_trip() {
         let enc = form_encode(&[("a b", "x&y=z"), ("resource", "https://h/mcp?q=1"), ("e", "é%")]);
         assert_eq!(enc, "a+b=x%26y%3Dz&resource=https%3A%2F%2Fh%2Fmcp%3Fq%3D1&e=%C3%A9%25");
+        // R18: a value that is not UTF-8 once decoded cannot match anything we sent
+        assert_eq!(form_decode("state=%FF%FE&x=%E2%9C%93")[0].1, "\u{FFFD}");
+        assert_eq!(form_decode("x=%E2%9C%93")[0].1, "✓");
         let dec = form_decode(&enc);
         assert_eq!(dec[0], ("a b".to_string(), "x&y=z".to_string()));
         assert_eq!(dec[1].1, "https://h/mcp?q=1");

@@ -152,7 +152,9 @@ fn object(pairs: &mut [(&str, Json)], sparse: bool) -> Json {
     for (k, v) in pairs.iter_mut() {
         let v = core::mem::replace(v, Json::Null);
         if !(sparse && matches!(v, Json::Null)) {
-            out.push((k.to_string(), v));
+            // `String::from(*k)`: `to_string()` on the `&mut &str` here would go through
+            // `Display` and pull `core::fmt`'s padding code into the wasm
+            out.push((String::from(*k), v));
         }
     }
     Json::Obj(out)
