@@ -20,6 +20,11 @@ node_modules/.bin/wasm-opt --low-memory-unused -Oz --flatten --rereloop -Oz -Oz 
 # the JS glue minified (terser from npm): it is generated code; the .d.ts keeps the docs
 node_modules/.bin/terser pkg/mcp_oauth_wasm.js --module --compress passes=2 --mangle -o pkg/mcp_oauth_wasm.js.min
 mv pkg/mcp_oauth_wasm.js.min pkg/mcp_oauth_wasm.js
+# the shell's own JS snippet (src/browser/shell.js, copied by wasm-bindgen under pkg/snippets/)
+for f in $(find pkg/snippets -name '*.js'); do
+  node_modules/.bin/terser "$f" --module --compress passes=2 --mangle -o "$f.min"
+  mv "$f.min" "$f"
+done
 # short import names in both the wasm and the glue (checked by instantiating the result in Node)
 node scripts/minify-imports.mjs pkg
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)

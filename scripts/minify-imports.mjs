@@ -7,10 +7,12 @@
 // wasm import section by hand, renames every import field to a short unique name (a, b, …, Z, aa, …)
 // and the module to "w", re-encodes only that section (all other sections are copied byte-for-byte,
 // exports are NOT touched), and applies the same renames to the JS glue as exact whole-token
-// replacements. Before writing anything it validates the result: the new wasm must compile, keep
-// its exports, import exactly the renamed names, and the patched glue must be importable in Node,
-// keep the same JS exports, build an imports object whose keys are exactly the wasm's imports, and
-// `initSync({ module })` must instantiate without a LinkError. Any mismatch exits non-zero and
+// replacements. Imports straight from a JS snippet (`./snippets/...`) keep their module and
+// names: those are the snippet file's path and export names. Before writing anything it
+// validates the result: the new wasm must compile, keep its exports, import exactly the renamed
+// names, and the patched glue must be importable in Node, keep the same JS exports, build an
+// imports object whose glue keys are exactly the wasm's glue imports (and that supplies every
+// snippet import), and `initSync({ module })` must instantiate without a LinkError. Any mismatch exits non-zero and
 // leaves the files untouched. On an already-minified directory it only re-validates (no-op, or a
 // loud failure if wasm and glue disagree).
 //
@@ -120,9 +122,13 @@ const imports = []; // { module, field, desc: Buffer }
 }
 if (imports.length === 0) { console.log('minify-imports: no imports, nothing to do'); process.exit(0); }
 
-const modules = [...new Set(imports.map((i) => i.module))];
-if (modules.length !== 1) die(`expected a single import module, found: ${modules.join(', ')}`);
+// imports straight from a JS snippet (`#[wasm_bindgen(module = ...)]`, under ./snippets/) keep
+// their names: they are the snippet's export names. Everything else comes from one glue module.
+const isSnippet = (m) => m.startsWith('./snippets/');
+const modules = [...new Set(imports.filter((i) => !isSnippet(i.module)).map((i) => i.module))];
+if (modules.length !== 1) die(`expected a single glue import module, found: ${modules.join(', ')}`);
 const oldModule = modules[0];
+const renamed = (i) => !isSnippet(i.module);
 // Already minified: rename nothing, but still run the full validation below, then exit without writing.
 const already = oldModule === NEW_MODULE;
 
@@ -135,11 +141,12 @@ function shortName(i) { // a..Z, then aa, ab, … (bijective, always a valid JS 
   return s;
 }
 const rename = new Map(); // old field -> new field (a field imported twice keeps one name)
-for (const { field } of imports) if (!rename.has(field)) rename.set(field, already ? field : shortName(rename.size));
+for (const { field } of imports.filter(renamed)) if (!rename.has(field)) rename.set(field, already ? field : shortName(rename.size));
+const newImport = (i) => (renamed(i) ? { module: NEW_MODULE, name: rename.get(i.field) } : { module: i.module, name: i.field });
 
 // ---------- rebuild wasm ----------
 const body = Buffer.concat([encU32(imports.length),
-  ...imports.flatMap((i) => [encName(NEW_MODULE), encName(rename.get(i.field)), i.desc])]);
+  ...imports.map(newImport).flatMap((n, k) => [encName(n.module), encName(n.name), imports[k].desc])]);
 const wasmOut = Buffer.concat([
   wasmIn.subarray(0, imp.start), Buffer.from([2]), encU32(body.length), body, wasmIn.subarray(imp.end)]);
 
@@ -166,7 +173,7 @@ if (!already) {
 // ---------- validate ----------
 const newMod = new WebAssembly.Module(wasmOut); // throws on malformed output
 const got = WebAssembly.Module.imports(newMod);
-const want = imports.map((i) => ({ module: NEW_MODULE, name: rename.get(i.field) }));
+const want = imports.map(newImport);
 if (got.length !== want.length || got.some((g, k) => g.module !== want[k].module || g.name !== want[k].name))
   die('re-encoded wasm imports do not match the intended renames');
 if (JSON.stringify(WebAssembly.Module.exports(newMod)) !== JSON.stringify(WebAssembly.Module.exports(new WebAssembly.Module(wasmIn))))
@@ -174,6 +181,8 @@ if (JSON.stringify(WebAssembly.Module.exports(newMod)) !== JSON.stringify(WebAss
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minify-imports-'));
 try {
+  // the glue imports its snippets by relative path: give the copies the same neighbours
+  if (fs.existsSync(path.join(dir, 'snippets'))) fs.cpSync(path.join(dir, 'snippets'), path.join(tmp, 'snippets'), { recursive: true });
   const load = async (name, src) => { // import a copy as ESM regardless of the package's "type"
     const f = path.join(tmp, name); fs.writeFileSync(f, src); return import(pathToFileURL(f).href);
   };
@@ -193,10 +202,14 @@ try {
   if (!instantiated) die(`patched glue failed to instantiate the new wasm: ${startErr}`);
   if (startErr) console.warn(`minify-imports: warning: instantiation OK, but start function threw in Node: ${startErr}`);
 
-  const supplied = Object.keys(captured || {}).flatMap((m) => Object.keys(captured[m]).map((n) => `${m}\0${n}`)).sort();
-  const needed = [...new Set(got.map((g) => `${g.module}\0${g.name}`))].sort();
+  // the glue's own module must match exactly; a snippet is passed whole (all its exports)
+  const supplied = Object.keys(captured || {}).flatMap((m) => Object.keys(captured[m]).map((n) => `${m}\0${n}`))
+    .filter((k) => !isSnippet(k)).sort();
+  const needed = [...new Set(got.filter((g) => !isSnippet(g.module)).map((g) => `${g.module}\0${g.name}`))].sort();
   if (JSON.stringify(supplied) !== JSON.stringify(needed))
     die('imports object built by the patched glue does not match the wasm imports exactly');
+  for (const g of got.filter((g) => isSnippet(g.module)))
+    if (typeof captured?.[g.module]?.[g.name] !== 'function') die(`snippet import ${g.module} ${g.name} not supplied`);
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

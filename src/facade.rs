@@ -9,7 +9,7 @@ use core::pin::Pin;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortSignal, BroadcastChannel, Request, RequestInit, Window};
+use web_sys::{AbortSignal, Request, RequestInit, Window};
 
 use crate::browser::env::{BrowserEnv, json_to_js};
 use crate::browser::fetch::BrowserHttp;
@@ -444,7 +444,7 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     let in_popup = flow.as_ref().is_some_and(|f| f.popup);
     if in_popup && let Some(state) = &state {
         let result = FlowResult { state: state.clone(), error: outcome.as_ref().err().cloned() };
-        notify_opener(inner, window, state, &result);
+        notify_opener(inner, state, &result);
     }
     let status = outcome?;
     let (server_url, return_to) = flow.map(|f| (f.server_url, f.return_to)).unwrap_or_default();
@@ -453,21 +453,11 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
 
 /// R22: the result by every channel — storage, BroadcastChannel, and `postMessage` to the
 /// opener at our exact origin — then the popup closes.
-fn notify_opener(inner: &Inner, window: &Window, state: &str, result: &FlowResult) {
+fn notify_opener(inner: &Inner, state: &str, result: &FlowResult) {
     let engine = &inner.engine;
     let text = result.to_json().text();
     let _ = engine.store.set(&engine.result_key(state), &text);
-    let msg = JsValue::from_str(&text);
-    if let Ok(ch) = BroadcastChannel::new(&popup::channel_name(&engine.config.prefix, state)) {
-        let _ = ch.post_message(&msg);
-        ch.close();
-    }
-    if let (Ok(opener), Ok(origin)) = (window.opener(), window.location().origin())
-        && let Ok(opener) = opener.dyn_into::<Window>()
-    {
-        let _ = opener.post_message(&msg, &origin);
-    }
-    let _ = window.close();
+    popup::notify_opener(&popup::channel_name(&engine.config.prefix, state), &text);
 }
 
 /// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.

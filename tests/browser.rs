@@ -1,5 +1,6 @@
 //! Browser tests of the shell, in headless Chromium (wasm-bindgen-test-runner + chromedriver):
-//! storage, fetch, the randomness source, the promise bridge, and the JS error shape.
+//! storage, fetch, the randomness source, the promise bridge, the popup result's channels, and
+//! the JS error shape.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashSet;
@@ -8,7 +9,10 @@ use mcp_oauth_wasm::McpAuth;
 use mcp_oauth_wasm::browser::env::BrowserEnv;
 use mcp_oauth_wasm::browser::fetch::BrowserHttp;
 use mcp_oauth_wasm::browser::storage::BrowserStore;
-use mcp_oauth_wasm::core::error::HttpError;
+use mcp_oauth_wasm::browser::popup;
+use mcp_oauth_wasm::core::error::{ErrorCode, HttpError, McpError};
+use mcp_oauth_wasm::core::json::Record;
+use mcp_oauth_wasm::flow::records::FlowResult;
 use mcp_oauth_wasm::core::http::HttpRequest;
 use mcp_oauth_wasm::core::pkce::CodeVerifier;
 use mcp_oauth_wasm::flow::{Env, Http, Store};
@@ -135,4 +139,62 @@ async fn task_spawn_runs_to_completion_across_awaits_and_rejects_with_the_error(
     assert_eq!(settled(&rejected).await.unwrap_err().as_string().as_deref(), Some("no"));
     let failing = spawn(Box::pin(async move { Err(JsValue::from_str("boom")) }));
     assert_eq!(wasm_bindgen_futures::JsFuture::from(failing).await.unwrap_err().as_string().as_deref(), Some("boom"));
+}
+
+/// Runs a JS function body with the strings `a` and `b` as its arguments.
+fn run_js(body: &str, a: &str, b: &str) {
+    js_sys::Function::new_with_args("a, b", body).call2(&JsValue::NULL, &JsValue::from_str(a), &JsValue::from_str(b)).unwrap();
+}
+
+fn result_text(state: &str, error: Option<McpError>) -> String {
+    FlowResult { state: state.into(), error }.to_json().text()
+}
+
+async fn watch_self(prefix: &str, state: &str) -> Result<FlowResult, McpError> {
+    // the page stands in for the popup: its own `postMessage` has itself as the source
+    let window = web_sys::window().unwrap();
+    popup::wait_for_result(popup::Watch {
+        popup: &window,
+        prefix,
+        state,
+        navigated_at: js_sys::Date::now(),
+        timeout_ms: 20_000.0,
+        signal: None,
+        read_stored: &|| None,
+        on_detached: &|| {},
+    })
+    .await
+}
+
+#[wasm_bindgen_test]
+async fn r22_the_opener_takes_its_flows_result_from_post_message_at_its_own_origin_only() {
+    // a: this flow's result; b: another flow's. Sent from a timer, once the watch listens.
+    run_js(
+        "const o = location.origin; setTimeout(() => {
+           dispatchEvent(new MessageEvent('message', { data: a.replace('denied', 'forged'), origin: 'https://evil.example', source: window }));
+           dispatchEvent(new MessageEvent('message', { data: a.replace('denied', 'no source'), origin: o }));
+           postMessage(b, o);
+           postMessage({ not: 'a string' }, o);
+           postMessage(a, o);
+         }, 50);",
+        &result_text("s-pm", Some(McpError::new(ErrorCode::AuthorizationFailed, "denied"))),
+        &result_text("s-other", None),
+    );
+    let r = watch_self("mcp-oauth-test", "s-pm").await.unwrap();
+    assert_eq!(r.state, "s-pm");
+    let e = r.error.expect("the popup's error is handed over");
+    assert_eq!(e.code, ErrorCode::AuthorizationFailed);
+    assert_eq!(e.message, "denied", "the forged and sourceless messages were ignored");
+}
+
+#[wasm_bindgen_test]
+async fn r22_the_opener_takes_its_flows_result_from_the_broadcast_channel() {
+    let channel = popup::channel_name("mcp-oauth-test", "s-bc");
+    run_js(
+        "setTimeout(() => { const c = new BroadcastChannel(b); c.postMessage('not json'); c.postMessage(a); c.close(); }, 50);",
+        &result_text("s-bc", None),
+        &channel,
+    );
+    let r = watch_self("mcp-oauth-test", "s-bc").await.unwrap();
+    assert_eq!((r.state.as_str(), r.error), ("s-bc", None));
 }

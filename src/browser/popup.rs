@@ -1,17 +1,17 @@
 //! The popup (R21–R23): opened synchronously on `about:blank`, navigated once the URL is ready,
 //! then watched until the callback's result arrives by `postMessage`, `BroadcastChannel` or
-//! the shared storage — whichever comes first.
+//! the shared storage — whichever comes first. The two message listeners and the popup's
+//! sending end are a few lines of JS (`shell.js`); every text they pass is parsed and checked
+//! here.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::cell::RefCell;
-use alloc::rc::Rc;
-
 use js_sys::Promise;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, BroadcastChannel, EventTarget, MessageEvent, Window};
+use web_sys::{AbortSignal, EventTarget, Window};
 
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::json::{Json, Record};
@@ -29,13 +29,34 @@ pub fn open_blank(name: &str) -> Option<Window> {
     w.open_with_url_and_target_and_features("about:blank", name, "popup,width=520,height=720").ok().flatten()
 }
 
+#[wasm_bindgen(module = "/src/browser/shell.js")]
+extern "C" {
+    /// The opener's end of R22 (shell.js).
+    type ResultWatch;
+    #[wasm_bindgen(js_name = watchResult)]
+    fn watch_result(popup: &Window, channel: &str) -> ResultWatch;
+    #[wasm_bindgen(method)]
+    fn take(this: &ResultWatch) -> Option<String>;
+    #[wasm_bindgen(method)]
+    fn stop(this: &ResultWatch);
+    /// The popup's end of R22 (shell.js): channel, `postMessage` to the opener, then close.
+    #[wasm_bindgen(js_name = notifyOpener)]
+    pub fn notify_opener(channel: &str, text: &str);
+    #[wasm_bindgen(js_name = sleep)]
+    fn sleep_promise(ms: i32) -> Promise;
+}
+
+/// Stops watching when dropped.
+struct Watcher(ResultWatch);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 pub async fn sleep(ms: i32) {
-    let p = Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = super::task::settled(&p).await;
+    let _ = super::task::settled(&sleep_promise(ms)).await;
 }
 
 /// An event listener removed when dropped (as gloo-events does).
@@ -56,26 +77,6 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
-    }
-}
-
-/// A `BroadcastChannel` closed when dropped.
-pub struct Channel {
-    pub channel: BroadcastChannel,
-    _listener: Option<Listener>,
-}
-
-impl Channel {
-    pub fn open(name: &str, on_message: impl FnMut(JsValue) + 'static) -> Option<Channel> {
-        let channel = BroadcastChannel::new(name).ok()?;
-        let listener = Listener::new(&channel, "message", on_message);
-        Some(Channel { channel, _listener: listener })
-    }
-}
-
-impl Drop for Channel {
-    fn drop(&mut self) {
-        self.channel.close();
     }
 }
 
@@ -105,37 +106,17 @@ pub struct Watch<'a> {
 
 /// Waits for the flow's result (R22, R23).
 pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
-    let got: Rc<RefCell<Option<FlowResult>>> = Rc::default();
-    let window = super::window()?;
-    let origin = window.location().origin().unwrap_or_default();
-
-    let (cell, popup, state) = (got.clone(), JsValue::from(w.popup.clone()), w.state.to_string());
-    let _message = Listener::new(&window, "message", move |ev: JsValue| {
-        let Ok(ev) = ev.dyn_into::<MessageEvent>() else { return };
-        // R22: exact origin, the popup as source, our flow
-        if ev.origin() != origin || ev.source().map(JsValue::from) != Some(popup.clone()) {
-            return;
-        }
-        if let Some(r) = parse_result(ev.data().as_string(), &state) {
-            cell.borrow_mut().replace(r);
-        }
-    });
-    let (cell, state) = (got.clone(), w.state.to_string());
-    let _channel = Channel::open(
-        &channel_name(w.prefix, w.state),
-        move |ev: JsValue| {
-            let data = js_sys::Reflect::get(&ev, &JsValue::from_str("data")).ok().and_then(|d| d.as_string());
-            if let Some(r) = parse_result(data, &state) {
-                cell.borrow_mut().replace(r);
-            }
-        },
-    );
-
+    let watch = Watcher(watch_result(w.popup, &channel_name(w.prefix, w.state)));
     let started = js_sys::Date::now();
     let mut closed_at: Option<f64> = None;
     let mut detached = false;
     loop {
-        if let Some(r) = got.borrow_mut().take().or_else(|| (w.read_stored)()) {
+        while let Some(text) = watch.0.take() {
+            if let Some(r) = parse_result(Some(text), w.state) {
+                return Ok(r);
+            }
+        }
+        if let Some(r) = (w.read_stored)() {
             return Ok(r);
         }
         let now = js_sys::Date::now();

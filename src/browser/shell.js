@@ -1,0 +1,45 @@
+// The popup's two ends of R22, in JS: the same code in Rust costs the package more in wasm
+// (closures, MessageEvent bindings) than these lines cost as a snippet. No decision is made
+// here: the Rust side parses every text it is handed and checks its state (popup.rs).
+
+/**
+ * Collects the flow's result text in the opener: `postMessage` from the popup at the page's
+ * exact origin, and the flow's `BroadcastChannel`. `take()` hands over the texts one by one,
+ * oldest first; `stop()` removes the listener and closes the channel.
+ * @param {Window} popup
+ * @param {string} channel
+ */
+export function watchResult(popup, channel) {
+  const texts = [];
+  const keep = (d) => { if (typeof d == "string") texts.push(d); };
+  const onMessage = (e) => { if (e.origin == location.origin && e.source == popup) keep(e.data); };
+  addEventListener("message", onMessage);
+  let bc;
+  try {
+    bc = new BroadcastChannel(channel);
+    bc.onmessage = (e) => keep(e.data);
+  } catch {}
+  return {
+    take: () => texts.shift(),
+    stop() { removeEventListener("message", onMessage); bc?.close(); },
+  };
+}
+
+/**
+ * Sends the result text from the popup to its opener, on the flow's `BroadcastChannel` and by
+ * `postMessage` at the page's exact origin, then closes the popup.
+ * @param {string} channel
+ * @param {string} text
+ */
+export function notifyOpener(channel, text) {
+  try {
+    const bc = new BroadcastChannel(channel);
+    bc.postMessage(text);
+    bc.close();
+  } catch {}
+  try { opener?.postMessage(text, location.origin); } catch {}
+  close();
+}
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
