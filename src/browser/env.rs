@@ -4,7 +4,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use alloc::rc::Rc;
 
 use js_sys::Function;
@@ -17,7 +17,9 @@ use crate::flow::records::Status;
 
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
-    listeners: Rc<RefCell<Vec<(u32, Function)>>>,
+    /// A `Cell`, taken and put back: no borrow can be held across a listener call, and no
+    /// `RefCell` panic path is in the module.
+    listeners: Rc<Cell<Vec<(u32, Function)>>>,
     next_id: Rc<Cell<u32>>,
 }
 
@@ -30,18 +32,25 @@ impl BrowserEnv {
     pub fn subscribe(&self, f: Function) -> u32 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        self.listeners.borrow_mut().push((id, f));
+        let mut all = self.listeners.take();
+        all.push((id, f));
+        self.listeners.set(all);
         id
     }
 
     pub fn unsubscribe(&self, id: u32) {
-        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
+        let mut all = self.listeners.take();
+        all.retain(|(i, _)| *i != id);
+        self.listeners.set(all);
     }
 
     /// Calls every listener; one that throws does not stop the others.
     pub fn emit(&self, event: &Json) {
         let value = json_to_js(&event.text());
-        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
+        // a copy: a listener may subscribe or unsubscribe while it runs
+        let all = self.listeners.take();
+        let listeners: Vec<Function> = all.iter().map(|(_, f)| f.clone()).collect();
+        self.listeners.set(all);
         for f in listeners {
             let _ = f.call1(&JsValue::NULL, &value);
         }

@@ -4,15 +4,16 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::cell::RefCell;
+use core::cell::Cell;
 
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Store;
 
 pub enum BrowserStore {
     Web(web_sys::Storage),
-    /// A plain list: a handful of keys, and no BTreeMap code in the module (size).
-    Memory(RefCell<Vec<(String, String)>>),
+    /// A plain list: a handful of keys, and no BTreeMap code in the module (size). A `Cell`,
+    /// taken and put back (no `RefCell` panic path).
+    Memory(Cell<Vec<(String, String)>>),
 }
 
 impl BrowserStore {
@@ -23,7 +24,7 @@ impl BrowserStore {
         let web = match kind {
             "local" => window.local_storage(),
             "session" => window.session_storage(),
-            "memory" => return Ok(BrowserStore::Memory(RefCell::default())),
+            "memory" => return Ok(BrowserStore::Memory(Cell::default())),
             _ => return Err(McpError::new(ErrorCode::InvalidInput, "storage must be \"local\", \"session\" or \"memory\"")),
         };
         web.ok().flatten().map(BrowserStore::Web).ok_or_else(unavailable)
@@ -34,7 +35,7 @@ impl Store for BrowserStore {
     fn get(&self, key: &str) -> Option<String> {
         match self {
             BrowserStore::Web(s) => s.get_item(key).ok().flatten(),
-            BrowserStore::Memory(m) => m.borrow().iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            BrowserStore::Memory(m) => with(m, |all| all.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())),
         }
     }
     fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
@@ -43,8 +44,10 @@ impl Store for BrowserStore {
                 .set_item(key, value)
                 .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, cat!("storage refused a write: ", super::js_message(&e)))),
             BrowserStore::Memory(m) => {
-                self.remove(key);
-                m.borrow_mut().push((key.to_string(), value.to_string()));
+                with(m, |all| {
+                    all.retain(|(k, _)| k != key);
+                    all.push((key.to_string(), value.to_string()));
+                });
                 Ok(())
             }
         }
@@ -55,7 +58,7 @@ impl Store for BrowserStore {
                 let _ = s.remove_item(key);
             }
             BrowserStore::Memory(m) => {
-                m.borrow_mut().retain(|(k, _)| k != key);
+                with(m, |all| all.retain(|(k, _)| k != key));
             }
         }
     }
@@ -65,7 +68,15 @@ impl Store for BrowserStore {
                 let n = s.length().unwrap_or(0);
                 (0..n).filter_map(|i| s.key(i).ok().flatten()).collect()
             }
-            BrowserStore::Memory(m) => m.borrow().iter().map(|(k, _)| k.clone()).collect(),
+            BrowserStore::Memory(m) => with(m, |all| all.iter().map(|(k, _)| k.clone()).collect()),
         }
     }
+}
+
+/// Runs `f` on the memory store's list, taken out of its cell and put back.
+fn with<T>(m: &Cell<Vec<(String, String)>>, f: impl FnOnce(&mut Vec<(String, String)>) -> T) -> T {
+    let mut all = m.take();
+    let out = f(&mut all);
+    m.set(all);
+    out
 }

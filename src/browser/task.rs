@@ -10,7 +10,7 @@
 use crate::prelude::*;
 
 use alloc::rc::Rc;
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -28,8 +28,10 @@ extern "C" {
 
 type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 
+// `Cell`s, taken and put back, rather than `RefCell`s: nothing here can hold a borrow across a
+// call, and the module carries no borrow-panic path.
 struct Task {
-    future: RefCell<Option<LocalFuture>>,
+    future: Cell<Option<LocalFuture>>,
     /// A poll is already queued: more wakes before it runs change nothing.
     queued: Cell<bool>,
 }
@@ -46,13 +48,12 @@ impl Task {
         self.queued.set(false);
         let waker = waker(&self);
         let mut cx = Context::from_waker(&waker);
-        // A wake during the poll only queues another microtask, so this borrow is never
-        // taken twice.
-        let Ok(mut slot) = self.future.try_borrow_mut() else { return };
-        if let Some(f) = slot.as_mut()
-            && f.as_mut().poll(&mut cx).is_ready()
+        // A wake during the poll only queues another microtask: the future is back in its
+        // cell before that runs.
+        if let Some(mut f) = self.future.take()
+            && f.as_mut().poll(&mut cx).is_pending()
         {
-            *slot = None;
+            self.future.set(Some(f));
         }
     }
 }
@@ -99,7 +100,7 @@ pub fn spawn(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Prom
     Promise::new(&mut |resolve: Function, reject: Function| {
         let Some(f) = f.take() else { return };
         let task = Rc::new(Task {
-            future: RefCell::new(Some(Box::pin(async move {
+            future: Cell::new(Some(Box::pin(async move {
                 let _ = match f.await {
                     Ok(v) => resolve.call1(&JsValue::UNDEFINED, &v),
                     Err(e) => reject.call1(&JsValue::UNDEFINED, &e),
@@ -116,40 +117,33 @@ type Callback = Closure<dyn FnMut(JsValue)>;
 /// What a settled promise gave, and who waits for it.
 #[derive(Default)]
 struct Outcome {
-    result: Option<Result<JsValue, JsValue>>,
-    waker: Option<Waker>,
+    result: Cell<Option<Result<JsValue, JsValue>>>,
+    waker: Cell<Option<Waker>>,
     /// The two callbacks, dropped once either runs (the other is then never called).
-    callbacks: Option<(Callback, Callback)>,
+    callbacks: Cell<Option<(Callback, Callback)>>,
 }
 
-fn settle(state: &RefCell<Outcome>, r: Result<JsValue, JsValue>) {
-    let waker = {
-        let mut s = state.borrow_mut();
-        s.result = Some(r);
-        drop(s.callbacks.take());
-        s.waker.take()
-    };
-    if let Some(w) = waker {
+fn settle(state: &Outcome, r: Result<JsValue, JsValue>) {
+    state.result.set(Some(r));
+    drop(state.callbacks.take());
+    if let Some(w) = state.waker.take() {
         w.wake();
     }
 }
 
 /// Awaits `promise`: `Ok` with its value, `Err` with its rejection reason.
 pub async fn settled(promise: &Promise) -> Result<JsValue, JsValue> {
-    let state: Rc<RefCell<Outcome>> = Rc::default();
+    let state: Rc<Outcome> = Rc::default();
     let (a, b) = (state.clone(), state.clone());
     let ok = Closure::once(move |v: JsValue| settle(&a, Ok(v)));
     let err = Closure::once(move |e: JsValue| settle(&b, Err(e)));
     let _ = promise.then2(&ok, &err);
-    state.borrow_mut().callbacks = Some((ok, err));
-    poll_fn(move |cx| {
-        let mut s = state.borrow_mut();
-        match s.result.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                s.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
+    state.callbacks.set(Some((ok, err)));
+    poll_fn(move |cx| match state.result.take() {
+        Some(r) => Poll::Ready(r),
+        None => {
+            state.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
         }
     })
     .await
