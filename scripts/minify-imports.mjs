@@ -1,20 +1,24 @@
 #!/usr/bin/env node
-// minify-imports.mjs — shrink the wasm-bindgen (--target web) glue by renaming wasm imports.
+// minify-imports.mjs — shrink the wasm-bindgen (--target web) glue by renaming wasm imports
+// and exports.
 //
 // wasm-bindgen names every JS import like `__wbg_instanceof_Window_5cf453f5639aa1a2` and puts them
-// all in a module named like "./<crate>_bg.js". Each name is paid for twice (wasm import section
-// and the JS imports object) and the random hex suffixes compress badly. This script parses the
-// wasm import section by hand, renames every import field to a short unique name (a, b, …, Z, aa, …)
-// and the module to "w", re-encodes only that section (all other sections are copied byte-for-byte,
-// exports are NOT touched), and applies the same renames to the JS glue as exact whole-token
-// replacements. Imports straight from a JS snippet (`./snippets/...`) keep their module and
-// names: those are the snippet file's path and export names. Before writing anything it
-// validates the result: the new wasm must compile, keep its exports, import exactly the renamed
-// names, and the patched glue must be importable in Node, keep the same JS exports, build an
+// all in a module named like "./<crate>_bg.js"; its exports are named like
+// `wasm_bindgen__convert__closures_____invoke__h4e4592410f0590cc` or `mcpauth_new`. Each name is
+// paid for twice (wasm and JS glue) and the random hex suffixes compress badly. This script
+// parses the wasm import and export sections by hand, renames every import field to a short
+// unique name (a, b, …, Z, aa, …) and the module to "w", renames every export the glue uses
+// (all but `memory`) the same way, re-encodes only those two sections (all other sections are
+// copied byte-for-byte), and applies the same renames to the JS glue and the two .d.ts files as
+// exact whole-token replacements. Imports straight from a JS snippet (`./snippets/...`) keep
+// their module and names: those are the snippet file's path and export names. The package's
+// own JS API (the glue's exports) is not touched. Before writing anything it validates the
+// result: the new wasm must compile, import and export exactly the renamed names, the patched
+// glue must name no old export, be importable in Node, keep the same JS exports, build an
 // imports object whose glue keys are exactly the wasm's glue imports (and that supplies every
-// snippet import), and `initSync({ module })` must instantiate without a LinkError. Any mismatch exits non-zero and
-// leaves the files untouched. On an already-minified directory it only re-validates (no-op, or a
-// loud failure if wasm and glue disagree).
+// snippet import), and `initSync({ module })` must instantiate without a LinkError. Any mismatch
+// exits non-zero and leaves the files untouched. On an already-minified directory it only
+// re-validates (no-op, or a loud failure if wasm and glue disagree).
 //
 // Usage: node minify-imports.mjs <pkg-dir>   (dir holds <name>_bg.wasm and <name>.js; the name is
 // detected from the single *_bg.wasm file, e.g. mcp_oauth_wasm_bg.wasm + mcp_oauth_wasm.js)
@@ -122,6 +126,23 @@ const imports = []; // { module, field, desc: Buffer }
 }
 if (imports.length === 0) { console.log('minify-imports: no imports, nothing to do'); process.exit(0); }
 
+const exportSecs = sections.filter((s) => s.id === 7);
+if (exportSecs.length !== 1) die(`expected one export section, found ${exportSecs.length}`);
+const exp = exportSecs[0];
+const exportsIn = []; // { name, desc: Buffer (kind byte + index) }
+{
+  let [count, pos] = readU32(wasmIn, exp.bodyStart);
+  for (let i = 0; i < count; i++) {
+    let name;
+    [name, pos] = readName(wasmIn, pos);
+    const descEnd = readU32(wasmIn, pos + 1)[1];
+    exportsIn.push({ name, desc: wasmIn.subarray(pos, descEnd) });
+    pos = descEnd;
+  }
+  if (pos !== exp.end) die(`export section parse ended at ${pos}, expected ${exp.end}`);
+}
+if (exp.start < imp.start) die('export section before the import section');
+
 // imports straight from a JS snippet (`#[wasm_bindgen(module = ...)]`, under ./snippets/) keep
 // their names: they are the snippet's export names. Everything else comes from one glue module.
 const isSnippet = (m) => m.startsWith('./snippets/');
@@ -142,17 +163,26 @@ function shortName(i) { // a..Z, then aa, ab, … (bijective, always a valid JS 
 }
 const rename = new Map(); // old field -> new field (a field imported twice keeps one name)
 for (const { field } of imports.filter(renamed)) if (!rename.has(field)) rename.set(field, already ? field : shortName(rename.size));
+// exports the glue uses (`wasm.<name>`) get short names too, except `memory`; one the glue
+// never names keeps its name
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const tokenRe = (s) => new RegExp(`(?<![\\w$])${escapeRe(s)}(?![\\w$])`, 'g');
+const exportRename = new Map();
+if (!already) for (const { name } of exportsIn)
+  if (name !== 'memory' && tokenRe(name).test(jsIn)) exportRename.set(name, shortName(exportRename.size));
+const newExport = (name) => exportRename.get(name) ?? name;
 const newImport = (i) => (renamed(i) ? { module: NEW_MODULE, name: rename.get(i.field) } : { module: i.module, name: i.field });
 
 // ---------- rebuild wasm ----------
 const body = Buffer.concat([encU32(imports.length),
   ...imports.map(newImport).flatMap((n, k) => [encName(n.module), encName(n.name), imports[k].desc])]);
+const expBody = Buffer.concat([encU32(exportsIn.length),
+  ...exportsIn.flatMap((e) => [encName(newExport(e.name)), e.desc])]);
 const wasmOut = Buffer.concat([
-  wasmIn.subarray(0, imp.start), Buffer.from([2]), encU32(body.length), body, wasmIn.subarray(imp.end)]);
+  wasmIn.subarray(0, imp.start), Buffer.from([2]), encU32(body.length), body,
+  wasmIn.subarray(imp.end, exp.start), Buffer.from([7]), encU32(expBody.length), expBody, wasmIn.subarray(exp.end)]);
 
 // ---------- patch JS (exact whole-token replacements) ----------
-const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const tokenRe = (s) => new RegExp(`(?<![\\w$])${escapeRe(s)}(?![\\w$])`, 'g');
 const wasmExportNames = WebAssembly.Module.exports(new WebAssembly.Module(wasmIn)).map((e) => e.name);
 let jsOut = jsIn;
 if (!already) for (const [oldName, newName] of rename) {
@@ -169,6 +199,11 @@ if (!already) {
   if (!jsOut.match(modRe)) die(`module name "${oldModule}" not found in ${path.basename(jsPath)}`);
   jsOut = jsOut.replace(modRe, (m, q) => (q ? `${q}${NEW_MODULE}${q}` : NEW_MODULE));
 }
+// export names: the glue (`wasm.<name>`) and both .d.ts files (`InitOutput`, the wasm's types)
+const renameExports = (text) => [...exportRename].reduce((t, [o, n]) => t.replace(tokenRe(o), n), text);
+jsOut = renameExports(jsOut);
+const dts = [jsPath.replace(/\.js$/, '.d.ts'), wasmPath + '.d.ts'].filter((f) => fs.existsSync(f))
+  .map((f) => [f, renameExports(fs.readFileSync(f, 'utf8'))]);
 
 // ---------- validate ----------
 const newMod = new WebAssembly.Module(wasmOut); // throws on malformed output
@@ -176,8 +211,10 @@ const got = WebAssembly.Module.imports(newMod);
 const want = imports.map(newImport);
 if (got.length !== want.length || got.some((g, k) => g.module !== want[k].module || g.name !== want[k].name))
   die('re-encoded wasm imports do not match the intended renames');
-if (JSON.stringify(WebAssembly.Module.exports(newMod)) !== JSON.stringify(WebAssembly.Module.exports(new WebAssembly.Module(wasmIn))))
-  die('wasm exports changed');
+const exportsWant = WebAssembly.Module.exports(new WebAssembly.Module(wasmIn)).map((e) => ({ ...e, name: newExport(e.name) }));
+if (JSON.stringify(WebAssembly.Module.exports(newMod)) !== JSON.stringify(exportsWant))
+  die('re-encoded wasm exports do not match the intended renames');
+for (const o of exportRename.keys()) if (tokenRe(o).test(jsOut)) die(`export "${o}" still named in the glue`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minify-imports-'));
 try {
@@ -220,10 +257,10 @@ if (already) {
 }
 
 // ---------- write (temp file + rename, so a crash never leaves a half-written file) ----------
-for (const [f, data] of [[wasmPath, wasmOut], [jsPath, jsOut]]) {
+for (const [f, data] of [[wasmPath, wasmOut], [jsPath, jsOut], ...dts]) {
   fs.writeFileSync(`${f}.tmp`, data);
   fs.renameSync(`${f}.tmp`, f);
 }
-console.log(`minify-imports: renamed ${rename.size} imports, module "${oldModule}" -> "${NEW_MODULE}"`);
+console.log(`minify-imports: renamed ${rename.size} imports, module "${oldModule}" -> "${NEW_MODULE}", and ${exportRename.size} exports`);
 console.log(`  ${path.basename(wasmPath)}: ${wasmIn.length} -> ${wasmOut.length} bytes`);
 console.log(`  ${path.basename(jsPath)}: ${Buffer.byteLength(jsIn)} -> ${Buffer.byteLength(jsOut)} bytes`);
