@@ -1,6 +1,7 @@
 // The popup's two ends of R22, in JS: the same code in Rust costs the package more in wasm
-// (closures, MessageEvent bindings) than these lines cost as a snippet. No decision is made
-// here: the Rust side parses every text it is handed and checks its state (popup.rs).
+// (closures, MessageEvent bindings) than these lines cost as a snippet. The only check made
+// here is a message's origin and source; the Rust side parses every text it is handed and
+// checks its flow's state (popup.rs).
 
 /**
  * Collects the flow's result text in the opener: `postMessage` from the popup at the page's
