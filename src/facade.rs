@@ -316,7 +316,7 @@ impl McpAuth {
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        promise(Box::pin(async move { Ok(Json::from(inner.engine.access_token(&server_url).await?.secret())) }))
+        spawn(Box::pin(async move { Ok(JsValue::from_str(inner.engine.access_token(&server_url).await?.secret())) }))
     }
 
     /// `fetch` with the bearer token (R28); `input` defaults to `serverUrl`.
@@ -386,8 +386,7 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     let Some(popup) = popup else {
         // full-page redirect: the page navigates away and this promise never settles
         window()?.location().assign(&url).map_err(|e| invalid(&js_message(&e)))?;
-        core::future::pending::<()>().await;
-        return Err(invalid("unreachable"));
+        return core::future::pending().await;
     };
     if signal.as_ref().is_some_and(|s| s.aborted()) {
         engine.store.remove(&engine.flow_key(&state));
@@ -399,7 +398,7 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     let on_detached = || crate::flow::Env::step(&engine.env, server, "popup_detached", "finish signing in in the popup");
     let outcome = popup::wait_for_result(Watch {
         popup,
-        prefix: &engine.config.prefix,
+        channel: &engine.flow_key(&state),
         state: &state,
         navigated_at: js_sys::Date::now(),
         timeout_ms: inner.popup_timeout_ms,
@@ -457,7 +456,7 @@ fn notify_opener(inner: &Inner, state: &str, result: &FlowResult) {
     let engine = &inner.engine;
     let text = result.to_json().text();
     let _ = engine.store.set(&engine.result_key(state), &text);
-    popup::notify_opener(&popup::channel_name(&engine.config.prefix, state), &text);
+    popup::notify_opener(&engine.flow_key(state), &text);
 }
 
 /// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.
@@ -470,8 +469,9 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
     };
     let request = match input {
         Some(v) if v.is_instance_of::<Request>() => Request::new_with_request_and_init(v.unchecked_ref(), &init),
+        // a string or a `URL` (its `toString()` is its href)
         Some(v) if !v.is_undefined() && !v.is_null() => {
-            let s = js_sys::JsString::from(v).as_string().unwrap_or_default();
+            let s: String = v.unchecked_ref::<js_sys::Object>().to_string().into();
             Request::new_with_str_and_init(&s, &init)
         }
         _ => Request::new_with_str_and_init(&server.href(), &init),
@@ -485,7 +485,8 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
     let token = engine.access_token(server_url).await?;
     let retry = request.clone().map_err(|e| invalid(&js_message(&e)))?;
     let send = |req: Request, token: String| async move {
-        req.headers().set("authorization", &cat!("Bearer ", token)).map_err(|e| invalid(&js_message(&e)))?;
+        // a fixed message: the browser's own names the header value, i.e. the token (R31)
+        req.headers().set("authorization", &cat!("Bearer ", token)).map_err(|_| invalid("the access token cannot be sent as a header"))?;
         engine.http.fetch_request(&req).await.map_err(McpError::from)
     };
     let resp = send(request, token.secret().to_string()).await?;

@@ -115,6 +115,24 @@ async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("authorization_required"));
 }
 
+/// `auth.fetch(serverUrl, input)` takes `input` as a string, a `URL` or a `Request` (the
+/// contract's `RequestInfo | URL`); to another origin it goes without a token.
+#[wasm_bindgen_test]
+async fn r28_fetch_input_may_be_a_string_a_url_or_a_request() {
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    let opts = js_sys::JSON::parse(&format!(r#"{{"redirectUri":"{origin}/cb","storage":"memory"}}"#)).unwrap();
+    let auth = McpAuth::new(opts).unwrap();
+    let data = "data:text/plain,via%20input";
+    let url = js_sys::Function::new_with_args("d", "return new URL(d)").call1(&JsValue::NULL, &data.into()).unwrap();
+    let request = web_sys::Request::new_with_str(data).unwrap();
+    for input in [JsValue::from_str(data), url, request.into()] {
+        let resp = wasm_bindgen_futures::JsFuture::from(auth.fetch("https://mcp.example/mcp".into(), Some(input.clone()), None)).await.unwrap();
+        let resp: web_sys::Response = resp.unchecked_into();
+        let text = wasm_bindgen_futures::JsFuture::from(resp.text().unwrap()).await.unwrap();
+        assert_eq!(text.as_string().as_deref(), Some("via input"), "input {input:?}");
+    }
+}
+
 /// The task bridge both ways: `spawn` settles its promise with the future's result (after
 /// several awaits that each park the task), and `settled` reports rejection as `Err`.
 #[wasm_bindgen_test]
@@ -150,12 +168,12 @@ fn result_text(state: &str, error: Option<McpError>) -> String {
     FlowResult { state: state.into(), error }.to_json().text()
 }
 
-async fn watch_self(prefix: &str, state: &str) -> Result<FlowResult, McpError> {
+async fn watch_self(channel: &str, state: &str) -> Result<FlowResult, McpError> {
     // the page stands in for the popup: its own `postMessage` has itself as the source
     let window = web_sys::window().unwrap();
     popup::wait_for_result(popup::Watch {
         popup: &window,
-        prefix,
+        channel,
         state,
         navigated_at: js_sys::Date::now(),
         timeout_ms: 20_000.0,
@@ -180,7 +198,7 @@ async fn r22_the_opener_takes_its_flows_result_from_post_message_at_its_own_orig
         &result_text("s-pm", Some(McpError::new(ErrorCode::AuthorizationFailed, "denied"))),
         &result_text("s-other", None),
     );
-    let r = watch_self("mcp-oauth-test", "s-pm").await.unwrap();
+    let r = watch_self("mcp-oauth-test:flow:s-pm", "s-pm").await.unwrap();
     assert_eq!(r.state, "s-pm");
     let e = r.error.expect("the popup's error is handed over");
     assert_eq!(e.code, ErrorCode::AuthorizationFailed);
@@ -189,12 +207,12 @@ async fn r22_the_opener_takes_its_flows_result_from_post_message_at_its_own_orig
 
 #[wasm_bindgen_test]
 async fn r22_the_opener_takes_its_flows_result_from_the_broadcast_channel() {
-    let channel = popup::channel_name("mcp-oauth-test", "s-bc");
+    let channel = "mcp-oauth-test:flow:s-bc";
     run_js(
         "setTimeout(() => { const c = new BroadcastChannel(b); c.postMessage('not json'); c.postMessage(a); c.close(); }, 50);",
         &result_text("s-bc", None),
-        &channel,
+        channel,
     );
-    let r = watch_self("mcp-oauth-test", "s-bc").await.unwrap();
+    let r = watch_self(channel, "s-bc").await.unwrap();
     assert_eq!((r.state.as_str(), r.error), ("s-bc", None));
 }

@@ -80,11 +80,6 @@ impl Drop for Listener {
     }
 }
 
-/// The channel a flow's result is broadcast on (R22).
-pub fn channel_name(prefix: &str, state: &str) -> String {
-    cat!(prefix, ":flow:", state)
-}
-
 /// A flow result's JSON text, if it is one and belongs to the flow `state`.
 pub fn parse_result(text: Option<String>, state: &str) -> Option<FlowResult> {
     FlowResult::from_json(&Json::parse(&text?)?).filter(|r| r.state == state)
@@ -92,7 +87,8 @@ pub fn parse_result(text: Option<String>, state: &str) -> Option<FlowResult> {
 
 pub struct Watch<'a> {
     pub popup: &'a Window,
-    pub prefix: &'a str,
+    /// The flow's `BroadcastChannel` (R22): its storage key, `Engine::flow_key`.
+    pub channel: &'a str,
     pub state: &'a str,
     /// When the popup was sent to the authorization server (`Date.now()`).
     pub navigated_at: f64,
@@ -106,7 +102,7 @@ pub struct Watch<'a> {
 
 /// Waits for the flow's result (R22, R23).
 pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
-    let watch = Watcher(watch_result(w.popup, &channel_name(w.prefix, w.state)));
+    let watch = Watcher(watch_result(w.popup, w.channel));
     let started = js_sys::Date::now();
     let mut closed_at: Option<f64> = None;
     let mut detached = false;
