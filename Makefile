@@ -1,6 +1,8 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
 .PHONY: demo test deps deps-browser pkg size test-native test-browser test-e2e clean
+# one target at a time: deps.sh installs into the project and must not race itself under -j
+.NOTPARALLEL:
 
 WASM_BINDGEN_TEST_RUNNER := $(CURDIR)/.tools/bin/wasm-bindgen-test-runner
 

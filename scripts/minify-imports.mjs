@@ -155,21 +155,29 @@ const already = oldModule === NEW_MODULE;
 
 // ---------- new names ----------
 const FIRST = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-const REST = FIRST + '0123456789_$';
+const REST = FIRST + '0123456789_'; // no `$`: names are also used as replacement text
 function shortName(i) { // a..Z, then aa, ab, … (bijective, always a valid JS identifier)
   let s = FIRST[i % FIRST.length];
   for (i = Math.floor(i / FIRST.length); i > 0; i = Math.floor((i - 1) / REST.length)) s += REST[(i - 1) % REST.length];
   return s;
 }
+// reserved words are fine as property keys, not as `export const` names in the .d.ts
+const RESERVED = new Set(['do', 'if', 'in', 'for', 'let', 'new', 'try', 'var', 'case', 'else', 'enum', 'null', 'this', 'true', 'void', 'with']);
+function namer() { // successive short names, reserved words skipped
+  let i = 0;
+  return () => { let n; do n = shortName(i++); while (RESERVED.has(n)); return n; };
+}
+const nextImportName = namer();
 const rename = new Map(); // old field -> new field (a field imported twice keeps one name)
-for (const { field } of imports.filter(renamed)) if (!rename.has(field)) rename.set(field, already ? field : shortName(rename.size));
+for (const { field } of imports.filter(renamed)) if (!rename.has(field)) rename.set(field, already ? field : nextImportName());
 // exports the glue uses (`wasm.<name>`) get short names too, except `memory`; one the glue
 // never names keeps its name
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const tokenRe = (s) => new RegExp(`(?<![\\w$])${escapeRe(s)}(?![\\w$])`, 'g');
 const exportRename = new Map();
+const nextExportName = namer();
 if (!already) for (const { name } of exportsIn)
-  if (name !== 'memory' && tokenRe(name).test(jsIn)) exportRename.set(name, shortName(exportRename.size));
+  if (name !== 'memory' && tokenRe(name).test(jsIn)) exportRename.set(name, nextExportName());
 const newExport = (name) => exportRename.get(name) ?? name;
 const newImport = (i) => (renamed(i) ? { module: NEW_MODULE, name: rename.get(i.field) } : { module: i.module, name: i.field });
 
@@ -190,7 +198,7 @@ if (!already) for (const [oldName, newName] of rename) {
   if (wasmExportNames.includes(oldName)) die(`import "${oldName}" is also a wasm export name; refusing`);
   const n = (jsOut.match(tokenRe(oldName)) || []).length;
   if (n === 0) die(`import "${oldName}" not found in ${path.basename(jsPath)}`);
-  jsOut = jsOut.replace(tokenRe(oldName), newName);
+  jsOut = jsOut.replace(tokenRe(oldName), () => newName);
 }
 // module name: a quoted string key (e.g. "./x_bg.js"), or a bare identifier (older glue: imports.wbg)
 const modRe = /^[A-Za-z_$][\w$]*$/.test(oldModule) ? tokenRe(oldModule)
@@ -200,7 +208,7 @@ if (!already) {
   jsOut = jsOut.replace(modRe, (m, q) => (q ? `${q}${NEW_MODULE}${q}` : NEW_MODULE));
 }
 // export names: the glue (`wasm.<name>`) and both .d.ts files (`InitOutput`, the wasm's types)
-const renameExports = (text) => [...exportRename].reduce((t, [o, n]) => t.replace(tokenRe(o), n), text);
+const renameExports = (text) => [...exportRename].reduce((t, [o, n]) => t.replace(tokenRe(o), () => n), text);
 jsOut = renameExports(jsOut);
 const dts = [jsPath.replace(/\.js$/, '.d.ts'), wasmPath + '.d.ts'].filter((f) => fs.existsSync(f))
   .map((f) => [f, renameExports(fs.readFileSync(f, 'utf8'))]);
@@ -214,7 +222,11 @@ if (got.length !== want.length || got.some((g, k) => g.module !== want[k].module
 const exportsWant = WebAssembly.Module.exports(new WebAssembly.Module(wasmIn)).map((e) => ({ ...e, name: newExport(e.name) }));
 if (JSON.stringify(WebAssembly.Module.exports(newMod)) !== JSON.stringify(exportsWant))
   die('re-encoded wasm exports do not match the intended renames');
-for (const o of exportRename.keys()) if (tokenRe(o).test(jsOut)) die(`export "${o}" still named in the glue`);
+for (const [o, n] of exportRename) {
+  for (const [f, text] of [[jsPath, jsOut], ...dts]) if (tokenRe(o).test(text)) die(`export "${o}" still named in ${path.basename(f)}`);
+  const wasmDts = dts.find(([f]) => f.endsWith('.wasm.d.ts'));
+  if (wasmDts && !wasmDts[1].includes(`export const ${n}:`)) die(`export "${n}" is not declared in ${path.basename(wasmDts[0])}`);
+}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minify-imports-'));
 try {
@@ -237,7 +249,8 @@ try {
   let startErr;
   try { after.initSync({ module: wasmOut }); } catch (e) { startErr = e; } finally { WebAssembly.Instance = RealInstance; }
   if (!instantiated) die(`patched glue failed to instantiate the new wasm: ${startErr}`);
-  if (startErr) console.warn(`minify-imports: warning: instantiation OK, but start function threw in Node: ${startErr}`);
+  // the start function only sets up wasm-bindgen's tables: if it throws, something is wired wrong
+  if (startErr) die(`the start function threw with the patched glue: ${startErr}`);
 
   // the glue's own module must match exactly; a snippet is passed whole (all its exports)
   const supplied = Object.keys(captured || {}).flatMap((m) => Object.keys(captured[m]).map((n) => `${m}\0${n}`))

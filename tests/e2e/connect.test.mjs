@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { startStack } from '../stack/stack.mjs';
 import {
   PORTS, TIMEOUTS, assertPackageBuilt, decodeJwtPayload, jwtsIn, launchBrowser, pkgDir,
-  readLocalStorage, sha256, stringsIn, watchContext, withDiagnostics,
+  readLocalStorage, sha256, watchContext, withDiagnostics,
 } from './helpers.mjs';
 
 let stack;

@@ -128,25 +128,6 @@ export async function withDiagnostics(d, getPage, stack, fn, name = 'failure') {
 
 export const sha256 = (s) => createHash('sha256').update(s).digest('base64url');
 
-/** Every string inside a JSON-ish value (object keys excluded). */
-export function stringsIn(value, out = []) {
-  if (typeof value === 'string') {
-    out.push(value);
-    // values that are themselves JSON documents
-    const t = value.trim();
-    if ((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']'))) {
-      try {
-        stringsIn(JSON.parse(t), out);
-      } catch { /* not JSON */ }
-    }
-  } else if (Array.isArray(value)) {
-    for (const v of value) stringsIn(v, out);
-  } else if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) stringsIn(v, out);
-  }
-  return out;
-}
-
 /** localStorage of the page's origin, as { key: value }. */
 export function readLocalStorage(page) {
   return page.evaluate(() => Object.fromEntries(

@@ -4,10 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pkgDir } from './helpers.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dts = readFileSync(path.join(root, 'pkg/mcp_oauth_wasm.d.ts'), 'utf8');
+const dts = readFileSync(path.join(pkgDir, 'mcp_oauth_wasm.d.ts'), 'utf8');
 const cls = dts.slice(dts.indexOf('export class McpAuth'), dts.indexOf('\n}', dts.indexOf('export class McpAuth')));
 
 test('R32 the .d.ts types every method of the contract, optional parameters optional, no any', () => {
