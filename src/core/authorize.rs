@@ -1,14 +1,11 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2), the
 //! pending-flow record, and the callback checks (RFC 6749 §4.1.2, RFC 9207 §2.4) — R15–R19.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use url::Url;
 
 use super::error::{ErrorCode, McpError};
-use super::http::{encode_component, form_decode};
-use super::json::{Json, Record, obj};
 use super::pkce::CodeVerifier;
 use super::secret::AuthCode;
 
@@ -16,57 +13,26 @@ use super::secret::AuthCode;
 pub const FLOW_LIFETIME_MS: u64 = 10 * 60 * 1000;
 
 /// Everything the callback needs, stored under the flow's `state` (R17, R24).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PendingFlow {
     pub state: String,
     pub verifier: CodeVerifier,
     pub server_url: String,
     pub issuer: String,
     /// R18: the server advertised `authorization_response_iss_parameter_supported`.
+    #[serde(default)]
     pub iss_required: bool,
     pub client_id: String,
     pub redirect_uri: String,
     pub resource: String,
+    #[serde(default)]
     pub scope: Option<String>,
     pub created_at: u64,
     /// R24: where a full-page redirect returns to.
+    #[serde(default)]
     pub return_to: Option<String>,
+    #[serde(default)]
     pub popup: bool,
-}
-
-impl Record for PendingFlow {
-    fn to_json(&self) -> Json {
-        obj([
-            ("state", (&self.state).into()),
-            ("verifier", self.verifier.secret().into()),
-            ("server_url", (&self.server_url).into()),
-            ("issuer", (&self.issuer).into()),
-            ("iss_required", self.iss_required.into()),
-            ("client_id", (&self.client_id).into()),
-            ("redirect_uri", (&self.redirect_uri).into()),
-            ("resource", (&self.resource).into()),
-            ("scope", self.scope.as_ref().into()),
-            ("created_at", self.created_at.into()),
-            ("return_to", self.return_to.as_ref().into()),
-            ("popup", self.popup.into()),
-        ])
-    }
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(PendingFlow {
-            state: v.str("state")?,
-            verifier: CodeVerifier::restore(v.str("verifier")?),
-            server_url: v.str("server_url")?,
-            issuer: v.str("issuer")?,
-            iss_required: v.flag("iss_required"),
-            client_id: v.str("client_id")?,
-            redirect_uri: v.str("redirect_uri")?,
-            resource: v.str("resource")?,
-            scope: v.str("scope"),
-            created_at: v.u64("created_at")?,
-            return_to: v.str("return_to"),
-            popup: v.flag("popup"),
-        })
-    }
 }
 
 /// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
@@ -79,7 +45,7 @@ pub fn choose_scope(
 ) -> Option<String> {
     let mut scope = match (challenge_scope, resource_scopes) {
         (Some(s), _) if !s.trim().is_empty() => s.trim().to_string(),
-        (_, Some(list)) => super::text::join(list.iter().map(String::as_str), ' '),
+        (_, Some(list)) => list.join(" "),
         _ => String::new(),
     };
     let offline_listed = as_scopes.is_some_and(|l| l.iter().any(|s| s == "offline_access"));
@@ -92,30 +58,23 @@ pub fn choose_scope(
     (!scope.is_empty()).then_some(scope)
 }
 
-/// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to.
-pub fn build_authorization_url(endpoint: &str, flow: &PendingFlow) -> String {
-    let challenge = flow.verifier.challenge_s256();
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", &flow.client_id),
-        ("redirect_uri", &flow.redirect_uri),
-        ("state", &flow.state),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-        ("resource", &flow.resource),
-    ];
-    if let Some(s) = &flow.scope {
-        pairs.push(("scope", s));
-    }
-    let mut url = endpoint.split('#').next().unwrap_or_default().to_string();
-    url.push(if url.contains('?') { '&' } else { '?' });
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            url.push('&');
+/// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to. The
+/// endpoint's own query is kept (RFC 6749 §3.1); the verifier never appears, only its challenge.
+pub fn build_authorization_url(endpoint: &Url, flow: &PendingFlow) -> Url {
+    let mut url = endpoint.clone();
+    url.set_fragment(None);
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &flow.client_id)
+            .append_pair("redirect_uri", &flow.redirect_uri)
+            .append_pair("state", &flow.state)
+            .append_pair("code_challenge", &flow.verifier.challenge_s256())
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("resource", &flow.resource);
+        if let Some(s) = &flow.scope {
+            q.append_pair("scope", s);
         }
-        url.push_str(k);
-        url.push('=');
-        encode_component(v, &mut url);
     }
     url
 }
@@ -136,15 +95,15 @@ impl CallbackParams {
     }
 }
 
-/// Reads the callback URL's query.
+/// Reads the callback URL's query as `URLSearchParams` does (`url`'s `query_pairs`); the first
+/// of a repeated parameter counts. A URL that does not parse carries no parameters.
 pub fn parse_callback_url(url: &str) -> CallbackParams {
-    let without_fragment = url.split('#').next().unwrap_or_default();
-    let query = without_fragment.split_once('?').map(|(_, q)| q).unwrap_or_default();
     let mut p = CallbackParams::default();
-    for (k, v) in form_decode(query) {
-        let slot = match k.as_str() {
+    let Ok(url) = Url::parse(url) else { return p };
+    for (k, v) in url.query_pairs() {
+        let slot = match &*k {
             "code" => {
-                p.code.get_or_insert(AuthCode::new(v));
+                p.code.get_or_insert_with(|| AuthCode::new(v));
                 continue;
             }
             "state" => &mut p.state,
@@ -153,38 +112,30 @@ pub fn parse_callback_url(url: &str) -> CallbackParams {
             "error_description" => &mut p.error_description,
             _ => continue,
         };
-        slot.get_or_insert(v);
+        slot.get_or_insert_with(|| v.into_owned());
     }
     p
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{}", self.message())]
 pub enum CallbackError {
+    #[error("the callback's state matches no pending authorization (already used, or from another flow)")]
     StateMismatch,
+    #[error("the pending authorization expired")]
     Expired,
+    #[error("the callback's iss does not match the authorization server")]
     IssuerMismatch,
+    #[error("the callback lacks the iss parameter the authorization server promised")]
     IssuerMissing,
+    #[error("the authorization server returned {error}")]
     Denied { error: String, description: Option<String> },
+    #[error("the callback carries no authorization code")]
     MissingCode,
-}
-
-impl CallbackError {
-    pub fn message(&self) -> String {
-        match self {
-            CallbackError::StateMismatch => "the callback's state matches no pending authorization (already used, or from another flow)".into(),
-            CallbackError::Expired => "the pending authorization expired".into(),
-            CallbackError::IssuerMismatch => "the callback's iss does not match the authorization server".into(),
-            CallbackError::IssuerMissing => "the callback lacks the iss parameter the authorization server promised".into(),
-            CallbackError::Denied { error, .. } => cat!("the authorization server returned ", error),
-            CallbackError::MissingCode => "the callback carries no authorization code".into(),
-        }
-    }
 }
 
 impl From<CallbackError> for McpError {
     fn from(e: CallbackError) -> Self {
-        let msg = e.message();
+        let msg = e.to_string();
         match e {
             CallbackError::StateMismatch | CallbackError::Expired => McpError::new(ErrorCode::StateMismatch, msg),
             CallbackError::IssuerMismatch | CallbackError::IssuerMissing => McpError::new(ErrorCode::IssuerMismatch, msg),
@@ -241,9 +192,10 @@ mod tests {
     #[test]
     fn r14_r15_authorization_url_carries_pkce_resource_and_scope_but_no_verifier() {
         let f = flow();
-        let url = build_authorization_url("https://as.example/auth?tenant=x", &f);
-        assert!(url.starts_with("https://as.example/auth?tenant=x&response_type=code&"), "{url}");
-        let params = form_decode(url.split_once('?').unwrap().1);
+        let url = build_authorization_url(&Url::parse("https://as.example/auth?tenant=x#f").unwrap(), &f);
+        assert!(url.as_str().starts_with("https://as.example/auth?tenant=x&response_type=code&"), "{url}");
+        assert_eq!(url.fragment(), None);
+        let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("client_id"), Some("client 1"));
         assert_eq!(get("redirect_uri"), Some("https://app.example/cb"));
@@ -251,7 +203,7 @@ mod tests {
         assert_eq!(get("scope"), Some("a b"));
         assert_eq!(get("code_challenge_method"), Some("S256"));
         assert_eq!(get("code_challenge").map(str::to_string), Some(f.verifier.challenge_s256()));
-        assert!(!url.contains(f.verifier.secret()));
+        assert!(!url.as_str().contains(f.verifier.secret()));
     }
 
     #[test]
@@ -270,7 +222,7 @@ mod tests {
     #[test]
     fn r17_pending_flow_round_trips_through_storage() {
         let f = flow();
-        let back = PendingFlow::from_json(&Json::parse(&f.to_json().text()).unwrap()).unwrap();
+        let back: PendingFlow = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
         assert_eq!(back.verifier.secret(), f.verifier.secret());
         assert_eq!((back.state, back.created_at, back.scope, back.popup), (f.state, f.created_at, f.scope, f.popup));
     }
@@ -300,6 +252,21 @@ mod tests {
         f.iss_required = true;
         assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_000), Err(CallbackError::IssuerMissing));
         assert_eq!(McpError::from(CallbackError::IssuerMissing).code.as_str(), "issuer_mismatch");
+    }
+
+    /// The callback's query is read as `URLSearchParams` reads it: `+` is a space before
+    /// percent-decoding, and a `%` not followed by two hex digits stays as it is.
+    #[test]
+    fn r17_callback_parameters_decode_as_url_search_params() {
+        let p = parse_callback_url("https://app.example/cb?state=%+A&code=a%2Bb+c&iss=%zz%4");
+        assert_eq!(p.state.as_deref(), Some("% A"));
+        assert_eq!(p.code.as_ref().map(|c| c.secret()), Some("a+b c"));
+        assert_eq!(p.iss.as_deref(), Some("%zz%4"));
+        // a value that is not UTF-8 once decoded cannot match anything we sent
+        assert_eq!(parse_callback_url("https://app.example/cb?state=%FF%FE").state.as_deref(), Some("\u{FFFD}\u{FFFD}"));
+        // the first of a repeated parameter counts; a URL that does not parse has none
+        assert_eq!(parse_callback_url("https://app.example/cb?state=a&state=b").state.as_deref(), Some("a"));
+        assert!(!parse_callback_url("not a url?state=a").is_oauth_response());
     }
 
     #[test]

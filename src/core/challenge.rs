@@ -8,9 +8,6 @@
 //! Several challenges may share one header, separated by commas like their parameters; a name
 //! followed by `=` continues the current challenge, anything else starts a new one.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
 /// One challenge: a lower-cased scheme and either a token68 or lower-cased parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Challenge {
@@ -45,32 +42,26 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         let Some(scheme) = p.token() else { break };
         let mut ch = Challenge { scheme: scheme.to_ascii_lowercase(), ..Default::default() };
         if p.skip_sp() {
-            // token68 or the first auth-param
+            // a token68 stands alone right after the scheme; otherwise auth-params follow
             let save = p.i;
-            if let Some((name, value)) = p.auth_param() {
-                ch.params.push((name, value));
-                // further params: `, name = value`
-                loop {
-                    let save = p.i;
-                    p.skip_ows();
-                    if !p.eat(b',') {
+            let param = p.auth_param().is_some();
+            p.i = save;
+            if !param {
+                ch.token68 = p.token68();
+            }
+        }
+        if ch.token68.is_none() {
+            // `#auth-param`: empty list elements (`Bearer , a=b,, c=d`) are allowed and skipped
+            // (RFC 9110 §5.6.1); a name without `=` starts the next challenge
+            loop {
+                let save = p.i;
+                p.skip_ows_and_commas();
+                match p.auth_param() {
+                    Some(kv) => ch.params.push(kv),
+                    None => {
                         p.i = save;
                         break;
                     }
-                    p.skip_ows_and_commas();
-                    match p.auth_param() {
-                        Some(kv) => ch.params.push(kv),
-                        None => {
-                            // not a parameter: the next challenge starts after this comma
-                            p.i = save;
-                            break;
-                        }
-                    }
-                }
-            } else {
-                p.i = save;
-                if let Some(t) = p.token68() {
-                    ch.token68 = Some(t);
                 }
             }
         }
@@ -145,7 +136,7 @@ impl Parser<'_> {
             self.i += 1;
         }
         // only ASCII bytes were accepted, so this is valid UTF-8
-        core::str::from_utf8(self.s.get(start..self.i).unwrap_or_default()).unwrap_or_default()
+        std::str::from_utf8(self.s.get(start..self.i).unwrap_or_default()).unwrap_or_default()
     }
     fn token(&mut self) -> Option<String> {
         let t = self.take_while(is_tchar);
@@ -200,7 +191,7 @@ impl Parser<'_> {
             return None;
         }
         while self.eat(b'=') {}
-        core::str::from_utf8(self.s.get(start..self.i)?).ok().map(str::to_string)
+        std::str::from_utf8(self.s.get(start..self.i)?).ok().map(str::to_string)
     }
 }
 
@@ -261,6 +252,23 @@ mod tests {
         let b = bearer_challenge(r#"Basic scope="other", Bearer realm="r""#).unwrap();
         assert_eq!(b.scope, None);
         assert!(bearer_challenge(r#"Basic realm="r""#).is_none());
+    }
+
+    /// RFC 9110 §5.6.1: empty list elements count for nothing, before the first parameter,
+    /// between parameters and between challenges.
+    #[test]
+    fn r2_empty_list_elements_are_skipped() {
+        let b = bearer_challenge(r#"Bearer , resource_metadata="https://x/m""#).unwrap();
+        assert_eq!(b.resource_metadata.as_deref(), Some("https://x/m"));
+        let all = parse_challenges(r#"Basic realm="r",, , Bearer ,scope="a b",, error="insufficient_scope" ,, DPoP algs="ES256""#);
+        let schemes: Vec<&str> = all.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["basic", "bearer", "dpop"]);
+        assert_eq!(all[1].param("scope"), Some("a b"));
+        assert_eq!(all[1].param("error"), Some("insufficient_scope"));
+        assert_eq!(all[2].param("algs"), Some("ES256"));
+        // a scheme alone, then another challenge: not a parameter of the first
+        let all = parse_challenges("Bearer, Basic realm=x");
+        assert_eq!((all.len(), all[0].params.len(), all[1].param("realm")), (2, 0, Some("x")));
     }
 
     #[test]

@@ -2,13 +2,8 @@
 //! value every operation ends in. Each operation has its own `thiserror` enum (`DiscoveryError`,
 //! `RegistrationError`, `CallbackError`, `TokenError`, …) that maps to a code here, once.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
-
-use super::json::{Json, Record, obj_sparse};
-use super::text::num;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -85,24 +80,33 @@ impl ErrorCode {
     }
 }
 
+/// The code as its contract string; an unknown string (a newer module's) reads as
+/// `authorization_failed`.
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ErrorCode::ALL.into_iter().find(|c| c.as_str() == s).unwrap_or(ErrorCode::AuthorizationFailed))
+    }
+}
+
 /// A failure of the request itself, or of the status it answered with; shared by operations.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{}", self.message())]
 pub enum HttpError {
+    #[error("the request did not complete: {0}")]
     Network(String),
+    #[error("unexpected HTTP status {0}")]
     Status(u16),
+    #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
 }
 
 impl HttpError {
-    pub fn message(&self) -> String {
-        match self {
-            HttpError::Network(m) => cat!("the request did not complete: ", m),
-            HttpError::Status(s) => cat!("unexpected HTTP status ", num(u64::from(*s))),
-            HttpError::InvalidResponse(m) => cat!("invalid response: ", m),
-        }
-    }
-
     pub fn code(&self) -> ErrorCode {
         match self {
             HttpError::Network(_) => ErrorCode::Network,
@@ -120,32 +124,38 @@ impl HttpError {
 
 /// An error as it reaches the app: a code, a message without secrets, and the details the
 /// contract lists (`status`, `oauthError`, `description`, `serverUrl`). Boxed, so that every
-/// `Result<_, McpError>` is one pointer wide: the async state machines move and drop far less
-/// (9 KB less wasm, measured). Fields are read and written through `Deref`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// `Result<_, McpError>` is one pointer wide. Its JSON form is the contract's shape: the own
+/// properties of the JS `McpAuthError`, and how a popup hands its error to the opener (R22).
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 #[error("{}", self.0.message)]
+#[serde(transparent)]
 pub struct McpError(Box<ErrorDetails>);
 
-impl core::ops::Deref for McpError {
+impl std::ops::Deref for McpError {
     type Target = ErrorDetails;
     fn deref(&self) -> &ErrorDetails {
         &self.0
     }
 }
 
-impl core::ops::DerefMut for McpError {
+impl std::ops::DerefMut for McpError {
     fn deref_mut(&mut self) -> &mut ErrorDetails {
         &mut self.0
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorDetails {
     pub code: ErrorCode,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
 }
 
@@ -175,36 +185,9 @@ impl McpError {
     }
 }
 
-/// The contract's shape (`code`, `message`, and `status`, `oauthError`, `description`,
-/// `serverUrl` when present): the own properties of the JS `McpAuthError`, and how a popup
-/// hands its error to the opener (R22).
-impl Record for McpError {
-    fn to_json(&self) -> Json {
-        obj_sparse([
-            ("code", self.code.as_str().into()),
-            ("message", (&self.message).into()),
-            ("status", self.status.map(u64::from).into()),
-            ("oauthError", self.oauth_error.as_ref().into()),
-            ("description", self.description.as_ref().into()),
-            ("serverUrl", self.server_url.as_ref().into()),
-        ])
-    }
-    /// An unknown `code` reads as `authorization_failed`.
-    fn from_json(v: &Json) -> Option<Self> {
-        let code = v.str_ref("code").and_then(|c| ErrorCode::ALL.into_iter().find(|k| k.as_str() == c));
-        let mut e = McpError::new(code.unwrap_or(ErrorCode::AuthorizationFailed), v.str("message")?);
-        e.status = v.u64("status").and_then(|s| u16::try_from(s).ok());
-        e.oauth_error = v.str("oauthError");
-        e.description = v.str("description");
-        e.server_url = v.str("serverUrl");
-        Some(e)
-    }
-}
-
 impl From<HttpError> for McpError {
     fn from(e: HttpError) -> Self {
-        let status = e.status();
-        McpError::new(e.code(), e.message()).with_status(status)
+        McpError::new(e.code(), e.to_string()).with_status(e.status())
     }
 }
 
@@ -218,21 +201,21 @@ mod tests {
             .with_oauth(Some("access_denied".into()), Some("the user said no".into()))
             .with_status(Some(400))
             .with_server("https://mcp.example/mcp");
-        let text = e.to_json().text();
+        let text = serde_json::to_string(&e).unwrap();
         assert_eq!(
             text,
             r#"{"code":"authorization_failed","message":"denied","status":400,"oauthError":"access_denied","description":"the user said no","serverUrl":"https://mcp.example/mcp"}"#
         );
-        assert_eq!(McpError::from_json(&Json::parse(&text).unwrap()), Some(e));
+        assert_eq!(serde_json::from_str::<McpError>(&text).unwrap(), e);
         let bare = McpError::new(ErrorCode::PopupClosed, "closed");
-        assert_eq!(bare.to_json().text(), r#"{"code":"popup_closed","message":"closed"}"#);
-        let unknown = Json::parse(r#"{"code":"nope","message":"m"}"#).unwrap();
-        assert_eq!(McpError::from_json(&unknown).unwrap().code, ErrorCode::AuthorizationFailed);
+        assert_eq!(serde_json::to_string(&bare).unwrap(), r#"{"code":"popup_closed","message":"closed"}"#);
+        let unknown: McpError = serde_json::from_str(r#"{"code":"nope","message":"m"}"#).unwrap();
+        assert_eq!(unknown.code, ErrorCode::AuthorizationFailed);
     }
 
     #[test]
     fn http_error_message_carries_the_status() {
-        assert_eq!(HttpError::Status(503).message(), "unexpected HTTP status 503");
+        assert_eq!(HttpError::Status(503).to_string(), "unexpected HTTP status 503");
     }
 
     #[test]

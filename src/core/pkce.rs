@@ -1,45 +1,26 @@
-//! PKCE (RFC 7636) with the S256 method — R14.
+//! PKCE (RFC 7636) with the S256 method, and the `state` value — R14, R17.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use super::b64;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-/// The code verifier (RFC 7636 §4.1): 32 random bytes, base64url without padding (43 chars).
-/// Not `Clone`: one verifier belongs to one authorization attempt. `Debug` is redacted.
-#[derive(PartialEq, Eq)]
-pub struct CodeVerifier(String);
+pub use super::secret::CodeVerifier;
 
 impl CodeVerifier {
+    /// RFC 7636 §4.1: 32 random bytes, base64url without padding (43 characters).
     pub fn from_random_bytes(bytes: &[u8; 32]) -> Self {
-        Self(b64::encode(bytes, true))
+        Self::new(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
     pub fn challenge_s256(&self) -> String {
-        b64::encode(&Sha256::digest(self.0.as_bytes()), true)
-    }
-
-    /// A verifier read back from the stored pending flow.
-    pub fn restore(stored: String) -> Self {
-        Self(stored)
-    }
-
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl core::fmt::Debug for CodeVerifier {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("CodeVerifier([redacted])")
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.secret().as_bytes()))
     }
 }
 
 /// A random `state` value (RFC 6749 §10.12): 16 random bytes, base64url.
 pub fn random_state(bytes: &[u8; 16]) -> String {
-    b64::encode(bytes, true)
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// R14: whether the authorization server's metadata allows S256; `false` means refuse with
@@ -73,6 +54,13 @@ mod tests {
         assert_eq!(v.secret().len(), 43);
         assert!(v.secret().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(format!("{v:?}"), "CodeVerifier([redacted])");
+    }
+
+    /// base64url without padding: `-` and `_` for `+` and `/`, no `=`.
+    #[test]
+    fn r17_state_is_base64url_without_padding() {
+        assert_eq!(random_state(&[0xfb; 16]), "-_v7-_v7-_v7-_v7-_v7-w");
+        assert_eq!(random_state(&[0; 16]).len(), 22);
     }
 
     #[test]

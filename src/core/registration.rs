@@ -1,43 +1,30 @@
 //! Client identity (R11–R13): the choice between a pre-registered client, a client ID metadata
 //! document and dynamic client registration (RFC 7591 §3), and the registration itself.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use url::Url;
 
 use super::discovery::AuthServerMetadata;
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
-use super::json::{Json, Record, obj};
 use super::secret::ClientSecret;
-use super::url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{}", self.message())]
 pub enum RegistrationError {
+    #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
+    #[error("the registration endpoint refused the registration (HTTP {status})")]
     Refused { status: u16, error: Option<String>, description: Option<String> },
+    #[error("the registration does not include our redirect URI")]
     RedirectUriMissing,
+    #[error(transparent)]
     Http(#[from] HttpError),
-}
-
-impl RegistrationError {
-    pub fn message(&self) -> String {
-        match self {
-            RegistrationError::Required => "no client id for this authorization server: it offers no registration; enter a client id".into(),
-            RegistrationError::Refused { status, .. } => {
-                cat!("the registration endpoint refused the registration (HTTP ", super::text::num(u64::from(*status)), ")")
-            }
-            RegistrationError::RedirectUriMissing => "the registration does not include our redirect URI".into(),
-            RegistrationError::Http(e) => e.message(),
-        }
-    }
 }
 
 impl From<RegistrationError> for McpError {
     fn from(e: RegistrationError) -> Self {
-        let msg = e.message();
+        let msg = e.to_string();
         match e {
             RegistrationError::Required => McpError::new(ErrorCode::ClientRegistrationRequired, msg),
             RegistrationError::Refused { status, error, description } => {
@@ -50,7 +37,8 @@ impl From<RegistrationError> for McpError {
 }
 
 /// How the client id was obtained (the `registration` field of `ServerInfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientSource {
     Preregistered,
     MetadataDocument,
@@ -58,117 +46,107 @@ pub enum ClientSource {
     Manual,
 }
 
-impl ClientSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientSource::Preregistered => "preregistered",
-            ClientSource::MetadataDocument => "metadata_document",
-            ClientSource::Dynamic => "dynamic",
-            ClientSource::Manual => "manual",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ClientSource> {
-        [ClientSource::Preregistered, ClientSource::MetadataDocument, ClientSource::Dynamic, ClientSource::Manual]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-    }
-}
-
 /// A client of one authorization server, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     pub client_id: String,
+    #[serde(default)]
     pub client_secret: Option<ClientSecret>,
     /// The `token_endpoint_auth_method` the registration returned.
+    #[serde(default)]
     pub auth_method: Option<String>,
     pub redirect_uri: String,
     pub source: ClientSource,
 }
 
-impl Record for Client {
-    fn to_json(&self) -> Json {
-        obj([
-            ("client_id", (&self.client_id).into()),
-            ("client_secret", self.client_secret.as_ref().map(|s| s.secret()).into()),
-            ("auth_method", self.auth_method.as_ref().into()),
-            ("redirect_uri", (&self.redirect_uri).into()),
-            ("source", self.source.as_str().into()),
-        ])
-    }
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(Client {
-            client_id: v.str("client_id")?,
-            client_secret: v.str("client_secret").map(ClientSecret::new),
-            auth_method: v.str("auth_method"),
-            redirect_uri: v.str("redirect_uri")?,
-            source: ClientSource::parse(v.get("source")?.as_str()?)?,
-        })
-    }
-}
-
 /// R11: which way to get a client, given what the app configured and the server offers.
-pub fn choose_client_source(
-    preregistered: bool,
-    metadata_url: Option<&str>,
-    meta: &AuthServerMetadata,
-) -> Result<ClientSource, RegistrationError> {
+pub fn choose_client_source(preregistered: bool, metadata_url: Option<&str>, meta: &AuthServerMetadata) -> Result<ClientSource, RegistrationError> {
     if preregistered {
         return Ok(ClientSource::Preregistered);
     }
     if let Some(u) = metadata_url
-        && meta.flag("client_id_metadata_document_supported")
-        && Url::parse(u).is_ok_and(|u| u.scheme() == "https" && !u.path_trimmed().is_empty())
+        && meta.client_id_metadata_document_supported
+        && Url::parse(u).is_ok_and(|u| u.scheme() == "https" && u.path() != "/")
     {
         return Ok(ClientSource::MetadataDocument);
     }
-    if meta.endpoint("registration_endpoint").is_some() {
+    if meta.registration_endpoint.is_some() {
         return Ok(ClientSource::Dynamic);
     }
     Err(RegistrationError::Required)
 }
 
-/// R12: the RFC 7591 §2 registration request of a public web client.
-pub fn prepare_registration(endpoint: &str, client_name: &str, redirect_uri: &str, scope: Option<&str>) -> HttpRequest {
-    let list = |items: &[&str]| Json::Arr(items.iter().map(|s| Json::from(*s)).collect());
-    let body = super::json::obj_sparse([
-        ("client_name", client_name.into()),
-        ("redirect_uris", list(&[redirect_uri])),
-        ("grant_types", list(&["authorization_code", "refresh_token"])),
-        ("response_types", list(&["code"])),
-        ("token_endpoint_auth_method", "none".into()),
-        ("application_type", "web".into()),
-        ("scope", scope.into()),
-    ]);
-    HttpRequest::json(endpoint, body.text())
+/// RFC 7591 §2: the metadata of a public web client (R12).
+#[derive(Serialize)]
+struct RegistrationRequest<'a> {
+    client_name: &'a str,
+    redirect_uris: [&'a str; 1],
+    grant_types: [&'a str; 2],
+    response_types: [&'a str; 1],
+    token_endpoint_auth_method: &'a str,
+    application_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+/// R12: the RFC 7591 §3.1 registration request.
+pub fn prepare_registration(endpoint: &Url, client_name: &str, redirect_uri: &str, scope: Option<&str>) -> HttpRequest {
+    let body = RegistrationRequest {
+        client_name,
+        redirect_uris: [redirect_uri],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        application_type: "web",
+        scope,
+    };
+    HttpRequest::json(endpoint.clone(), serde_json::to_string(&body).unwrap_or_default())
+}
+
+/// RFC 7591 §3.2.1: the members of the registration response this client reads.
+#[derive(Deserialize)]
+struct RegistrationResponse {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<ClientSecret>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    redirect_uris: Option<Vec<String>>,
+}
+
+/// RFC 6749 §5.2 / RFC 7591 §3.2.2: an error response's members.
+#[derive(Deserialize)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
 }
 
 /// R12: RFC 7591 §3.2.1 response; `client_id` required, our redirect URI among any listed.
 pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Client, RegistrationError> {
-    let obj = resp.json_object();
     if !resp.is_success() {
         if (400..500).contains(&resp.status) {
+            let body = resp.json::<OAuthErrorBody>();
             return Err(RegistrationError::Refused {
                 status: resp.status,
-                error: obj.as_ref().and_then(|o| o.str("error")),
-                description: obj.as_ref().and_then(|o| o.str("error_description")),
+                error: body.as_ref().map(|b| b.error.clone()),
+                description: body.and_then(|b| b.error_description),
             });
         }
         return Err(HttpError::Status(resp.status).into());
     }
-    let o = obj.ok_or(HttpError::InvalidResponse("registration response is not a JSON object"))?;
-    let client_id = o.str("client_id")
-        .filter(|s| !s.is_empty())
-        .ok_or(HttpError::InvalidResponse("registration response has no client_id"))?;
-    if let Some(uris) = o.strs("redirect_uris")
-        && !uris.iter().any(|u| u == redirect_uri)
-    {
+    let r: RegistrationResponse = resp.json().ok_or(HttpError::InvalidResponse("registration response is not a JSON object with a client_id"))?;
+    if r.client_id.is_empty() {
+        return Err(HttpError::InvalidResponse("registration response has an empty client_id").into());
+    }
+    if r.redirect_uris.is_some_and(|uris| !uris.iter().any(|u| u == redirect_uri)) {
         return Err(RegistrationError::RedirectUriMissing);
     }
     Ok(Client {
-        client_id,
-        client_secret: o.str("client_secret").map(ClientSecret::new),
-        auth_method: o.str("token_endpoint_auth_method"),
+        client_id: r.client_id,
+        client_secret: r.client_secret,
+        auth_method: r.token_endpoint_auth_method,
         redirect_uri: redirect_uri.to_string(),
         source: ClientSource::Dynamic,
     })
@@ -178,19 +156,23 @@ pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Cli
 mod tests {
     use super::*;
     use crate::core::discovery::default_metadata;
-    use crate::core::json::obj;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
 
     #[test]
     fn r11_client_source_order() {
-        let m = default_metadata(&Url::parse("https://as.example").unwrap());
+        let mut m = default_metadata(&url("https://as.example")).fields;
         let doc = Some("https://app.example/client.json");
         assert_eq!(choose_client_source(true, doc, &m).unwrap(), ClientSource::Preregistered);
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::Dynamic);
-        let m = AuthServerMetadata(obj([("client_id_metadata_document_supported", true.into()), ("registration_endpoint", "https://as.example/register".into())]));
+        m.client_id_metadata_document_supported = true;
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::MetadataDocument);
         // the document URL must be https with a path
         assert_eq!(choose_client_source(false, Some("https://app.example"), &m).unwrap(), ClientSource::Dynamic);
-        let m = AuthServerMetadata(obj([("client_id_metadata_document_supported", true.into())]));
+        assert_eq!(choose_client_source(false, Some("http://app.example/c.json"), &m).unwrap(), ClientSource::Dynamic);
+        m.registration_endpoint = None;
         assert_eq!(choose_client_source(false, None, &m).unwrap_err(), RegistrationError::Required);
         let e: McpError = RegistrationError::Required.into();
         assert_eq!(e.code.as_str(), "client_registration_required");
@@ -198,7 +180,7 @@ mod tests {
 
     #[test]
     fn r12_registration_body() {
-        let req = prepare_registration("https://as.example/reg", "My App", "https://app.example/cb", Some("mcp:tools"));
+        let req = prepare_registration(&url("https://as.example/reg"), "My App", "https://app.example/cb", Some("mcp:tools"));
         let v: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
         assert_eq!(v["client_name"], "My App");
         assert_eq!(v["redirect_uris"], serde_json::json!(["https://app.example/cb"]));
@@ -207,7 +189,7 @@ mod tests {
         assert_eq!(v["token_endpoint_auth_method"], "none");
         assert_eq!(v["application_type"], "web");
         assert_eq!(v["scope"], "mcp:tools");
-        let req = prepare_registration("https://as.example/reg", "A", "https://app.example/cb", None);
+        let req = prepare_registration(&url("https://as.example/reg"), "A", "https://app.example/cb", None);
         assert!(!req.body.unwrap().contains("scope"));
     }
 
@@ -220,7 +202,9 @@ mod tests {
             redirect_uri: "https://app.example/cb".into(),
             source: ClientSource::Manual,
         };
-        assert_eq!(Client::from_json(&Json::parse(&c.to_json().text()).unwrap()), Some(c));
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains(r#""source":"manual""#), "{text}");
+        assert_eq!(serde_json::from_str::<Client>(&text).unwrap(), c);
     }
 
     #[test]
@@ -231,12 +215,15 @@ mod tests {
         assert_eq!((c.client_id.as_str(), c.source), ("c1", ClientSource::Dynamic));
         let other = HttpResponse::new(201, vec![], r#"{"client_id":"c1","redirect_uris":["https://x/cb"]}"#);
         assert_eq!(parse_registration(&other, cb).unwrap_err(), RegistrationError::RedirectUriMissing);
-        let none = HttpResponse::new(201, vec![], r#"{"client_name":"x"}"#);
-        assert_eq!(McpError::from(parse_registration(&none, cb).unwrap_err()).code.as_str(), "invalid_response");
+        for bad in [r#"{"client_name":"x"}"#, r#"{"client_id":""}"#, r#"{"client_id":7}"#, "[]"] {
+            let none = HttpResponse::new(201, vec![], bad);
+            assert_eq!(McpError::from(parse_registration(&none, cb).unwrap_err()).code.as_str(), "invalid_response", "{bad}");
+        }
         let refused = HttpResponse::new(400, vec![], r#"{"error":"invalid_redirect_uri","error_description":"no"}"#);
         let e = McpError::from(parse_registration(&refused, cb).unwrap_err());
         assert_eq!(e.code.as_str(), "registration_failed");
         assert_eq!(e.oauth_error.as_deref(), Some("invalid_redirect_uri"));
+        assert_eq!(e.description.as_deref(), Some("no"));
         assert_eq!(e.status, Some(400));
     }
 }

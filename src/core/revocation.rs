@@ -1,14 +1,13 @@
 //! Token revocation (RFC 7009 §2) — R29.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
+use url::Url;
 
 use super::error::{ErrorCode, HttpError, McpError};
 use super::http::{HttpRequest, HttpResponse};
-use super::registration::Client;
+use super::registration::{Client, OAuthErrorBody};
 
 /// RFC 7009 §2.1: `token` and `token_type_hint`, with the client's authentication (R13).
-pub fn prepare_revocation(endpoint: &str, client: &Client, supported_auth: Option<&[String]>, token: &str, hint: &str) -> HttpRequest {
+pub fn prepare_revocation(endpoint: &Url, client: &Client, supported_auth: Option<&[String]>, token: &str, hint: &str) -> HttpRequest {
     super::token::with_client_auth(endpoint, vec![("token", token), ("token_type_hint", hint)], client, supported_auth)
 }
 
@@ -18,26 +17,24 @@ pub fn parse_revocation(resp: &HttpResponse) -> Result<bool, McpError> {
     if resp.status == 200 {
         return Ok(true);
     }
-    let o = resp.json_object();
-    let error = o.as_ref().and_then(|o| o.str("error"));
-    if error.as_deref() == Some("unsupported_token_type") {
+    let body = resp.json::<OAuthErrorBody>();
+    if body.as_ref().is_some_and(|b| b.error == "unsupported_token_type") {
         return Ok(false);
     }
-    let description = o.as_ref().and_then(|o| o.str("error_description"));
+    let (error, description) = body.map_or((None, None), |b| (Some(b.error), b.error_description));
     Err(McpError::from(HttpError::Status(resp.status)).with_oauth(error, description).recode(ErrorCode::RevocationFailed))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::http::form_decode;
     use crate::core::registration::ClientSource;
 
     #[test]
     fn r29_revocation_request_and_outcomes() {
         let c = Client { client_id: "c".into(), client_secret: None, auth_method: None, redirect_uri: "x".into(), source: ClientSource::Dynamic };
-        let req = prepare_revocation("https://as/revoke", &c, None, "rt", "refresh_token");
-        let b = form_decode(req.body.as_deref().unwrap());
+        let req = prepare_revocation(&Url::parse("https://as/revoke").unwrap(), &c, None, "rt", "refresh_token");
+        let b: Vec<(String, String)> = url::form_urlencoded::parse(req.body.as_deref().unwrap().as_bytes()).into_owned().collect();
         assert!(b.contains(&("token".into(), "rt".into())));
         assert!(b.contains(&("token_type_hint".into(), "refresh_token".into())));
         assert!(b.contains(&("client_id".into(), "c".into())));
@@ -46,5 +43,7 @@ mod tests {
         assert_eq!(parse_revocation(&unsupported), Ok(false));
         let e = parse_revocation(&HttpResponse::new(503, vec![], "")).unwrap_err();
         assert_eq!((e.code.as_str(), e.status), ("revocation_failed", Some(503)));
+        let e = parse_revocation(&HttpResponse::new(400, vec![], r#"{"error":"invalid_client","error_description":"who"}"#)).unwrap_err();
+        assert_eq!((e.oauth_error.as_deref(), e.description.as_deref()), (Some("invalid_client"), Some("who")));
     }
 }

@@ -1,14 +1,13 @@
 //! Secret values (RFC 6749 §10.3, §10.4; RFC 7636 §7.1): tokens, the PKCE verifier, the client
 //! secret and the authorization code. Their `Debug` prints `[redacted]` and they have no `Display`,
-//! so a secret cannot reach a log, an error message or an event by accident (R31).
-
-#[allow(unused_imports)]
-use crate::prelude::*;
+//! so a secret cannot reach a log, an error message or an event by accident (R31). They serialize
+//! as their plain string only where a record is stored.
 
 macro_rules! secret {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
-        #[derive(Clone, PartialEq, Eq)]
+        #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
@@ -21,8 +20,8 @@ macro_rules! secret {
             }
         }
 
-        impl core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(concat!(stringify!($name), "([redacted])"))
             }
         }
@@ -44,6 +43,10 @@ secret!(
 secret!(
     /// An authorization code (RFC 6749 §4.1.2).
     AuthCode
+);
+secret!(
+    /// A PKCE code verifier (RFC 7636 §4.1), kept with its pending flow.
+    CodeVerifier
 );
 
 #[cfg(test)]

@@ -1,28 +1,31 @@
 //! Token requests and responses (RFC 6749 §4.1.3, §5, §6; RFC 7636 §4.5; RFC 8707 §2.2), client
 //! authentication (R13), expiry and the refresh decision (R20, R26, R27).
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use super::b64;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use url::Url;
+use url::form_urlencoded::byte_serialize;
 
 use super::error::{ErrorCode, HttpError, McpError};
-use super::text::num;
-use super::http::{HttpRequest, HttpResponse, form_encode};
-use super::json::{Json, Record, obj};
+use super::http::{HttpRequest, HttpResponse};
 use super::pkce::CodeVerifier;
-use super::registration::Client;
+use super::registration::{Client, OAuthErrorBody};
 use super::secret::{AccessToken, AuthCode, RefreshToken};
 
 /// A token set as stored (R20).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenSet {
     pub access_token: AccessToken,
     pub token_type: String,
     /// Absolute expiry, ms since the epoch on the browser's clock at receipt.
+    #[serde(default)]
     pub expires_at: Option<u64>,
+    #[serde(default)]
     pub refresh_token: Option<RefreshToken>,
+    #[serde(default)]
     pub scope: Option<String>,
 }
 
@@ -41,42 +44,15 @@ impl TokenSet {
     }
 }
 
-impl Record for TokenSet {
-    fn to_json(&self) -> Json {
-        obj([
-            ("access_token", self.access_token.secret().into()),
-            ("token_type", (&self.token_type).into()),
-            ("expires_at", self.expires_at.into()),
-            ("refresh_token", self.refresh_token.as_ref().map(|r| r.secret()).into()),
-            ("scope", self.scope.as_ref().into()),
-        ])
-    }
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(TokenSet {
-            access_token: AccessToken::new(v.str("access_token")?),
-            token_type: v.str("token_type")?,
-            expires_at: v.u64("expires_at"),
-            refresh_token: v.str("refresh_token").map(RefreshToken::new),
-            scope: v.str("scope"),
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{}", self.message())]
 pub enum TokenError {
+    #[error("the token endpoint answered {error} (HTTP {status})")]
     OAuth { status: u16, error: String, description: Option<String> },
+    #[error(transparent)]
     Http(#[from] HttpError),
 }
 
 impl TokenError {
-    pub fn message(&self) -> String {
-        match self {
-            TokenError::OAuth { status, error, .. } => cat!("the token endpoint answered ", error, " (HTTP ", num(u64::from(*status)), ")"),
-            TokenError::Http(e) => e.message(),
-        }
-    }
-
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
             TokenError::OAuth { error, .. } => Some(error),
@@ -96,7 +72,7 @@ impl TokenError {
     }
 
     fn into_error(self, oauth_code: ErrorCode) -> McpError {
-        let msg = self.message();
+        let msg = self.to_string();
         match self {
             TokenError::OAuth { status, error, description } => {
                 McpError::new(oauth_code, msg).with_status(Some(status)).with_oauth(Some(error), description)
@@ -109,10 +85,10 @@ impl TokenError {
 /// R13: adds client authentication to a token-endpoint form: `client_id` in the body for a
 /// public client; with a secret, the registered method, else `client_secret_basic` when the
 /// server supports it (or lists nothing: RFC 8414 §2 default), else `client_secret_post`.
-pub(crate) fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
+pub(crate) fn with_client_auth<'a>(endpoint: &Url, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
     let Some(secret) = &client.client_secret else {
         pairs.push(("client_id", &client.client_id));
-        return HttpRequest::form(endpoint, &pairs);
+        return HttpRequest::form(endpoint.clone(), &pairs);
     };
     let basic = match client.auth_method.as_deref() {
         Some("client_secret_basic") => true,
@@ -120,21 +96,22 @@ pub(crate) fn with_client_auth<'a>(endpoint: &str, mut pairs: Vec<(&'a str, &'a 
         _ => supported.is_none_or(|l| l.iter().any(|m| m == "client_secret_basic")),
     };
     if basic {
-        let mut req = HttpRequest::form(endpoint, &pairs);
+        let mut req = HttpRequest::form(endpoint.clone(), &pairs);
         // RFC 6749 §2.3.1: both parts form-encoded before base64
-        let creds = cat!(form_encode(&[("", &client.client_id)]).trim_start_matches('='), ":", form_encode(&[("", secret.secret())]).trim_start_matches('='));
-        req.headers.push(("authorization".into(), cat!("Basic ", b64::encode(creds.as_bytes(), false))));
+        let encode = |s: &str| byte_serialize(s.as_bytes()).collect::<String>();
+        let creds = format!("{}:{}", encode(&client.client_id), encode(secret.secret()));
+        req.headers.push(("authorization".into(), format!("Basic {}", STANDARD.encode(creds))));
         req
     } else {
         pairs.push(("client_id", &client.client_id));
         pairs.push(("client_secret", secret.secret()));
-        HttpRequest::form(endpoint, &pairs)
+        HttpRequest::form(endpoint.clone(), &pairs)
     }
 }
 
 /// RFC 6749 §4.1.3 + RFC 7636 §4.5 + RFC 8707 §2.2.
 pub fn prepare_code_exchange(
-    endpoint: &str,
+    endpoint: &Url,
     client: &Client,
     supported_auth: Option<&[String]>,
     code: &AuthCode,
@@ -153,7 +130,7 @@ pub fn prepare_code_exchange(
 
 /// RFC 6749 §6 + RFC 8707 §2.2 (R15: the same `resource` on every refresh).
 pub fn prepare_refresh(
-    endpoint: &str,
+    endpoint: &Url,
     client: &Client,
     supported_auth: Option<&[String]>,
     refresh_token: &RefreshToken,
@@ -163,50 +140,78 @@ pub fn prepare_refresh(
     with_client_auth(endpoint, pairs, client, supported_auth)
 }
 
+/// RFC 6749 §5.1: the members of a successful token response this client reads.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: String,
+    #[serde(default, deserialize_with = "seconds")]
+    expires_in: Option<f64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// R20: `expires_in` as a non-negative number, or a string holding one (some servers send
+/// `"3600"`); `null` is absent.
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct Seconds;
+    impl Visitor<'_> for Seconds {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a non-negative number of seconds")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 { Ok(Some(v)) } else { Err(E::custom("expires_in is negative")) }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.visit_f64(v.trim().parse().map_err(|_| E::custom("expires_in is not a number"))?)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Seconds)
+}
+
 /// R20: RFC 6749 §5.1 success or §5.2 error.
 pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet, TokenError> {
-    let obj = resp.json_object();
     if resp.status != 200 {
-        if let Some(error) = obj.as_ref().and_then(|o| o.str("error"))
-            && (400..500).contains(&resp.status)
+        if (400..500).contains(&resp.status)
+            && let Some(body) = resp.json::<OAuthErrorBody>()
         {
-            let description = obj.as_ref().and_then(|o| o.str("error_description"));
-            return Err(TokenError::OAuth { status: resp.status, error, description });
+            return Err(TokenError::OAuth { status: resp.status, error: body.error, description: body.error_description });
         }
         return Err(HttpError::Status(resp.status).into());
     }
-    let o = obj.ok_or(HttpError::InvalidResponse("token response is not a JSON object"))?;
-    let access_token = o.str("access_token")
-        .filter(|s| !s.is_empty())
-        .ok_or(HttpError::InvalidResponse("token response has no access_token"))?;
-    let token_type = o.str("token_type").ok_or(HttpError::InvalidResponse("token response has no token_type"))?;
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    let t: TokenResponse = resp
+        .json()
+        .ok_or(HttpError::InvalidResponse("token response is not a JSON object with access_token, token_type and a valid expires_in"))?;
+    if t.access_token.is_empty() {
+        return Err(HttpError::InvalidResponse("token response has an empty access_token").into());
+    }
+    if !t.token_type.eq_ignore_ascii_case("bearer") {
         return Err(HttpError::InvalidResponse("token_type is not Bearer").into());
     }
-    // R20: a number, or a numeric string
-    let expires_in = match o.get("expires_in") {
-        None | Some(Json::Null) => None,
-        Some(Json::Str(s)) => Some(Json::parse(s.trim()).and_then(|n| n.as_f64())),
-        Some(v) => Some(v.as_f64()),
-    };
-    let expires_in = match expires_in {
-        None => None,
-        Some(Some(n)) if n.is_finite() && n >= 0.0 => Some(n),
-        Some(_) => return Err(HttpError::InvalidResponse("expires_in is not a non-negative number").into()),
-    };
     Ok(TokenSet {
-        access_token: AccessToken::new(access_token),
-        token_type,
-        expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
-        refresh_token: o.str("refresh_token").filter(|s| !s.is_empty()).map(RefreshToken::new),
-        scope: o.str("scope"),
+        access_token: AccessToken::new(t.access_token),
+        token_type: t.token_type,
+        expires_at: t.expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
+        refresh_token: t.refresh_token.filter(|s| !s.is_empty()).map(RefreshToken::new),
+        scope: t.scope,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::http::form_decode;
     use crate::core::registration::ClientSource;
     use crate::core::secret::ClientSecret;
 
@@ -221,7 +226,11 @@ mod tests {
     }
 
     fn body(req: &HttpRequest) -> Vec<(String, String)> {
-        form_decode(req.body.as_deref().unwrap())
+        url::form_urlencoded::parse(req.body.as_deref().unwrap().as_bytes()).into_owned().collect()
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
     }
 
     fn ok(body: &str) -> HttpResponse {
@@ -231,7 +240,7 @@ mod tests {
     #[test]
     fn r15_r20_code_exchange_request() {
         let v = CodeVerifier::from_random_bytes(&[1; 32]);
-        let req = prepare_code_exchange("https://as.example/token", &public_client(), None, &AuthCode::new("the code"), &v, "https://mcp.example/mcp");
+        let req = prepare_code_exchange(&url("https://as.example/token"), &public_client(), None, &AuthCode::new("the code"), &v, "https://mcp.example/mcp");
         assert!(!req.follow_redirects, "R20: token requests do not follow redirects");
         assert_eq!(req.header("content-type"), Some("application/x-www-form-urlencoded"));
         let b = body(&req);
@@ -250,16 +259,16 @@ mod tests {
         let mut c = public_client();
         c.client_secret = Some(ClientSecret::new("s3cr:t"));
         let rt = RefreshToken::new("rt");
-        let basic = prepare_refresh("https://as/t", &c, None, &rt, "r");
+        let basic = prepare_refresh(&url("https://as/t"), &c, None, &rt, "r");
         assert_eq!(basic.header("authorization"), Some("Basic cHViOnMzY3IlM0F0"));
         assert!(!body(&basic).iter().any(|(k, _)| k == "client_secret"));
         let post_only = vec!["client_secret_post".to_string()];
-        let post = prepare_refresh("https://as/t", &c, Some(&post_only), &rt, "r");
+        let post = prepare_refresh(&url("https://as/t"), &c, Some(&post_only), &rt, "r");
         assert!(post.header("authorization").is_none());
         assert!(body(&post).contains(&("client_secret".into(), "s3cr:t".into())));
         c.auth_method = Some("client_secret_post".into());
-        assert!(prepare_refresh("https://as/t", &c, None, &rt, "r").header("authorization").is_none());
-        let b = body(&prepare_refresh("https://as/t", &c, None, &rt, "https://mcp/x"));
+        assert!(prepare_refresh(&url("https://as/t"), &c, None, &rt, "r").header("authorization").is_none());
+        let b = body(&prepare_refresh(&url("https://as/t"), &c, None, &rt, "https://mcp/x"));
         assert!(b.contains(&("grant_type".into(), "refresh_token".into())));
         assert!(b.contains(&("resource".into(), "https://mcp/x".into())));
     }
@@ -273,7 +282,7 @@ mod tests {
         assert_eq!(t.scope.as_deref(), Some("a b"));
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0).unwrap();
         assert_eq!(t.expires_at, Some(60_000));
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER"}"#), 0).unwrap();
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER","expires_in":null}"#), 0).unwrap();
         assert_eq!((t.expires_at, t.refresh_token), (None, None));
         for bad in [
             r#"{"token_type":"Bearer"}"#,
@@ -281,6 +290,8 @@ mod tests {
             r#"{"access_token":"at","token_type":"mac"}"#,
             r#"{"access_token":"at","token_type":"Bearer","expires_in":"soon"}"#,
             r#"{"access_token":"at","token_type":"Bearer","expires_in":-5}"#,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":true}"#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
             "not json",
         ] {
             let e = parse_token_response(&ok(bad), 0).unwrap_err();
@@ -304,7 +315,7 @@ mod tests {
     #[test]
     fn r25_token_set_round_trips_through_storage() {
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt"}"#), 5).unwrap();
-        assert_eq!(TokenSet::from_json(&Json::parse(&t.to_json().text()).unwrap()), Some(t));
+        assert_eq!(serde_json::from_str::<TokenSet>(&serde_json::to_string(&t).unwrap()).unwrap(), t);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Orchestration: the async steps over the core, generic over the shell's small traits, so the
 //! whole flow runs natively in tests with in-memory fakes and in the browser with web-sys.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
 pub mod engine;
 pub mod records;
 #[cfg(test)]
 mod tests;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
@@ -19,10 +19,15 @@ pub trait Http {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
 }
 
-/// A string key-value store (localStorage, sessionStorage or memory — R25).
+/// A stored value that is there but is not a record of the expected type and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
+
+/// Records kept as JSON text under string keys (localStorage, sessionStorage or memory — R25).
 pub trait Store {
-    fn get(&self, key: &str) -> Option<String>;
-    fn set(&self, key: &str, value: &str) -> Result<(), McpError>;
+    /// `None` when the key is absent; `Some(Err(Corrupt))` when its value does not parse as a `T`.
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>>;
+    fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError>;
     fn remove(&self, key: &str);
     fn keys(&self) -> Vec<String>;
 }

@@ -1,95 +1,64 @@
 //! What is stored per server and per issuer, and the shapes handed to JS (`Status`,
-//! `ServerInfo` of the JS contract). Versioned: a record of another version is dropped (R25).
+//! `ServerInfo`, events of the JS contract). Stored records carry a schema version: a record of
+//! another version does not deserialize, so it is dropped like a corrupt one (R25).
 
-#[allow(unused_imports)]
-use crate::prelude::*;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
-use crate::core::discovery::{AuthServerMetadata, ResourceMetadata};
+use crate::core::discovery::{AuthServerMetadata, Document, ResourceMetadata};
 use crate::core::error::McpError;
-use crate::core::json::{Json, Record, obj, obj_sparse};
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
 
-pub const RECORD_VERSION: u64 = 1;
+/// 2: metadata kept as the document plus the members read (`Document`).
+pub const RECORD_VERSION: u32 = 2;
+
+/// The `v` member of a stored record: only the current version deserializes.
+fn current_version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        RECORD_VERSION => Ok(RECORD_VERSION),
+        _ => Err(D::Error::custom("a record of another schema version")),
+    }
+}
 
 /// One record per server (R25): discovery results (R9) and tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRecord {
+    #[serde(deserialize_with = "current_version")]
+    pub v: u32,
+    /// The canonical server URI (R15), which also keys the record.
     pub server_url: String,
     pub resource: String,
     pub requires_auth: bool,
+    #[serde(default)]
     pub resource_metadata_url: Option<String>,
     /// Boxed, like `as_metadata`: the record is moved through the async flows, and a small
-    /// record keeps those moves (and the wasm) small.
-    pub resource_metadata: Option<Box<ResourceMetadata>>,
+    /// record keeps those moves small.
+    #[serde(default)]
+    pub resource_metadata: Option<Box<Document<ResourceMetadata>>>,
+    #[serde(default)]
     pub challenge_scope: Option<String>,
+    #[serde(default)]
     pub issuer: Option<String>,
-    pub as_metadata: Option<Box<AuthServerMetadata>>,
+    #[serde(default)]
+    pub as_metadata: Option<Box<Document<AuthServerMetadata>>>,
+    #[serde(default)]
     pub tokens: Option<TokenSet>,
 }
 
-fn nested<T: Record>(v: &Json, key: &str) -> Option<Option<T>> {
-    match v.get(key) {
-        None | Some(Json::Null) => Some(None),
-        Some(inner) => T::from_json(inner).map(Some),
-    }
-}
-
-/// `Some` only for the current schema version.
-fn versioned(v: &Json) -> Option<()> {
-    (v.u64("v")? == RECORD_VERSION).then_some(())
-}
-
-impl Record for ServerRecord {
-    fn to_json(&self) -> Json {
-        obj([
-            ("v", RECORD_VERSION.into()),
-            ("server_url", (&self.server_url).into()),
-            ("resource", (&self.resource).into()),
-            ("requires_auth", self.requires_auth.into()),
-            ("resource_metadata_url", self.resource_metadata_url.as_ref().into()),
-            ("resource_metadata", self.resource_metadata.as_ref().map_or(Json::Null, |m| m.to_json())),
-            ("challenge_scope", self.challenge_scope.as_ref().into()),
-            ("issuer", self.issuer.as_ref().into()),
-            ("as_metadata", self.as_metadata.as_ref().map_or(Json::Null, |m| m.to_json())),
-            ("tokens", self.tokens.as_ref().map_or(Json::Null, Record::to_json)),
-        ])
-    }
-    fn from_json(v: &Json) -> Option<Self> {
-        versioned(v)?;
-        Some(ServerRecord {
-            server_url: v.str("server_url")?,
-            resource: v.str("resource")?,
-            requires_auth: v.flag("requires_auth"),
-            resource_metadata_url: v.str("resource_metadata_url"),
-            resource_metadata: nested(v, "resource_metadata")?.map(Box::new),
-            challenge_scope: v.str("challenge_scope"),
-            issuer: v.str("issuer"),
-            as_metadata: nested(v, "as_metadata")?.map(Box::new),
-            tokens: nested(v, "tokens")?,
-        })
-    }
-}
-
 /// A client registration, kept per issuer (R9).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRecord {
+    #[serde(deserialize_with = "current_version")]
+    pub v: u32,
     pub issuer: String,
     pub client: Client,
 }
 
-impl Record for ClientRecord {
-    fn to_json(&self) -> Json {
-        obj([("v", RECORD_VERSION.into()), ("issuer", (&self.issuer).into()), ("client", self.client.to_json())])
-    }
-    fn from_json(v: &Json) -> Option<Self> {
-        versioned(v)?;
-        Some(ClientRecord { issuer: v.str("issuer")?, client: Client::from_json(v.get("client")?)? })
-    }
-}
-
 /// The JS contract's `Status`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     pub server_url: String,
     pub state: &'static str,
@@ -123,8 +92,7 @@ impl Status {
                 s.expires_at = t.expires_at;
                 s.refreshable = t.refresh_token.is_some();
                 s.scope = t.scope.clone();
-                let expired = t.expires_within(now_ms, 0);
-                s.state = match (expired, s.refreshable) {
+                s.state = match (t.expires_within(now_ms, 0), s.refreshable) {
                     (false, _) => "authorized",
                     (true, true) => "expired",
                     (true, false) => "authorization_required",
@@ -135,60 +103,99 @@ impl Status {
         }
         s
     }
+}
 
-    /// The contract's shape: camelCase, nulls kept.
-    pub fn to_json(&self) -> Json {
-        obj([
-            ("serverUrl", (&self.server_url).into()),
-            ("state", self.state.into()),
-            ("expiresAt", self.expires_at.into()),
-            ("refreshable", self.refreshable.into()),
-            ("scope", self.scope.as_ref().into()),
-            ("issuer", self.issuer.as_ref().into()),
-            ("clientId", self.client_id.as_ref().into()),
-        ])
+/// The JS contract's `ServerInfo`: optional members left out when absent; the two metadata
+/// documents as served.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo<'a> {
+    pub server_url: &'a str,
+    pub resource: &'a str,
+    pub requires_auth: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_metadata_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_metadata: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_server_metadata: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_scope: Option<&'a str>,
+    pub registration: ClientSource,
+}
+
+impl<'a> ServerInfo<'a> {
+    pub fn new(rec: &'a ServerRecord, registration: ClientSource) -> ServerInfo<'a> {
+        let prm = rec.resource_metadata.as_deref();
+        ServerInfo {
+            server_url: &rec.server_url,
+            resource: &rec.resource,
+            requires_auth: rec.requires_auth,
+            resource_metadata_url: rec.resource_metadata_url.as_deref(),
+            resource_metadata: prm.map(|m| &m.raw),
+            issuer: rec.issuer.as_deref(),
+            authorization_server_metadata: rec.as_metadata.as_deref().map(|m| &m.raw),
+            scopes_supported: prm.and_then(|m| m.fields.scopes_supported.as_deref()),
+            challenge_scope: rec.challenge_scope.as_deref(),
+            registration,
+        }
     }
 }
 
-/// The JS contract's `ServerInfo`: optional members left out when absent.
-pub fn server_info(rec: &ServerRecord, registration: ClientSource) -> Json {
-    obj_sparse([
-        ("serverUrl", (&rec.server_url).into()),
-        ("resource", (&rec.resource).into()),
-        ("requiresAuth", rec.requires_auth.into()),
-        ("resourceMetadataUrl", rec.resource_metadata_url.as_ref().into()),
-        ("resourceMetadata", rec.resource_metadata.as_ref().map_or(Json::Null, |m| m.0.clone())),
-        ("issuer", rec.issuer.as_ref().into()),
-        ("authorizationServerMetadata", rec.as_metadata.as_ref().map_or(Json::Null, |m| m.0.clone())),
-        ("scopesSupported", rec.resource_metadata.as_ref().and_then(|m| m.scopes_supported()).as_ref().into()),
-        ("challengeScope", rec.challenge_scope.as_ref().into()),
-        ("registration", registration.as_str().into()),
-    ])
+/// A `subscribe` event (R30). Step details never hold a secret.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub enum Event<'a> {
+    Status { status: &'a Status },
+    Step { server_url: &'a str, step: &'a str, detail: &'a str },
 }
 
-/// The `type` member of a [`FlowResult`] message, so an app's own `message` listeners can tell
-/// ours apart.
-pub const RESULT_TYPE: &str = "mcp-oauth-wasm:callback";
-
 /// The outcome of a popup's callback, for the opener (R22): the same JSON text goes by
-/// storage, `BroadcastChannel` and `postMessage`.
-#[derive(Debug, Clone, PartialEq)]
+/// storage, `BroadcastChannel` and `postMessage`. Tagged `"type": "mcp-oauth-wasm:callback"`,
+/// so an app's own `message` listeners can tell ours apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "mcp-oauth-wasm:callback")]
 pub struct FlowResult {
     /// The flow's `state`: the opener takes only its own flow's result.
     pub state: String,
     /// `None` when the callback completed.
+    #[serde(default)]
     pub error: Option<McpError>,
 }
 
-impl Record for FlowResult {
-    fn to_json(&self) -> Json {
-        obj([
-            ("type", RESULT_TYPE.into()),
-            ("state", (&self.state).into()),
-            ("error", self.error.as_ref().map_or(Json::Null, Record::to_json)),
-        ])
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    #[test]
+    fn r22_flow_result_is_tagged_and_round_trips() {
+        let r = FlowResult { state: "s".into(), error: Some(McpError::new(ErrorCode::PopupClosed, "closed")) };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(text, r#"{"type":"mcp-oauth-wasm:callback","state":"s","error":{"code":"popup_closed","message":"closed"}}"#);
+        assert_eq!(serde_json::from_str::<FlowResult>(&text).unwrap(), r);
+        assert!(serde_json::from_str::<FlowResult>(r#"{"type":"mcp-oauth-wasm:callback"}"#).is_err(), "a state is required");
     }
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(FlowResult { state: v.str("state")?, error: nested(v, "error")? })
+
+    #[test]
+    fn r30_events_have_the_contracts_shape() {
+        let s = Status::unknown("https://m.example/mcp");
+        let v = serde_json::to_value(Event::Status { status: &s }).unwrap();
+        assert_eq!(v["type"], "status");
+        assert_eq!(v["status"]["serverUrl"], "https://m.example/mcp");
+        assert_eq!(v["status"]["expiresAt"], Value::Null);
+        let v = serde_json::to_value(Event::Step { server_url: "u", step: "probe", detail: "d" }).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "step", "serverUrl": "u", "step": "probe", "detail": "d"}));
+    }
+
+    #[test]
+    fn r25_a_record_of_another_version_does_not_load() {
+        let ok = r#"{"v":2,"server_url":"u","resource":"u","requires_auth":false}"#;
+        assert!(serde_json::from_str::<ServerRecord>(ok).is_ok());
+        assert!(serde_json::from_str::<ServerRecord>(&ok.replace(r#""v":2"#, r#""v":1"#)).is_err());
     }
 }

@@ -7,12 +7,17 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::Status;
+use super::{Corrupt, Env, Http, Store};
 use crate::core::authorize::PendingFlow;
-use super::{Env, Http, Store};
 use crate::core::error::{HttpError, McpError};
-use crate::core::http::{HttpRequest, HttpResponse, form_decode};
+use crate::core::http::{HttpRequest, HttpResponse};
+use crate::core::resource::ServerUrl;
+use crate::core::secret::AccessToken;
 
 /// The fakes never wait, so one poll finishes any future.
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -46,10 +51,10 @@ impl FakeHttp {
         self.route(url, move |_| Some(Ok(HttpResponse::new(status, vec![], body))));
     }
     fn urls(&self) -> Vec<String> {
-        self.log.borrow().iter().map(|r| r.url.clone()).collect()
+        self.log.borrow().iter().map(|r| r.url.to_string()).collect()
     }
     fn last_to(&self, url: &str) -> HttpRequest {
-        self.log.borrow().iter().rev().find(|r| r.url == url).cloned().expect("no request to that URL")
+        self.log.borrow().iter().rev().find(|r| r.url.as_str() == url).cloned().expect("no request to that URL")
     }
 }
 
@@ -57,7 +62,7 @@ impl Http for &FakeHttp {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.log.borrow_mut().push(req.clone());
         for (url, h) in self.routes.borrow().iter() {
-            if *url == req.url
+            if url == req.url.as_str()
                 && let Some(r) = h(&req)
             {
                 return r;
@@ -71,11 +76,11 @@ impl Http for &FakeHttp {
 struct MemStore(RefCell<BTreeMap<String, String>>);
 
 impl Store for &MemStore {
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.borrow().get(key).cloned()
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>> {
+        self.0.borrow().get(key).map(|text| serde_json::from_str(text).map_err(|_| Corrupt))
     }
-    fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
-        self.0.borrow_mut().insert(key.into(), value.into());
+    fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError> {
+        self.0.borrow_mut().insert(key.into(), serde_json::to_string(value).unwrap());
         Ok(())
     }
     fn remove(&self, key: &str) {
@@ -116,6 +121,10 @@ const MCP: &str = "https://mcp.example/mcp";
 const PRM: &str = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
 const AS_META: &str = "https://as.example/.well-known/oauth-authorization-server";
 const CB: &str = "https://app.example/cb";
+
+fn srv(s: &str) -> ServerUrl {
+    ServerUrl::parse(s).unwrap()
+}
 
 struct World {
     http: FakeHttp,
@@ -159,9 +168,9 @@ impl World {
     }
 
     /// discover → register → authorize URL → callback → tokens; returns the authorization URL.
-    fn connect(&self) -> String {
+    fn connect(&self) -> url::Url {
         let e = self.engine();
-        let Begin::Navigate { url, state } = block_on(e.begin_authorization(MCP, AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else {
+        let Begin::Navigate { url, state } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else {
             panic!("expected navigation")
         };
         let (flow, status) = callback(&e, &format!("{CB}?code=the-code&state={state}"));
@@ -172,7 +181,7 @@ impl World {
 }
 
 fn param(body_or_query: &str, name: &str) -> Option<String> {
-    form_decode(body_or_query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    url::form_urlencoded::parse(body_or_query.as_bytes()).into_owned().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 #[test]
@@ -183,7 +192,7 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     let reg: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
     assert_eq!(reg["redirect_uris"][0], CB);
     assert_eq!(reg["scope"], "mcp:tools");
-    let query = auth_url.split_once('?').unwrap().1;
+    let query = auth_url.query().unwrap();
     assert_eq!(param(query, "resource").as_deref(), Some(MCP));
     assert_eq!(param(query, "client_id").as_deref(), Some("dyn-1"));
     assert_eq!(param(query, "scope").as_deref(), Some("mcp:tools"));
@@ -192,8 +201,8 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     assert_eq!(param(&body, "resource").as_deref(), Some(MCP));
     assert_eq!(param(&body, "code").as_deref(), Some("the-code"));
     let e = w.engine();
-    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
-    let s = e.status(MCP);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
+    let s = e.status(&srv(MCP));
     assert_eq!((s.state, s.client_id.as_deref(), s.issuer.as_deref()), ("authorized", Some("dyn-1"), Some("https://as.example")));
     assert_eq!(s.expires_at, Some(1_000_000 + 3_600_000));
     let steps: Vec<String> = w.env.steps.borrow().iter().map(|(s, _)| s.clone()).collect();
@@ -209,10 +218,12 @@ fn r9_second_authorization_costs_no_discovery_or_registration() {
     let before = w.http.urls().len();
     w.connect();
     assert_eq!(w.http.urls()[before..], ["https://as.example/token"]);
-    let info = w.engine().server_info(&w.engine().load_server(MCP).unwrap());
-    assert_eq!(info.str("registration").as_deref(), Some("dynamic"));
-    assert_eq!(info.str("resource").as_deref(), Some(MCP));
-    assert_eq!(info.get("resourceMetadata").and_then(|m| m.str("resource")).as_deref(), Some(MCP));
+    let rec = w.engine().load_server(MCP).unwrap();
+    let info = serde_json::to_value(w.engine().server_info(&rec)).unwrap();
+    assert_eq!(info["registration"], "dynamic");
+    assert_eq!(info["resource"], MCP);
+    assert_eq!(info["resourceMetadata"]["resource"], MCP);
+    assert_eq!(info["authorizationServerMetadata"]["revocation_endpoint"], "https://as.example/revoke");
 }
 
 #[test]
@@ -222,7 +233,7 @@ fn r3_path_aware_metadata_falls_back_to_root_and_r5_origin_issuer() {
     w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
     w.http.json(PRM, 404, "");
     w.http.json("https://mcp.example/.well-known/oauth-protected-resource", 200, r#"{"resource":"https://mcp.example","authorization_servers":["https://as.example"]}"#);
-    let rec = block_on(w.engine().discover(MCP)).unwrap();
+    let rec = block_on(w.engine().discover(&srv(MCP))).unwrap();
     assert_eq!(rec.resource, "https://mcp.example");
     assert_eq!(w.http.urls()[1..3], [PRM, "https://mcp.example/.well-known/oauth-protected-resource"]);
 
@@ -230,17 +241,17 @@ fn r3_path_aware_metadata_falls_back_to_root_and_r5_origin_issuer() {
     let w = World::new();
     w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
     w.http.json(PRM, 404, "");
-    let rec = block_on(w.engine().discover(MCP)).unwrap();
+    let rec = block_on(w.engine().discover(&srv(MCP))).unwrap();
     assert_eq!(rec.issuer.as_deref(), Some("https://mcp.example"));
     assert_eq!(rec.resource, MCP);
-    assert_eq!(rec.as_metadata.unwrap().token_endpoint(), "https://mcp.example/token");
+    assert_eq!(rec.as_metadata.unwrap().fields.token_endpoint.as_str(), "https://mcp.example/token");
 }
 
 #[test]
 fn r3_other_5xx_stops_discovery() {
     let w = World::new();
     w.http.json(PRM, 503, "");
-    let e = block_on(w.engine().discover(MCP)).unwrap_err();
+    let e = block_on(w.engine().discover(&srv(MCP))).unwrap_err();
     assert_eq!((e.code.as_str(), e.status, e.server_url.as_deref()), ("server_error", Some(503), Some(MCP)));
 }
 
@@ -248,7 +259,7 @@ fn r3_other_5xx_stops_discovery() {
 fn r4_resource_mismatch_authorizes_nothing() {
     let w = World::new();
     w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/other","authorization_servers":["https://as.example"]}"#);
-    let e = block_on(w.engine().begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    let e = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
     assert_eq!(e.code.as_str(), "resource_mismatch");
     assert_eq!(w.http.urls(), [MCP, PRM]);
     assert!(w.store.0.borrow().is_empty());
@@ -258,11 +269,11 @@ fn r4_resource_mismatch_authorizes_nothing() {
 fn r14_missing_pkce_metadata_is_refused_by_default() {
     let w = World::new();
     w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg"}"#);
-    let e = block_on(w.engine().begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    let e = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
     assert_eq!(e.code.as_str(), "pkce_unsupported");
     let mut e = w.engine();
     e.config.allow_missing_pkce = true;
-    assert!(matches!(block_on(e.begin_authorization(MCP, AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
+    assert!(matches!(block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
 }
 
 #[test]
@@ -270,20 +281,20 @@ fn r11_no_registration_endpoint_asks_for_a_client_id() {
     let w = World::new();
     w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","code_challenge_methods_supported":["S256"]}"#);
     let e = w.engine();
-    let rec = block_on(e.discover(MCP)).unwrap();
-    assert_eq!(e.server_info(&rec).str("registration").as_deref(), Some("manual"));
-    let err = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())).unwrap_err();
+    let rec = block_on(e.discover(&srv(MCP))).unwrap();
+    assert_eq!(serde_json::to_value(e.server_info(&rec)).unwrap()["registration"], "manual");
+    let err = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
     assert_eq!(err.code.as_str(), "client_registration_required");
     let opts = AuthorizeOptions { client_id: Some("typed-in".into()), ..Default::default() };
-    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(MCP, opts)) else { panic!() };
-    assert_eq!(param(url.split_once('?').unwrap().1, "client_id").as_deref(), Some("typed-in"));
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), opts)) else { panic!() };
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("typed-in"));
 }
 
 #[test]
 fn r17_a_callback_works_once() {
     let w = World::new();
     let e = w.engine();
-    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     let cb = format!("{CB}?code=c&state={state}");
     assert!(callback(&e, &cb).1.is_ok());
     let (flow, again) = callback(&e, &cb);
@@ -297,11 +308,11 @@ fn r17_a_callback_works_once() {
 fn r19_denied_callback_removes_the_flow() {
     let w = World::new();
     let e = w.engine();
-    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     let err = callback(&e, &format!("{CB}?error=access_denied&state={state}")).1.unwrap_err();
     assert_eq!((err.code.as_str(), err.oauth_error.as_deref()), ("authorization_failed", Some("access_denied")));
     assert_eq!(err.server_url.as_deref(), Some(MCP));
-    assert!((&w.store).get(&e.flow_key(&state)).is_none());
+    assert!(!w.store.0.borrow().contains_key(&e.flow_key(&state)));
 }
 
 #[test]
@@ -311,21 +322,21 @@ fn r26_refresh_before_expiry_rotates_and_r27_invalid_grant_drops_tokens_only() {
     let e = w.engine();
     *w.env.now.borrow_mut() += 3_600_000 - 30_000; // within the 60 s skew
     w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
-    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-2");
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
     let refresh = w.http.last_to("https://as.example/token").body.unwrap();
     assert_eq!(param(&refresh, "refresh_token").as_deref(), Some("rt-1"));
     assert_eq!(param(&refresh, "resource").as_deref(), Some(MCP));
     // no rotated token came back: the old one is kept
-    assert!(e.status(MCP).refreshable);
+    assert!(e.status(&srv(MCP)).refreshable);
 
     *w.env.now.borrow_mut() += 3_600_000;
     w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
-    let err = block_on(e.access_token(MCP)).unwrap_err();
+    let err = block_on(e.access_token(&srv(MCP))).unwrap_err();
     assert_eq!(err.code.as_str(), "authorization_required");
-    assert_eq!(e.status(MCP).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
     // registration and metadata kept: re-authorizing needs no discovery or registration
     let before = w.http.urls().len();
-    assert!(matches!(block_on(e.begin_authorization(MCP, AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
+    assert!(matches!(block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
     assert_eq!(w.http.urls().len(), before);
 }
 
@@ -336,10 +347,10 @@ fn r27_network_failure_keeps_an_unexpired_token() {
     let e = w.engine();
     *w.env.now.borrow_mut() += 3_600_000 - 30_000;
     w.http.route("https://as.example/token", |_| Some(Err(HttpError::Network("offline".into()))));
-    assert_eq!(block_on(e.access_token(MCP)).unwrap().secret(), "at-1");
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
     *w.env.now.borrow_mut() += 60_000;
-    assert_eq!(block_on(e.access_token(MCP)).unwrap_err().code.as_str(), "network");
-    assert_eq!(e.status(MCP).state, "expired");
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "network");
+    assert_eq!(e.status(&srv(MCP)).state, "expired");
 }
 
 #[test]
@@ -348,9 +359,9 @@ fn r29_revoke_then_forget() {
     w.connect();
     let e = w.engine();
     w.http.json("https://as.example/revoke", 503, "");
-    let err = block_on(e.revoke(MCP, false)).unwrap_err();
+    let err = block_on(e.revoke(&srv(MCP), false)).unwrap_err();
     assert_eq!(err.code.as_str(), "revocation_failed");
-    assert_eq!(e.status(MCP).state, "authorized", "a failed revocation keeps the record");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized", "a failed revocation keeps the record");
     w.http.route("https://as.example/revoke", |req| {
         let hint = param(req.body.as_deref().unwrap_or_default(), "token_type_hint");
         Some(Ok(match hint.as_deref() {
@@ -358,8 +369,8 @@ fn r29_revoke_then_forget() {
             _ => HttpResponse::new(200, vec![], ""),
         }))
     });
-    block_on(e.revoke(MCP, false)).unwrap();
-    assert_eq!(e.status(MCP).state, "unknown");
+    block_on(e.revoke(&srv(MCP), false)).unwrap();
+    assert_eq!(e.status(&srv(MCP)).state, "unknown");
     assert!(e.list().is_empty());
 }
 
@@ -368,12 +379,12 @@ fn r25_a_corrupt_record_is_removed_and_nothing_else() {
     let w = World::new();
     w.connect();
     let e = w.engine();
-    (&w.store).set("mcp-oauth:server:https://other.example/mcp", "{not json").unwrap();
+    w.store.0.borrow_mut().insert("mcp-oauth:server:https://other.example/mcp".into(), "{not json".into());
     let statuses = e.list();
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].server_url, MCP);
-    assert!((&w.store).get("mcp-oauth:server:https://other.example/mcp").is_none());
-    assert_eq!(e.status(MCP).state, "authorized");
+    assert!(!w.store.0.borrow().contains_key("mcp-oauth:server:https://other.example/mcp"));
+    assert_eq!(e.status(&srv(MCP)).state, "authorized");
 }
 
 #[test]
@@ -381,9 +392,75 @@ fn r1_no_auth_needed() {
     let w = World::new();
     w.http.json(MCP, 200, "{}");
     let e = w.engine();
-    let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(MCP, AuthorizeOptions::default())) else { panic!() };
+    let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     assert_eq!(s.state, "unknown");
-    let info = e.server_info(&block_on(e.discover(MCP)).unwrap());
-    assert!(!info.flag("requiresAuth"));
+    let rec = block_on(e.discover(&srv(MCP))).unwrap();
+    let info = serde_json::to_value(e.server_info(&rec)).unwrap();
+    assert_eq!(info["requiresAuth"], false);
     assert_eq!(info.get("issuer"), None, "absent optional members are left out");
+}
+
+/// The shell's side of `auth.fetch` in these tests: records the token each send carried and
+/// answers with the scripted statuses in turn.
+struct FakeSend {
+    statuses: RefCell<Vec<u16>>,
+    tokens: RefCell<Vec<Option<String>>>,
+}
+
+impl FakeSend {
+    fn new(statuses: &[u16]) -> FakeSend {
+        FakeSend { statuses: RefCell::new(statuses.to_vec()), tokens: RefCell::default() }
+    }
+    async fn send(&self, token: Option<AccessToken>) -> Result<(u16, u16), McpError> {
+        self.tokens.borrow_mut().push(token.map(|t| t.secret().to_string()));
+        let status = self.statuses.borrow_mut().remove(0);
+        Ok((status, status))
+    }
+    /// The token of each send in turn, `-` for none.
+    fn tokens(&self) -> Vec<String> {
+        self.tokens.borrow().iter().map(|t| t.clone().unwrap_or_else(|| "-".into())).collect()
+    }
+}
+
+#[test]
+fn r28_fetch_sends_the_token_to_the_servers_origin_only() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let s = FakeSend::new(&[200, 200]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "https://mcp.example/other/path?x=1", |t| s.send(t))).unwrap(), 200);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "https://elsewhere.example/mcp", |t| s.send(t))).unwrap(), 200);
+    assert_eq!(s.tokens(), ["at-1", "-"], "a token to the server's origin, none elsewhere");
+    // another port is another origin
+    let s = FakeSend::new(&[200]);
+    block_on(e.authorized_fetch(&srv(MCP), "https://mcp.example:8443/mcp", |t| s.send(t))).unwrap();
+    assert_eq!(s.tokens(), ["-"]);
+}
+
+#[test]
+fn r28_a_401_costs_one_refresh_and_one_retry() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
+    let s = FakeSend::new(&[401, 200]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 200);
+    assert_eq!(s.tokens(), ["at-1", "at-2"]);
+    let refreshes = w.http.urls().iter().filter(|u| u.ends_with("/token")).count();
+    assert_eq!(refreshes, 2, "the code exchange and one refresh");
+
+    // refused again after the refresh: authorization_required, no third send
+    let s = FakeSend::new(&[401, 401]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("authorization_required", Some(MCP)));
+    assert_eq!(s.tokens().len(), 2);
+}
+
+#[test]
+fn r28_without_a_token_fetch_to_the_server_is_authorization_required() {
+    let w = World::new();
+    let s = FakeSend::new(&[200]);
+    let err = block_on(w.engine().authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+    assert!(s.tokens().is_empty());
 }
