@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/: release wasm → wasm-bindgen --target web → wasm-opt
-# (both as scripts/wasm-build.sh says) → terser on the JS → short import and export names
-# (scripts/minify-imports.mjs) → package.json and README rendered from pkg-template/.
+# Builds the npm package into pkg/: release wasm → wasm-bindgen --target web → wasm-opt (both as
+# scripts/wasm-build.sh says) → terser on the JS glue and the shell snippet → package.json and
+# README rendered from pkg-template/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,16 +11,11 @@ rm -rf pkg
 .tools/bin/wasm-bindgen --target web --out-dir pkg "$RELEASE_WASM"
 node_modules/.bin/wasm-opt "${WASM_OPT_PASSES[@]}" --strip-producers --strip-target-features "${WASM_OPT_FEATURES[@]}" \
   pkg/mcp_oauth_wasm_bg.wasm -o pkg/mcp_oauth_wasm_bg.wasm
-# the JS glue minified (terser from npm): it is generated code; the .d.ts keeps the docs
-node_modules/.bin/terser pkg/mcp_oauth_wasm.js --module --compress passes=2 --mangle -o pkg/mcp_oauth_wasm.js.min
-mv pkg/mcp_oauth_wasm.js.min pkg/mcp_oauth_wasm.js
-# the shell's own JS snippet (src/browser/shell.js, copied by wasm-bindgen under pkg/snippets/)
-for f in $(find pkg/snippets -name '*.js'); do
+# the JS minified (terser from npm): generated glue and our snippet; the .d.ts keeps the docs
+for f in pkg/mcp_oauth_wasm.js $(find pkg/snippets -name '*.js'); do
   node_modules/.bin/terser "$f" --module --compress passes=2 --mangle -o "$f.min"
   mv "$f.min" "$f"
 done
-# short import and export names in the wasm, the glue and the .d.ts (checked by instantiating the result in Node)
-node scripts/minify-imports.mjs pkg
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 sed "s/{{VERSION}}/$version/" pkg-template/package.json > pkg/package.json
 cp pkg-template/README.md pkg/README.md

@@ -1,16 +1,14 @@
 # Sourced by build-pkg.sh and size-breakdown.sh, so what is measured is what ships.
 
-# The release wasm without `std` (see Cargo.toml [features]): no std panic/format code in the
-# module; no build-machine paths in its panic locations (and a few bytes less).
+# The release wasm (Cargo.toml's [profile.release]: opt-level z, LTO, one codegen unit, abort on
+# panic, stripped), with no build-machine paths in its panic locations.
 build_release_wasm() {
   RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/= --remap-path-prefix=$PWD/=" \
-    cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features nostd-wasm "$@"
+    cargo build --release --target wasm32-unknown-unknown --lib "$@"
 }
 RELEASE_WASM=target/wasm32-unknown-unknown/release/mcp_oauth_wasm.wasm
 
 # wasm-opt (binaryen from npm; never Debian's wasm-opt 108, which writes broken modules).
-# --low-memory-unused: Rust puts a 1 MB stack below its data and the stack never reaches the first
-# 1 KB, so binaryen may fold pointer offsets; flatten + rereloop and a second -Oz find ~0.5 KB more
-WASM_OPT_PASSES=(--low-memory-unused -Oz --flatten --rereloop -Oz -Oz --converge)
+WASM_OPT_PASSES=(-Oz)
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue)

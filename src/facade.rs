@@ -1,28 +1,28 @@
 //! The `wasm-bindgen` façade: the JS contract of `shared/spec/js-api.md` mapped onto the flows.
-//! JS values in, core types out, `McpAuthError` back. Nothing clever lives here.
+//! JS values in (serde-wasm-bindgen), a `ServerUrl` parsed once per call, flow results out as
+//! the contract's plain objects, `McpAuthError` back. Nothing clever lives here.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use alloc::rc::Rc;
-use core::pin::Pin;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortSignal, Request, RequestInit, Window};
 
-use crate::browser::env::{BrowserEnv, json_to_js};
+use crate::browser::env::BrowserEnv;
 use crate::browser::fetch::BrowserHttp;
 use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
-use crate::browser::{js_message, window};
+use crate::browser::{js_message, to_js, window};
 use crate::core::error::{ErrorCode, McpError};
-use crate::core::json::{Json, Record, obj};
+use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
-use crate::core::url::Url;
-use crate::flow::Store as _;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
 use crate::flow::records::{FlowResult, Status};
+use crate::flow::{Env as _, Store as _};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -105,60 +105,53 @@ type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
 
 /// `McpError` → a JS `Error` named `McpAuthError`, with the contract's properties
 /// (`code`, `status`, `oauthError`, `description`, `serverUrl`) copied onto it.
-fn to_js(e: McpError) -> JsValue {
+fn to_js_error(e: McpError) -> JsValue {
     let err = js_sys::Error::new(&e.message);
     err.set_name("McpAuthError");
-    Object::assign(&err, &to_js_json(&e.to_json()).unchecked_into()).into()
+    Object::assign(&err, &to_js(&e).unchecked_into()).into()
 }
 
-fn invalid(msg: &str) -> McpError {
+fn invalid(msg: impl Into<String>) -> McpError {
     McpError::new(ErrorCode::InvalidInput, msg)
 }
 
+/// `obj[key]`, `undefined` when `obj` is not an object.
 fn get(obj: &JsValue, key: &str) -> JsValue {
     if obj.is_object() { Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
 }
 
-/// The plain-data part of an options object, as JSON: one `JSON.stringify` instead of a
-/// `Reflect.get` and a type check per option (less wasm). Functions and `AbortSignal`s are
-/// read with [`get`] on their own.
-fn options_json(obj: &JsValue) -> Json {
-    let text = if obj.is_object() { js_sys::JSON::stringify(obj).ok().and_then(|s| s.as_string()) } else { None };
-    text.and_then(|t| Json::parse(&t)).unwrap_or(Json::Obj(Vec::new()))
-}
-
-/// A string option: absent or `null` is `None`, anything but a string is `invalid_input`.
-fn opt_str(o: &Json, key: &str) -> Result<Option<String>, McpError> {
-    match o.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(&cat!("option ", key, " must be a string"))),
+/// One option, through serde-wasm-bindgen: absent or `null` is `None`; a value of the wrong
+/// type is `invalid_input` naming the option.
+fn option<T: DeserializeOwned>(obj: &JsValue, key: &str) -> Result<Option<T>, McpError> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
     }
+    serde_wasm_bindgen::from_value(v).map(Some).map_err(|e| invalid(format!("option {key}: {e}")))
 }
 
-fn opt_num(o: &Json, key: &str, default: f64) -> Result<f64, McpError> {
-    match o.get(key) {
-        None | Some(Json::Null) => Ok(default),
-        Some(v) => v.as_f64().filter(|n| *n >= 0.0).ok_or_else(|| invalid(&cat!("option ", key, " must be a non-negative number"))),
-    }
+/// A server URL as it enters the library, parsed once (R8, R15). A host the `url` crate's
+/// ASCII-only IDNA cannot map goes through the browser's own `URL` first, which turns it
+/// into punycode exactly as `fetch` will.
+fn server_url(input: &str) -> Result<ServerUrl, McpError> {
+    let href = match input.is_ascii() {
+        true => None,
+        false => web_sys::Url::new(input).ok().map(|u| u.href()),
+    };
+    crate::core::discovery::parse_server_url(href.as_deref().unwrap_or(input))
+        .map_err(|e| McpError::from(e).with_server(input))
 }
 
-fn to_js_json(v: &Json) -> JsValue {
-    json_to_js(&v.text())
+/// Runs `f` as a `Promise`: its value resolves it, its error rejects it as an `McpAuthError`.
+fn promise<F>(f: F) -> Promise
+where
+    F: Future<Output = Result<JsValue, McpError>> + 'static,
+{
+    future_to_promise(async move { f.await.map_err(to_js_error) })
 }
 
 fn reject(e: McpError) -> Promise {
-    Promise::reject(&to_js(e))
-}
-
-/// Every method's future goes through here boxed, so the task code is in the module once
-/// instead of once per future type (size).
-fn spawn(f: Pin<Box<dyn Future<Output = Result<JsValue, McpError>>>>) -> Promise {
-    crate::browser::task::spawn(Box::pin(async move { f.await.map_err(to_js) }))
-}
-
-fn promise(f: Pin<Box<dyn Future<Output = Result<Json, McpError>>>>) -> Promise {
-    spawn(Box::pin(async move { f.await.map(|v| to_js_json(&v)) }))
+    Promise::reject(&to_js_error(e))
 }
 
 struct Inner {
@@ -173,64 +166,97 @@ pub struct McpAuth {
     _storage_listener: Option<popup::Listener>,
 }
 
+/// A `clients` entry (pre-registered, keyed by issuer).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientOption {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
 fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
-    let o = options_json(options);
+    if !options.is_object() {
+        return Err(invalid("new McpAuth(options): options must be an object with redirectUri"));
+    }
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
-    let redirect_uri = opt_str(&o, "redirectUri")?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
-    let redirect = Url::parse(&redirect_uri).map_err(|_| invalid("redirectUri must be an absolute URL"))?;
-    if redirect.origin() != origin {
-        return Err(invalid("redirectUri must be on the page's own origin"));
+    let redirect_uri: String = option(options, "redirectUri")?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
+    let redirect = url::Url::parse(&redirect_uri).map_err(|_| invalid("option redirectUri must be an absolute URL"))?;
+    if redirect.origin().ascii_serialization() != origin {
+        return Err(invalid("option redirectUri must be on the page's own origin"));
     }
-    let client_name = match opt_str(&o, "clientName")? {
+    let client_name = match option(options, "clientName")? {
         Some(n) => n,
         None => window.document().map(|d| d.title()).filter(|t| !t.is_empty()).unwrap_or_else(|| origin.clone()),
     };
-    let mut clients = Vec::new();
-    if let Some(Json::Obj(list)) = o.get("clients") {
-        for (issuer, c) in list {
-            let client_id = opt_str(c, "clientId")?.ok_or_else(|| invalid("clients[issuer].clientId is required"))?;
-            clients.push(PreregisteredClient { issuer: issuer.clone(), client_id, client_secret: opt_str(c, "clientSecret")?.map(ClientSecret::new) });
-        }
-    }
+    let clients: BTreeMap<String, ClientOption> = option(options, "clients")?.unwrap_or_default();
     let fetch_fn = match get(options, "fetch") {
         v if v.is_undefined() || v.is_null() => None,
         v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
     };
-    let storage = BrowserStore::open(opt_str(&o, "storage")?.as_deref().unwrap_or("local"))?;
-    let config = Config {
-        redirect_uri: redirect.href(),
-        client_name,
-        client_metadata_url: opt_str(&o, "clientMetadataUrl")?,
-        clients,
-        prefix: opt_str(&o, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
-        refresh_skew_ms: (opt_num(&o, "refreshSkewSeconds", 60.0)? * 1000.0) as u64,
-        allow_missing_pkce: o.flag("allowMissingPkceMetadata"),
+    let storage: Option<String> = option(options, "storage")?;
+    let store = BrowserStore::open(storage.as_deref().unwrap_or("local"))?;
+    let seconds = |key: &str, default: f64| -> Result<f64, McpError> {
+        match option::<f64>(options, key)? {
+            Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
+            Some(_) => Err(invalid(format!("option {key} must be a non-negative number"))),
+            None => Ok(default),
+        }
     };
-    let timeout = opt_num(&o, "popupTimeoutSeconds", 300.0)? * 1000.0;
-    Ok((config, storage, BrowserHttp { fetch_fn }, timeout))
+    let config = Config {
+        redirect_uri: redirect.to_string(),
+        client_name,
+        client_metadata_url: option(options, "clientMetadataUrl")?,
+        clients: clients
+            .into_iter()
+            .map(|(issuer, c)| PreregisteredClient { issuer, client_id: c.client_id, client_secret: c.client_secret.map(ClientSecret::new) })
+            .collect(),
+        prefix: option(options, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
+        refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
+        allow_missing_pkce: option(options, "allowMissingPkceMetadata")?.unwrap_or(false),
+    };
+    let timeout = seconds("popupTimeoutSeconds", 300.0)? * 1000.0;
+    Ok((config, store, BrowserHttp { fetch_fn }, timeout))
+}
+
+/// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.
+fn parse_authorize_options(opts: &JsValue) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
+    let mode: String = option(opts, "mode")?.unwrap_or_else(|| "auto".into());
+    if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
+        return Err(invalid("option mode must be \"auto\", \"popup\" or \"redirect\""));
+    }
+    let options = AuthorizeOptions {
+        scope: option(opts, "scope")?,
+        client_id: option(opts, "clientId")?,
+        client_secret: option::<String>(opts, "clientSecret")?.map(ClientSecret::new),
+        return_to: option(opts, "returnTo")?,
+        popup: false,
+    };
+    Ok((mode, options, get(opts, "signal").dyn_into::<AbortSignal>().ok()))
 }
 
 /// R24: the page's own location, to come back to after a full-page redirect.
 fn current_location(window: &Window) -> Option<String> {
     let l = window.location();
-    Some(cat!(l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
+    Some(format!("{}{}{}", l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
 }
 
 #[wasm_bindgen]
 impl McpAuth {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
-        let (config, store, http, popup_timeout_ms) = parse_options(&options).map_err(to_js)?;
+        let (config, store, http, popup_timeout_ms) = parse_options(&options).map_err(to_js_error)?;
         let inner = Rc::new(Inner { engine: Engine { http, store, env: BrowserEnv::default(), config }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
             popup::Listener::new(&w, "storage", move |ev: JsValue| {
                 let (Some(inner), Some(key)) = (weak.upgrade(), get(&ev, "key").as_string()) else { return };
-                if let Some(server) = key.strip_prefix(&inner.engine.server_key("")) {
-                    let status = inner.engine.status(server);
-                    crate::flow::Env::status_changed(&inner.engine.env, &status);
+                if let Some(server) = key.strip_prefix(&inner.engine.server_key(""))
+                    && let Ok(server) = ServerUrl::parse(server)
+                {
+                    inner.engine.env.status_changed(&inner.engine.status(&server));
                 }
             })
         });
@@ -241,10 +267,11 @@ impl McpAuth {
     #[wasm_bindgen(unchecked_return_type = "Promise<ServerInfo>")]
     pub fn discover(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        promise(Box::pin(async move {
-            let rec = inner.engine.discover(&server_url).await?;
-            Ok(inner.engine.server_info(&rec))
-        }))
+        promise(async move {
+            let server = self::server_url(&server_url)?;
+            let rec = inner.engine.discover(&server).await?;
+            Ok(to_js(&inner.engine.server_info(&rec)))
+        })
     }
 
     /// The interactive flow (R14–R24). Call it synchronously from a click handler: the popup
@@ -255,68 +282,58 @@ impl McpAuth {
         #[wasm_bindgen(js_name = serverUrl)] server_url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "AuthorizeOptions")] opts: Option<JsValue>,
     ) -> Promise {
-        let opts = opts.unwrap_or(JsValue::UNDEFINED);
-        let o = options_json(&opts);
-        let parsed = (|| -> Result<_, McpError> {
-            let mode = opt_str(&o, "mode")?.unwrap_or_else(|| "auto".into());
-            if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
-                return Err(invalid("mode must be \"auto\", \"popup\" or \"redirect\""));
-            }
-            let server = Engine::<BrowserHttp, BrowserStore, BrowserEnv>::server_url(&server_url)?.href();
-            let signal = get(&opts, "signal").dyn_into::<AbortSignal>().ok();
-            let options = AuthorizeOptions {
-                scope: opt_str(&o, "scope")?,
-                client_id: opt_str(&o, "clientId")?,
-                client_secret: opt_str(&o, "clientSecret")?.map(ClientSecret::new),
-                return_to: opt_str(&o, "returnTo")?,
-                popup: false,
-            };
-            Ok((mode, server, signal, options))
-        })();
-        let (mode, server, signal, mut options) = match parsed {
+        let parsed = self::server_url(&server_url)
+            .and_then(|server| Ok((server, parse_authorize_options(&opts.unwrap_or(JsValue::UNDEFINED))?)));
+        let (server, (mode, mut options, signal)) = match parsed {
             Ok(p) => p,
             Err(e) => return reject(e.with_server(&server_url)),
         };
         // R21: the popup opens here, synchronously, inside the click
-        let popup = if mode == "redirect" { None } else { popup::open_blank(&cat!(self.inner.engine.config.prefix, ":", server)) };
+        let popup = match mode.as_str() {
+            "redirect" => None,
+            _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config.prefix)),
+        };
         if popup.is_none() && mode == "popup" {
-            return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(&server));
+            return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(server.as_str()));
         }
         options.popup = popup.is_some();
         if options.return_to.is_none() && popup.is_none() {
             options.return_to = window().ok().and_then(|w| current_location(&w));
         }
         let inner = self.inner.clone();
-        promise(Box::pin(async move {
-            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await.map(|s| s.to_json());
+        promise(async move {
+            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await;
             if result.is_err()
                 && let Some(p) = &popup
             {
                 p.close().ok();
             }
-            result.map_err(|e| e.with_server(&server))
-        }))
+            result.map(|s| to_js(&s)).map_err(|e| e.with_server(server.as_str()))
+        })
     }
 
     /// Completes the flow on the redirect page (R17–R24).
     #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<CallbackResult>")]
     pub fn handle_callback(&self, url: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        promise(Box::pin(async move {
+        promise(async move {
             let window = window()?;
             let url = match url {
                 Some(u) => u,
                 None => window.location().href().map_err(|_| invalid("no page URL"))?,
             };
-            handle_callback(&inner, &window, &url).await.map(|r| r.to_json())
-        }))
+            handle_callback(&inner, &window, &url).await.map(|r| to_js(&r))
+        })
     }
 
     /// A valid access token, refreshed first when needed (R26, R27).
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         let inner = self.inner.clone();
-        spawn(Box::pin(async move { Ok(JsValue::from_str(inner.engine.access_token(&server_url).await?.secret())) }))
+        promise(async move {
+            let token = inner.engine.access_token(&self::server_url(&server_url)?).await?;
+            Ok(JsValue::from_str(token.secret()))
+        })
     }
 
     /// `fetch` with the bearer token (R28); `input` defaults to `serverUrl`.
@@ -328,19 +345,23 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
-        spawn(Box::pin(async move { authorized_fetch(&inner, &server_url, input, init).await }))
+        promise(async move { authorized_fetch(&inner, &server_url, input, init).await })
     }
 
     /// R30: the stored status, synchronously.
     #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> JsValue {
-        to_js_json(&self.inner.engine.status(&server_url).to_json())
+        let status = match self::server_url(&server_url) {
+            Ok(server) => self.inner.engine.status(&server),
+            Err(_) => Status::unknown(&server_url),
+        };
+        to_js(&status)
     }
 
     /// Every server this origin has state for.
     #[wasm_bindgen(unchecked_return_type = "Status[]")]
     pub fn list(&self) -> JsValue {
-        to_js_json(&Json::Arr(self.inner.engine.list().iter().map(Status::to_json).collect()))
+        to_js(&self.inner.engine.list())
     }
 
     /// R29: revoke at the authorization server, then forget locally.
@@ -351,16 +372,19 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "RevokeOptions")] opts: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
-        let force = opts.map(|o| get(&o, "force").as_bool().unwrap_or(false)).unwrap_or(false);
-        spawn(Box::pin(async move {
-            inner.engine.revoke(&server_url, force).await?;
+        let force = opts.is_some_and(|o| get(&o, "force").as_bool() == Some(true));
+        promise(async move {
+            inner.engine.revoke(&self::server_url(&server_url)?, force).await?;
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 
-    /// Removes local state for a server without contacting anyone.
+    /// Removes local state for a server without contacting anyone (a URL that does not parse
+    /// has no state to remove).
     pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
-        self.inner.engine.forget(&server_url);
+        if let Ok(server) = self::server_url(&server_url) {
+            self.inner.engine.forget(&server);
+        }
     }
 
     /// Listens to `status` and `step` events; returns the unsubscribe function.
@@ -372,7 +396,7 @@ impl McpAuth {
     }
 }
 
-async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, signal: Option<AbortSignal>, options: AuthorizeOptions) -> Result<Status, McpError> {
+async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>, signal: Option<AbortSignal>, options: AuthorizeOptions) -> Result<Status, McpError> {
     let engine = &inner.engine;
     let (url, state) = match engine.begin_authorization(server, options).await? {
         Begin::NotNeeded(status) => {
@@ -385,17 +409,17 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     };
     let Some(popup) = popup else {
         // full-page redirect: the page navigates away and this promise never settles
-        window()?.location().assign(&url).map_err(|e| invalid(&js_message(&e)))?;
-        return core::future::pending().await;
+        window()?.location().assign(url.as_str()).map_err(|e| invalid(js_message(&e)))?;
+        return std::future::pending().await;
     };
     if signal.as_ref().is_some_and(|s| s.aborted()) {
         engine.store.remove(&engine.flow_key(&state));
         return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
     }
-    popup.location().set_href(&url).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
+    popup.location().set_href(url.as_str()).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
     let result_key = engine.result_key(&state);
-    let read_stored = || popup::parse_result(engine.store.get(&result_key), &state);
-    let on_detached = || crate::flow::Env::step(&engine.env, server, "popup_detached", "finish signing in in the popup");
+    let read_stored = || engine.load::<FlowResult>(&result_key).filter(|r| r.state == state);
+    let on_detached = || engine.env.step(server.as_str(), "popup_detached", "finish signing in in the popup");
     let outcome = popup::wait_for_result(Watch {
         popup,
         channel: &engine.flow_key(&state),
@@ -417,16 +441,13 @@ async fn run_authorize(inner: &Inner, server: &str, popup: Option<&Window>, sign
     }
 }
 
+/// The contract's `CallbackResult`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct CallbackResult {
     server_url: String,
     return_to: Option<String>,
     status: Status,
-}
-
-impl CallbackResult {
-    fn to_json(&self) -> Json {
-        obj([("serverUrl", (&self.server_url).into()), ("returnTo", self.return_to.as_ref().into()), ("status", self.status.to_json())])
-    }
 }
 
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
@@ -454,15 +475,15 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
 /// opener at our exact origin — then the popup closes.
 fn notify_opener(inner: &Inner, state: &str, result: &FlowResult) {
     let engine = &inner.engine;
-    let text = result.to_json().text();
-    let _ = engine.store.set(&engine.result_key(state), &text);
-    popup::notify_opener(&engine.flow_key(state), &text);
+    let _ = engine.store.set(&engine.result_key(state), result);
+    popup::notify_opener(&engine.flow_key(state), &serde_json::to_string(result).unwrap_or_default());
 }
 
-/// R28: the bearer token on requests to the server's origin only; one refresh and retry on 401.
+/// R28: the app's request as a `Request`, sent by the flow's `authorized_fetch`, which
+/// decides about the token, the refresh and the retry.
 async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue>, init: Option<JsValue>) -> Result<JsValue, McpError> {
     let engine = &inner.engine;
-    let server = BrowserEngine::server_url(server_url)?;
+    let server = self::server_url(server_url)?;
     let init: RequestInit = match init {
         Some(i) if i.is_object() => i.unchecked_into(),
         _ => RequestInit::new(),
@@ -474,31 +495,23 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             let s: String = v.unchecked_ref::<js_sys::Object>().to_string().into();
             Request::new_with_str_and_init(&s, &init)
         }
-        _ => Request::new_with_str_and_init(&server.href(), &init),
+        _ => Request::new_with_str_and_init(server.as_str(), &init),
     }
-    .map_err(|e| invalid(&js_message(&e)))?;
-    let same_origin = Url::parse(&request.url()).is_ok_and(|u| u.same_origin(&server));
-    if !same_origin {
-        // never a token to another origin
-        return inner.engine.http.fetch_request(&request).await.map(JsValue::from).map_err(McpError::from);
-    }
-    let token = engine.access_token(server_url).await?;
-    let retry = request.clone().map_err(|e| invalid(&js_message(&e)))?;
-    let send = |req: Request, token: String| async move {
-        // a fixed message: the browser's own names the header value, i.e. the token (R31)
-        req.headers().set("authorization", &cat!("Bearer ", token)).map_err(|_| invalid("the access token cannot be sent as a header"))?;
-        engine.http.fetch_request(&req).await.map_err(McpError::from)
+    .map_err(|e| invalid(js_message(&e)))?;
+    let send = |token: Option<crate::core::secret::AccessToken>| {
+        // every send takes its own copy: a body can be read once
+        let copy = request.clone().map_err(|e| invalid(js_message(&e)));
+        async move {
+            let req = copy?;
+            if let Some(token) = token {
+                // a fixed message: the browser's own names the header value, i.e. the token (R31)
+                req.headers()
+                    .set("authorization", &format!("Bearer {}", token.secret()))
+                    .map_err(|_| invalid("the access token cannot be sent as a header"))?;
+            }
+            let resp = engine.http.fetch_request(&req).await?;
+            Ok((resp.status(), JsValue::from(resp)))
+        }
     };
-    let resp = send(request, token.secret().to_string()).await?;
-    if resp.status() != 401 {
-        return Ok(resp.into());
-    }
-    // R28: one refresh, one retry
-    let rec = engine.load_server(&server.href()).ok_or_else(|| McpError::new(ErrorCode::AuthorizationRequired, "authorize first"))?;
-    let fresh = engine.refresh(rec).await?;
-    let resp = send(retry, fresh.access_token.secret().to_string()).await?;
-    if resp.status() == 401 {
-        return Err(McpError::new(ErrorCode::AuthorizationRequired, "the server refused the token").with_server(&server.href()));
-    }
-    Ok(resp.into())
+    engine.authorized_fetch(&server, &request.url(), send).await
 }

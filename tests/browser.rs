@@ -1,6 +1,6 @@
 //! Browser tests of the shell, in headless Chromium (wasm-bindgen-test-runner + chromedriver):
-//! storage, fetch, the randomness source, the promise bridge, the popup result's channels, and
-//! the JS error shape.
+//! storage, fetch, the randomness source, the façade's promises and values (serde-wasm-bindgen),
+//! the popup result's channels, and the JS error shape.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashSet;
@@ -11,12 +11,12 @@ use mcp_oauth_wasm::browser::fetch::BrowserHttp;
 use mcp_oauth_wasm::browser::storage::BrowserStore;
 use mcp_oauth_wasm::browser::popup;
 use mcp_oauth_wasm::core::error::{ErrorCode, HttpError, McpError};
-use mcp_oauth_wasm::core::json::Record;
-use mcp_oauth_wasm::flow::records::FlowResult;
 use mcp_oauth_wasm::core::http::HttpRequest;
 use mcp_oauth_wasm::core::pkce::CodeVerifier;
-use mcp_oauth_wasm::flow::{Env, Http, Store};
+use mcp_oauth_wasm::flow::records::FlowResult;
+use mcp_oauth_wasm::flow::{Corrupt, Env, Http, Store};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -25,17 +25,35 @@ fn prop(v: &JsValue, k: &str) -> JsValue {
     js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap()
 }
 
+fn url(s: &str) -> url::Url {
+    url::Url::parse(s).unwrap()
+}
+
+fn get_str(store: &BrowserStore, key: &str) -> Option<String> {
+    store.get::<String>(key).map(|r| r.unwrap())
+}
+
+/// An `McpAuth` on this page's origin with `extra` options (JSON members) added.
+fn auth_with(extra: &str) -> Result<McpAuth, JsValue> {
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    McpAuth::new(js_sys::JSON::parse(&format!(r#"{{"redirectUri":"{origin}/cb","storage":"memory"{extra}}}"#)).unwrap())
+}
+
 #[wasm_bindgen_test]
 fn r25_local_storage_round_trip_is_seen_by_a_second_handle() {
     let a = BrowserStore::open("local").unwrap();
     let b = BrowserStore::open("local").unwrap();
-    a.set("mcp-oauth-test:k1", "v1 ✓").unwrap();
-    assert_eq!(b.get("mcp-oauth-test:k1").as_deref(), Some("v1 ✓"));
+    a.set("mcp-oauth-test:k1", &"v1 ✓").unwrap();
+    assert_eq!(get_str(&b, "mcp-oauth-test:k1").as_deref(), Some("v1 ✓"));
     let raw = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    assert_eq!(raw.get_item("mcp-oauth-test:k1").unwrap().as_deref(), Some("v1 ✓"));
+    assert_eq!(raw.get_item("mcp-oauth-test:k1").unwrap().as_deref(), Some("\"v1 ✓\""), "kept as JSON text");
     assert!(b.keys().iter().any(|k| k == "mcp-oauth-test:k1"));
+    // a value that is not the record asked for reads as corrupt, not as absent
+    raw.set_item("mcp-oauth-test:k2", "{not json").unwrap();
+    assert_eq!(a.get::<String>("mcp-oauth-test:k2"), Some(Err(Corrupt)));
     b.remove("mcp-oauth-test:k1");
-    assert_eq!(a.get("mcp-oauth-test:k1"), None);
+    b.remove("mcp-oauth-test:k2");
+    assert_eq!(a.get::<String>("mcp-oauth-test:k1"), None);
 }
 
 #[wasm_bindgen_test]
@@ -43,12 +61,13 @@ fn r25_session_and_memory_stores_are_separate() {
     let session = BrowserStore::open("session").unwrap();
     let memory = BrowserStore::open("memory").unwrap();
     let local = BrowserStore::open("local").unwrap();
-    session.set("mcp-oauth-test:s", "session").unwrap();
-    memory.set("mcp-oauth-test:s", "memory").unwrap();
-    assert_eq!(session.get("mcp-oauth-test:s").as_deref(), Some("session"));
-    assert_eq!(memory.get("mcp-oauth-test:s").as_deref(), Some("memory"));
-    assert_eq!(local.get("mcp-oauth-test:s"), None);
-    assert_eq!(BrowserStore::open("memory").unwrap().get("mcp-oauth-test:s"), None, "memory is per instance");
+    session.set("mcp-oauth-test:s", &"session").unwrap();
+    memory.set("mcp-oauth-test:s", &"memory").unwrap();
+    assert_eq!(get_str(&session, "mcp-oauth-test:s").as_deref(), Some("session"));
+    assert_eq!(get_str(&memory, "mcp-oauth-test:s").as_deref(), Some("memory"));
+    assert_eq!(memory.keys(), ["mcp-oauth-test:s"]);
+    assert_eq!(get_str(&local, "mcp-oauth-test:s"), None);
+    assert_eq!(get_str(&BrowserStore::open("memory").unwrap(), "mcp-oauth-test:s"), None, "memory is per instance");
     session.remove("mcp-oauth-test:s");
     assert!(BrowserStore::open("cookies").is_err());
 }
@@ -56,16 +75,18 @@ fn r25_session_and_memory_stores_are_separate() {
 #[wasm_bindgen_test]
 async fn r10_fetch_returns_status_headers_and_body() {
     let http = BrowserHttp::default();
-    let resp = http.send(HttpRequest::get("data:application/json,%7B%22issuer%22%3A%22x%22%7D")).await.unwrap();
+    // a body with a byte order mark, as `Response.json()` would take it
+    let resp = http.send(HttpRequest::get(url("data:application/json,%EF%BB%BF%7B%22issuer%22%3A%22x%22%7D"))).await.unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("Content-Type"), Some("application/json"));
-    assert_eq!(resp.json_object().unwrap().str("issuer").as_deref(), Some("x"));
+    let v: serde_json::Value = resp.json().unwrap();
+    assert_eq!(v["issuer"], "x");
 }
 
 #[wasm_bindgen_test]
 async fn r10_fetch_failure_is_a_network_error() {
     // port 9 on loopback: nothing listens, the connection is refused
-    let err = BrowserHttp::default().send(HttpRequest::get("http://127.0.0.1:9/.well-known/x")).await.unwrap_err();
+    let err = BrowserHttp::default().send(HttpRequest::get(url("http://127.0.0.1:9/.well-known/x"))).await.unwrap_err();
     assert!(matches!(err, HttpError::Network(_)), "{err:?}");
 }
 
@@ -73,8 +94,8 @@ async fn r10_fetch_failure_is_a_network_error() {
 async fn r10_the_apps_fetch_option_is_used() {
     let f = js_sys::Function::new_with_args("req", "return Promise.resolve(new Response('via app', { status: 203 }))");
     let http = BrowserHttp { fetch_fn: Some(f) };
-    let resp = http.send(HttpRequest::get("https://unreachable.invalid/x")).await.unwrap();
-    assert_eq!((resp.status, resp.body.as_slice()), (203, b"via app".as_slice()));
+    let resp = http.send(HttpRequest::get(url("https://unreachable.invalid/x"))).await.unwrap();
+    assert_eq!((resp.status, resp.body.as_str()), (203, "via app"));
 }
 
 #[wasm_bindgen_test]
@@ -101,62 +122,96 @@ fn r32_bad_options_reject_with_a_typed_error() {
     }
 }
 
+/// An option of the wrong type is `invalid_input` naming the option (serde-wasm-bindgen reads it).
+#[wasm_bindgen_test]
+fn r32_an_option_of_the_wrong_type_is_named() {
+    for (extra, name) in [
+        (r#","refreshSkewSeconds":"soon""#, "refreshSkewSeconds"),
+        (r#","clients":{"https://as.example":{"clientSecret":"s"}}"#, "clients"),
+        (r#","clientName":7"#, "clientName"),
+        (r#","storage":"cookies""#, "storage"),
+        (r#","allowMissingPkceMetadata":"yes""#, "allowMissingPkceMetadata"),
+    ] {
+        let err = auth_with(extra).err().expect("constructor must fail");
+        assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"), "{extra}");
+        let message = prop(&err, "message").as_string().unwrap();
+        assert!(message.contains(name), "{message} does not name {name}");
+    }
+    assert!(auth_with(r#","clients":{"https://as.example":{"clientId":"c"}},"refreshSkewSeconds":30"#).is_ok());
+}
+
 #[wasm_bindgen_test]
 async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
-    let origin = web_sys::window().unwrap().location().origin().unwrap();
-    let opts = js_sys::JSON::parse(&format!(r#"{{"redirectUri":"{origin}/cb","storage":"memory"}}"#)).unwrap();
-    let auth = McpAuth::new(opts).unwrap();
+    let auth = auth_with("").unwrap();
     let status = auth.status("https://mcp.example/mcp".into());
     assert_eq!(prop(&status, "state").as_string().as_deref(), Some("unknown"));
     assert!(prop(&status, "expiresAt").is_null());
-    let err = wasm_bindgen_futures::JsFuture::from(auth.discover("http://mcp.example/mcp".into())).await.unwrap_err();
+    assert_eq!(prop(&status, "refreshable"), JsValue::FALSE);
+    let err = JsFuture::from(auth.discover("http://mcp.example/mcp".into())).await.unwrap_err();
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("insecure_url"));
-    let err = wasm_bindgen_futures::JsFuture::from(auth.get_access_token("https://mcp.example/mcp".into())).await.unwrap_err();
+    assert!(err.is_instance_of::<js_sys::Error>());
+    let err = JsFuture::from(auth.get_access_token("https://mcp.example/mcp".into())).await.unwrap_err();
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("authorization_required"));
+    assert_eq!(prop(&err, "serverUrl").as_string().as_deref(), Some("https://mcp.example/mcp"));
+    // R15: the server URL as the browser resolves it, numeric hosts and dot segments included
+    let status = auth.status("HTTP://0x7f.1:8080/a/../mcp#x".into());
+    assert_eq!(prop(&status, "serverUrl").as_string().as_deref(), Some("http://127.0.0.1:8080/mcp"));
+}
+
+/// A user-typed IDN host reaches Rust as the punycode the browser's `URL` gives it.
+#[wasm_bindgen_test]
+fn r15_an_idn_server_url_is_the_browsers_punycode() {
+    let auth = auth_with("").unwrap();
+    let status = auth.status("https://bücher.example/mcp".into());
+    assert_eq!(prop(&status, "serverUrl").as_string().as_deref(), Some("https://xn--bcher-kva.example/mcp"));
+}
+
+/// `discover` end to end through the app's `fetch` option and the façade's promise: the
+/// `ServerInfo` is a plain object, the metadata documents whole (unknown members kept).
+#[wasm_bindgen_test]
+async fn r1_r9_r10_discover_through_the_apps_fetch_resolves_a_server_info() {
+    let fetch = js_sys::Function::new_with_args(
+        "req",
+        r#"const u = new URL(req.url); const json = (status, body, headers = {}) =>
+             Promise.resolve(new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } }));
+           if (u.pathname == "/mcp") return json(401, {}, { "www-authenticate": 'Bearer , resource_metadata="https://mcp.example/prm"' });
+           if (u.pathname == "/prm") return json(200, { resource: "https://mcp.example/mcp", authorization_servers: ["https://as.example"], scopes_supported: ["a"], "x-extra": [1] });
+           if (u.pathname == "/.well-known/oauth-authorization-server") return json(200, { issuer: "https://as.example",
+             authorization_endpoint: "https://as.example/auth", token_endpoint: "https://as.example/token",
+             registration_endpoint: "https://as.example/reg", code_challenge_methods_supported: ["S256"] });
+           return json(404, {});"#,
+    );
+    let opts = js_sys::Object::new();
+    js_sys::Reflect::set(&opts, &"redirectUri".into(), &format!("{}/cb", web_sys::window().unwrap().location().origin().unwrap()).into()).unwrap();
+    js_sys::Reflect::set(&opts, &"storage".into(), &"memory".into()).unwrap();
+    js_sys::Reflect::set(&opts, &"fetch".into(), &fetch).unwrap();
+    let auth = McpAuth::new(opts.into()).unwrap();
+    let info = JsFuture::from(auth.discover("https://mcp.example/mcp".into())).await.unwrap();
+    assert_eq!(prop(&info, "registration").as_string().as_deref(), Some("dynamic"));
+    assert_eq!(prop(&info, "requiresAuth"), JsValue::TRUE);
+    assert_eq!(prop(&info, "issuer").as_string().as_deref(), Some("https://as.example"));
+    assert_eq!(prop(&info, "resourceMetadataUrl").as_string().as_deref(), Some("https://mcp.example/prm"));
+    let prm = prop(&info, "resourceMetadata");
+    assert!(js_sys::Array::is_array(&prop(&prm, "x-extra")), "unknown members kept, as plain JS values");
+    assert!(prop(&info, "challengeScope").is_undefined(), "absent optional members are left out");
+    let status = auth.status("https://mcp.example/mcp".into());
+    assert_eq!(prop(&status, "state").as_string().as_deref(), Some("authorization_required"));
 }
 
 /// `auth.fetch(serverUrl, input)` takes `input` as a string, a `URL` or a `Request` (the
 /// contract's `RequestInfo | URL`); to another origin it goes without a token.
 #[wasm_bindgen_test]
 async fn r28_fetch_input_may_be_a_string_a_url_or_a_request() {
-    let origin = web_sys::window().unwrap().location().origin().unwrap();
-    let opts = js_sys::JSON::parse(&format!(r#"{{"redirectUri":"{origin}/cb","storage":"memory"}}"#)).unwrap();
-    let auth = McpAuth::new(opts).unwrap();
+    let auth = auth_with("").unwrap();
     let data = "data:text/plain,via%20input";
     let url = js_sys::Function::new_with_args("d", "return new URL(d)").call1(&JsValue::NULL, &data.into()).unwrap();
     let request = web_sys::Request::new_with_str(data).unwrap();
     for input in [JsValue::from_str(data), url, request.into()] {
-        let resp = wasm_bindgen_futures::JsFuture::from(auth.fetch("https://mcp.example/mcp".into(), Some(input.clone()), None)).await.unwrap();
+        let resp = JsFuture::from(auth.fetch("https://mcp.example/mcp".into(), Some(input.clone()), None)).await.unwrap();
         let resp: web_sys::Response = resp.unchecked_into();
-        let text = wasm_bindgen_futures::JsFuture::from(resp.text().unwrap()).await.unwrap();
+        let text = JsFuture::from(resp.text().unwrap()).await.unwrap();
         assert_eq!(text.as_string().as_deref(), Some("via input"), "input {input:?}");
     }
-}
-
-/// The task bridge both ways: `spawn` settles its promise with the future's result (after
-/// several awaits that each park the task), and `settled` reports rejection as `Err`.
-#[wasm_bindgen_test]
-async fn task_spawn_runs_to_completion_across_awaits_and_rejects_with_the_error() {
-    use mcp_oauth_wasm::browser::task::{settled, spawn};
-    let delayed = |ms: i32, v: &str| {
-        let v = JsValue::from_str(v);
-        js_sys::Promise::new(&mut |resolve, _| {
-            let f: js_sys::Function = resolve.bind1(&JsValue::NULL, &v).unchecked_into();
-            web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&f, ms).unwrap();
-        })
-    };
-    let (a, b) = (delayed(20, "a"), delayed(5, "b"));
-    let joined = spawn(Box::pin(async move {
-        let a = settled(&a).await?.as_string().unwrap();
-        let b = settled(&b).await?.as_string().unwrap(); // already settled when awaited
-        Ok(JsValue::from_str(&format!("{a}{b}")))
-    }));
-    assert_eq!(settled(&joined).await.unwrap().as_string().as_deref(), Some("ab"));
-
-    let rejected = js_sys::Promise::reject(&JsValue::from_str("no"));
-    assert_eq!(settled(&rejected).await.unwrap_err().as_string().as_deref(), Some("no"));
-    let failing = spawn(Box::pin(async move { Err(JsValue::from_str("boom")) }));
-    assert_eq!(wasm_bindgen_futures::JsFuture::from(failing).await.unwrap_err().as_string().as_deref(), Some("boom"));
 }
 
 /// Runs a JS function body with the strings `a` and `b` as its arguments.
@@ -165,7 +220,7 @@ fn run_js(body: &str, a: &str, b: &str) {
 }
 
 fn result_text(state: &str, error: Option<McpError>) -> String {
-    FlowResult { state: state.into(), error }.to_json().text()
+    serde_json::to_string(&FlowResult { state: state.into(), error }).unwrap()
 }
 
 async fn watch_self(channel: &str, state: &str) -> Result<FlowResult, McpError> {

@@ -1,56 +1,40 @@
 //! `Env` in the browser: `Date.now()`, `crypto.getRandomValues` (through getrandom) and the
 //! `subscribe` listeners (R30 events).
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use core::cell::Cell;
-use alloc::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::JsValue;
 
+use super::to_js;
 use crate::core::error::{ErrorCode, McpError};
-use crate::core::json::{Json, obj};
 use crate::flow::Env;
-use crate::flow::records::Status;
+use crate::flow::records::{Event, Status};
 
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
-    /// A `Cell`, taken and put back: no borrow can be held across a listener call, and no
-    /// `RefCell` panic path is in the module.
-    listeners: Rc<Cell<Vec<(u32, Function)>>>,
+    listeners: Rc<RefCell<Vec<(u32, Function)>>>,
     next_id: Rc<Cell<u32>>,
-}
-
-/// JSON text → a plain JS value (`null` if it does not parse, which our own JSON always does).
-pub fn json_to_js(text: &str) -> JsValue {
-    js_sys::JSON::parse(text).unwrap_or(JsValue::NULL)
 }
 
 impl BrowserEnv {
     pub fn subscribe(&self, f: Function) -> u32 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        let mut all = self.listeners.take();
-        all.push((id, f));
-        self.listeners.set(all);
+        self.listeners.borrow_mut().push((id, f));
         id
     }
 
     pub fn unsubscribe(&self, id: u32) {
-        let mut all = self.listeners.take();
-        all.retain(|(i, _)| *i != id);
-        self.listeners.set(all);
+        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
     /// Calls every listener; one that throws does not stop the others.
-    pub fn emit(&self, event: &Json) {
-        let value = json_to_js(&event.text());
-        // a copy: a listener may subscribe or unsubscribe while it runs
-        let all = self.listeners.take();
-        let listeners: Vec<Function> = all.iter().map(|(_, f)| f.clone()).collect();
-        self.listeners.set(all);
+    pub fn emit(&self, event: &Event) {
+        let value = to_js(event);
+        // a copy, and no borrow held while listeners run: one may subscribe or unsubscribe
+        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
         for f in listeners {
             let _ = f.call1(&JsValue::NULL, &value);
         }
@@ -67,10 +51,10 @@ impl Env for BrowserEnv {
     }
 
     fn step(&self, server_url: &str, step: &str, detail: &str) {
-        self.emit(&obj([("type", "step".into()), ("serverUrl", server_url.into()), ("step", step.into()), ("detail", detail.into())]));
+        self.emit(&Event::Step { server_url, step, detail });
     }
 
     fn status_changed(&self, status: &Status) {
-        self.emit(&obj([("type", "status".into()), ("status", status.to_json())]));
+        self.emit(&Event::Status { status });
     }
 }

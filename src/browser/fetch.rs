@@ -1,14 +1,11 @@
 //! `Http` over the browser's `fetch` (or the app's own `fetch` option, R10).
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::js_message;
-use super::task::settled;
 use crate::core::error::HttpError;
 use crate::core::http::{HttpRequest, HttpResponse};
 use crate::flow::Http;
@@ -20,6 +17,10 @@ const READ_HEADERS: [&str; 3] = ["www-authenticate", "content-type", "dpop-nonce
 pub struct BrowserHttp {
     /// The app's `fetch` option; `globalThis.fetch` when absent.
     pub fetch_fn: Option<Function>,
+}
+
+fn network(e: JsValue) -> HttpError {
+    HttpError::Network(js_message(&e))
 }
 
 impl BrowserHttp {
@@ -36,17 +37,17 @@ impl BrowserHttp {
                 f.call1(&global, request)
             }
         }
-        .map_err(|e| HttpError::Network(js_message(&e)))?;
+        .map_err(network)?;
         let promise: Promise = promise.dyn_into().map_err(|_| HttpError::Network("fetch did not return a promise".into()))?;
-        let resp = settled(&promise).await.map_err(|e| HttpError::Network(js_message(&e)))?;
+        let resp = JsFuture::from(promise).await.map_err(network)?;
         resp.dyn_into::<Response>().map_err(|_| HttpError::Network("fetch did not return a Response".into()))
     }
 }
 
 pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
-    let headers = Headers::new().map_err(|e| HttpError::Network(js_message(&e)))?;
+    let headers = Headers::new().map_err(network)?;
     for (k, v) in &req.headers {
-        headers.append(k, v).map_err(|e| HttpError::Network(js_message(&e)))?;
+        headers.append(k, v).map_err(network)?;
     }
     let init = RequestInit::new();
     init.set_method(req.method.as_str());
@@ -57,21 +58,18 @@ pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
     if !req.follow_redirects {
         init.set_redirect(RequestRedirect::Manual);
     }
-    Request::new_with_str_and_init(&req.url, &init).map_err(|e| HttpError::Network(js_message(&e)))
+    Request::new_with_str_and_init(req.url.as_str(), &init).map_err(network)
 }
 
 impl Http for BrowserHttp {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let request = build_request(&req)?;
-        let resp = self.fetch_request(&request).await?;
+        let resp = self.fetch_request(&build_request(&req)?).await?;
         let headers = READ_HEADERS
             .iter()
             .filter_map(|name| resp.headers().get(name).ok().flatten().map(|v| (name.to_string(), v)))
             .collect();
-        let body = match resp.array_buffer() {
-            Ok(p) => settled(&p).await.map_err(|e| HttpError::Network(js_message(&e)))?,
-            Err(e) => return Err(HttpError::Network(js_message(&e))),
-        };
-        Ok(HttpResponse::new(resp.status(), headers, Uint8Array::new(&body).to_vec()))
+        // `text()`: the body decoded as `Response.json()` decodes it (UTF-8, BOM stripped)
+        let body = JsFuture::from(resp.text().map_err(network)?).await.map_err(network)?;
+        Ok(HttpResponse::new(resp.status(), headers, body.as_string().unwrap_or_default()))
     }
 }

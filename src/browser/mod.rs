@@ -1,15 +1,12 @@
 //! The browser shell: implements the flow's traits with web-sys. Nothing here decides anything
-//! about OAuth; it moves bytes, keeps strings and watches windows.
-
-#[allow(unused_imports)]
-use crate::prelude::*;
+//! about OAuth; it moves bytes, keeps records and watches windows.
 
 pub mod env;
 pub mod fetch;
 pub mod popup;
 pub mod storage;
-pub mod task;
 
+use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::core::error::{ErrorCode, McpError};
@@ -24,5 +21,11 @@ pub fn js_message(e: &JsValue) -> String {
 }
 
 pub fn window() -> Result<web_sys::Window, McpError> {
-    web_sys::window().ok_or_else(|| McpError::new(ErrorCode::InvalidInput, "mcp-oauth-wasm needs a window"))
+    web_sys::window().ok_or_else(|| McpError::new(ErrorCode::InvalidInput, "mcp-oauth-wasm needs a browser window"))
+}
+
+/// A value as the plain JS object JSON would give (`null` for `None`, objects for maps), as the
+/// contract's shapes are.
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }

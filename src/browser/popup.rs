@@ -4,17 +4,15 @@
 //! sending end are a few lines of JS (`shell.js`); every text they pass is parsed and checked
 //! here.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
 use js_sys::Promise;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, EventTarget, Window};
 
 use crate::core::error::{ErrorCode, McpError};
-use crate::core::json::{Json, Record};
+use crate::core::http::parse_json;
 use crate::flow::records::FlowResult;
 
 /// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
@@ -56,7 +54,7 @@ impl Drop for Watcher {
 }
 
 pub async fn sleep(ms: i32) {
-    let _ = super::task::settled(&sleep_promise(ms)).await;
+    let _ = JsFuture::from(sleep_promise(ms)).await;
 }
 
 /// An event listener removed when dropped (as gloo-events does).
@@ -81,8 +79,8 @@ impl Drop for Listener {
 }
 
 /// A flow result's JSON text, if it is one and belongs to the flow `state`.
-pub fn parse_result(text: Option<String>, state: &str) -> Option<FlowResult> {
-    FlowResult::from_json(&Json::parse(&text?)?).filter(|r| r.state == state)
+pub fn parse_result(text: &str, state: &str) -> Option<FlowResult> {
+    parse_json::<FlowResult>(text).filter(|r| r.state == state)
 }
 
 pub struct Watch<'a> {
@@ -108,7 +106,7 @@ pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
     let mut detached = false;
     loop {
         while let Some(text) = watch.0.take() {
-            if let Some(r) = parse_result(Some(text), w.state) {
+            if let Some(r) = parse_result(&text, w.state) {
                 return Ok(r);
             }
         }

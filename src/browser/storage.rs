@@ -1,82 +1,98 @@
-//! `Store` over localStorage, sessionStorage or memory (R25). (web-sys directly: gloo-storage's
-//! handles throw when a storage is disabled, and R32 wants a typed error instead.)
+//! `Store` over localStorage or sessionStorage (gloo-storage, its serde `get`/`set`) or the
+//! page's memory (R25).
 
-#[allow(unused_imports)]
-use crate::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
-use core::cell::Cell;
+use gloo_storage::errors::StorageError;
+use gloo_storage::{LocalStorage, SessionStorage, Storage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::core::error::{ErrorCode, McpError};
-use crate::flow::Store;
+use crate::flow::{Corrupt, Store};
 
 pub enum BrowserStore {
-    Web(web_sys::Storage),
-    /// A plain list: a handful of keys, and no BTreeMap code in the module (size). A `Cell`,
-    /// taken and put back (no `RefCell` panic path).
-    Memory(Cell<Vec<(String, String)>>),
+    Local,
+    Session,
+    /// JSON texts, as the web storages keep them.
+    Memory(RefCell<HashMap<String, String>>),
 }
 
 impl BrowserStore {
-    /// `"local"` (default), `"session"` or `"memory"`.
+    /// `"local"` (default), `"session"` or `"memory"`. gloo-storage's handles panic when there
+    /// is no window or the storage is disabled (R32, R36): both are checked here first.
     pub fn open(kind: &str) -> Result<BrowserStore, McpError> {
-        let unavailable = || McpError::new(ErrorCode::StorageUnavailable, cat!(kind, "Storage is not available"));
         let window = super::window()?;
-        let web = match kind {
-            "local" => window.local_storage(),
-            "session" => window.session_storage(),
-            "memory" => return Ok(BrowserStore::Memory(Cell::default())),
-            _ => return Err(McpError::new(ErrorCode::InvalidInput, "storage must be \"local\", \"session\" or \"memory\"")),
+        let (store, web) = match kind {
+            "local" => (BrowserStore::Local, window.local_storage()),
+            "session" => (BrowserStore::Session, window.session_storage()),
+            "memory" => return Ok(BrowserStore::Memory(RefCell::default())),
+            _ => return Err(McpError::new(ErrorCode::InvalidInput, "option storage must be \"local\", \"session\" or \"memory\"")),
         };
-        web.ok().flatten().map(BrowserStore::Web).ok_or_else(unavailable)
+        match web {
+            Ok(Some(_)) => Ok(store),
+            _ => Err(McpError::new(ErrorCode::StorageUnavailable, format!("{kind}Storage is not available"))),
+        }
+    }
+
+    fn raw(&self) -> Option<web_sys::Storage> {
+        match self {
+            BrowserStore::Local => Some(LocalStorage::raw()),
+            BrowserStore::Session => Some(SessionStorage::raw()),
+            BrowserStore::Memory(_) => None,
+        }
     }
 }
 
+fn read<T>(r: Result<T, StorageError>) -> Option<Result<T, Corrupt>> {
+    match r {
+        Ok(v) => Some(Ok(v)),
+        Err(StorageError::KeyNotFound(_)) => None,
+        Err(_) => Some(Err(Corrupt)),
+    }
+}
+
+fn refused(e: StorageError) -> McpError {
+    McpError::new(ErrorCode::StorageUnavailable, format!("storage refused a write: {e}"))
+}
+
 impl Store for BrowserStore {
-    fn get(&self, key: &str) -> Option<String> {
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>> {
         match self {
-            BrowserStore::Web(s) => s.get_item(key).ok().flatten(),
-            BrowserStore::Memory(m) => with(m, |all| all.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())),
+            BrowserStore::Local => read(LocalStorage::get(key)),
+            BrowserStore::Session => read(SessionStorage::get(key)),
+            BrowserStore::Memory(m) => m.borrow().get(key).map(|text| serde_json::from_str(text).map_err(|_| Corrupt)),
         }
     }
-    fn set(&self, key: &str, value: &str) -> Result<(), McpError> {
+
+    fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError> {
         match self {
-            BrowserStore::Web(s) => s
-                .set_item(key, value)
-                .map_err(|e| McpError::new(ErrorCode::StorageUnavailable, cat!("storage refused a write: ", super::js_message(&e)))),
+            BrowserStore::Local => LocalStorage::set(key, value).map_err(refused),
+            BrowserStore::Session => SessionStorage::set(key, value).map_err(refused),
             BrowserStore::Memory(m) => {
-                with(m, |all| {
-                    all.retain(|(k, _)| k != key);
-                    all.push((key.to_string(), value.to_string()));
-                });
+                let text = serde_json::to_string(value).map_err(|e| refused(StorageError::SerdeError(e)))?;
+                m.borrow_mut().insert(key.to_string(), text);
                 Ok(())
             }
         }
     }
+
     fn remove(&self, key: &str) {
         match self {
-            BrowserStore::Web(s) => {
-                let _ = s.remove_item(key);
-            }
+            BrowserStore::Local => LocalStorage::delete(key),
+            BrowserStore::Session => SessionStorage::delete(key),
             BrowserStore::Memory(m) => {
-                with(m, |all| all.retain(|(k, _)| k != key));
+                m.borrow_mut().remove(key);
             }
         }
     }
-    fn keys(&self) -> Vec<String> {
-        match self {
-            BrowserStore::Web(s) => {
-                let n = s.length().unwrap_or(0);
-                (0..n).filter_map(|i| s.key(i).ok().flatten()).collect()
-            }
-            BrowserStore::Memory(m) => with(m, |all| all.iter().map(|(k, _)| k.clone()).collect()),
-        }
-    }
-}
 
-/// Runs `f` on the memory store's list, taken out of its cell and put back.
-fn with<T>(m: &Cell<Vec<(String, String)>>, f: impl FnOnce(&mut Vec<(String, String)>) -> T) -> T {
-    let mut all = m.take();
-    let out = f(&mut all);
-    m.set(all);
-    out
+    fn keys(&self) -> Vec<String> {
+        match (self, self.raw()) {
+            (BrowserStore::Memory(m), _) => m.borrow().keys().cloned().collect(),
+            (_, Some(s)) => (0..s.length().unwrap_or(0)).filter_map(|i| s.key(i).ok().flatten()).collect(),
+            (_, None) => Vec::new(),
+        }
+    }
 }
