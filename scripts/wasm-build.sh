@@ -9,6 +9,8 @@ build_release_wasm() {
 RELEASE_WASM=target/wasm32-unknown-unknown/release/mcp_oauth_wasm.wasm
 
 # wasm-opt (binaryen from npm; never Debian's wasm-opt 108, which writes broken modules).
-WASM_OPT_PASSES=(-Oz)
+# --low-memory-unused: Rust puts its 1 MB stack below its data and the stack never reaches the
+# first 1 KB, so binaryen may fold pointer offsets; flatten + rereloop and a second -Oz find more.
+WASM_OPT_PASSES=(--low-memory-unused -Oz --flatten --rereloop -Oz -Oz --converge)
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue)

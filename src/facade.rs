@@ -3,6 +3,7 @@
 //! the contract's plain objects, `McpAuthError` back. Nothing clever lives here.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
@@ -143,10 +144,12 @@ fn server_url(input: &str) -> Result<ServerUrl, McpError> {
 }
 
 /// Runs `f` as a `Promise`: its value resolves it, its error rejects it as an `McpAuthError`.
-fn promise<F>(f: F) -> Promise
-where
-    F: Future<Output = Result<JsValue, McpError>> + 'static,
-{
+/// Boxed, so that the promise machinery is in the module once rather than once per method.
+fn promise(f: impl Future<Output = Result<JsValue, McpError>> + 'static) -> Promise {
+    run_boxed(Box::pin(f))
+}
+
+fn run_boxed(f: Pin<Box<dyn Future<Output = Result<JsValue, McpError>>>>) -> Promise {
     future_to_promise(async move { f.await.map_err(to_js_error) })
 }
 

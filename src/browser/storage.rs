@@ -2,7 +2,7 @@
 //! page's memory (R25).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use gloo_storage::errors::StorageError;
 use gloo_storage::{LocalStorage, SessionStorage, Storage};
@@ -16,7 +16,7 @@ pub enum BrowserStore {
     Local,
     Session,
     /// JSON texts, as the web storages keep them.
-    Memory(RefCell<HashMap<String, String>>),
+    Memory(RefCell<BTreeMap<String, String>>),
 }
 
 impl BrowserStore {

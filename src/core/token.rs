@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use thiserror::Error;
 use url::Url;
 use url::form_urlencoded::byte_serialize;
@@ -145,40 +145,28 @@ pub fn prepare_refresh(
 struct TokenResponse {
     access_token: String,
     token_type: String,
-    #[serde(default, deserialize_with = "seconds")]
-    expires_in: Option<f64>,
+    /// A number, or a string holding one (R20); read by [`seconds`].
+    #[serde(default)]
+    expires_in: Value,
     #[serde(default)]
     refresh_token: Option<String>,
     #[serde(default)]
     scope: Option<String>,
 }
 
-/// R20: `expires_in` as a non-negative number, or a string holding one (some servers send
-/// `"3600"`); `null` is absent.
-fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    struct Seconds;
-    impl Visitor<'_> for Seconds {
-        type Value = Option<f64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a non-negative number of seconds")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            self.visit_f64(v as f64)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v.is_finite() && v >= 0.0 { Ok(Some(v)) } else { Err(E::custom("expires_in is negative")) }
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            self.visit_f64(v.trim().parse().map_err(|_| E::custom("expires_in is not a number"))?)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
+/// R20: `expires_in` as a non-negative number of seconds, or a string holding one (some
+/// servers send `"3600"`); absent or `null` is `None`; anything else is not a valid response.
+fn seconds(v: &Value) -> Result<Option<f64>, HttpError> {
+    let n = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(HttpError::InvalidResponse("expires_in is not a non-negative number")),
     }
-    d.deserialize_any(Seconds)
 }
 
 /// R20: RFC 6749 §5.1 success or §5.2 error.
@@ -193,7 +181,8 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
     }
     let t: TokenResponse = resp
         .json()
-        .ok_or(HttpError::InvalidResponse("token response is not a JSON object with access_token, token_type and a valid expires_in"))?;
+        .ok_or(HttpError::InvalidResponse("token response is not a JSON object with access_token and token_type"))?;
+    let expires_in = seconds(&t.expires_in)?;
     if t.access_token.is_empty() {
         return Err(HttpError::InvalidResponse("token response has an empty access_token").into());
     }
@@ -203,7 +192,7 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
     Ok(TokenSet {
         access_token: AccessToken::new(t.access_token),
         token_type: t.token_type,
-        expires_at: t.expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
+        expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
         refresh_token: t.refresh_token.filter(|s| !s.is_empty()).map(RefreshToken::new),
         scope: t.scope,
     })

@@ -511,7 +511,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     pub fn list(&self) -> Vec<Status> {
         let prefix = self.server_key("");
         let mut keys: Vec<String> = self.store.keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
-        keys.sort();
+        keys.sort_unstable();
         keys.iter().filter_map(|k| self.load_server(k.get(prefix.len()..)?)).map(|r| self.status_of(&r)).collect()
     }
 
