@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn r32_every_code_is_the_contracts_string() {
-        let contract = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/js-api.md"));
+        let contract = std::fs::read_to_string(format!("{}/../shared/spec/js-api.md", env!("CARGO_MANIFEST_DIR")));
         let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         let expected = [
             "invalid_input",

@@ -22,7 +22,7 @@ macro_rules! secret {
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(concat!(stringify!($name), "([redacted])"))
+                write!(f, "{}([redacted])", stringify!($name))
             }
         }
     };
