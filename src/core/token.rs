@@ -160,7 +160,8 @@ fn seconds(v: &Value) -> Result<Option<f64>, HttpError> {
     let n = match v {
         Value::Null => return Ok(None),
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
+        // the string's number in JSON's grammar, read by the same parser as the rest
+        Value::String(s) => serde_json::from_str::<f64>(s.trim()).ok(),
         _ => None,
     };
     match n {
