@@ -1,7 +1,8 @@
 # Sourced by build-pkg.sh and size-breakdown.sh, so what is measured is what ships.
 
 # The release wasm (Cargo.toml's [profile.release]: opt-level z, LTO, one codegen unit, abort on
-# panic, stripped), with no build-machine paths in its panic locations.
+# panic), with no build-machine paths in its panic locations. wasm-opt strips the names and the
+# producers section afterwards (not Cargo's `strip`: wasm-bindgen reads the target_features section).
 build_release_wasm() {
   RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/= --remap-path-prefix=$PWD/=" \
     cargo build --release --target wasm32-unknown-unknown --lib "$@"

@@ -109,7 +109,10 @@ type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
 fn to_js_error(e: McpError) -> JsValue {
     let err = js_sys::Error::new(&e.message);
     err.set_name("McpAuthError");
-    Object::assign(&err, &to_js(&e).unchecked_into()).into()
+    if let Ok(props) = to_js(&e) {
+        Object::assign(&err, &props.unchecked_into());
+    }
+    err.into()
 }
 
 fn invalid(msg: impl Into<String>) -> McpError {
@@ -122,14 +125,17 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 }
 
 /// One option, through serde-wasm-bindgen: absent or `null` is `None`; a value of the wrong
-/// type is `invalid_input` naming the option.
-fn option<T: DeserializeOwned>(obj: &JsValue, key: &str) -> Result<Option<T>, McpError> {
+/// type is `invalid_input` naming the option and what it takes — never quoting the value,
+/// which may be a secret (R31).
+fn option<T: DeserializeOwned>(obj: &JsValue, key: &str, takes: &str) -> Result<Option<T>, McpError> {
     let v = get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    serde_wasm_bindgen::from_value(v).map(Some).map_err(|e| invalid(format!("option {key}: {e}")))
+    serde_wasm_bindgen::from_value(v).map(Some).map_err(|_| invalid(format!("option {key} must be {takes}")))
 }
+
+const STRING: &str = "a string";
 
 /// A server URL as it enters the library, parsed once (R8, R15). A host the `url` crate's
 /// ASCII-only IDNA cannot map goes through the browser's own `URL` first, which turns it
@@ -139,8 +145,26 @@ fn server_url(input: &str) -> Result<ServerUrl, McpError> {
         true => None,
         false => web_sys::Url::new(input).ok().map(|u| u.href()),
     };
-    crate::core::discovery::parse_server_url(href.as_deref().unwrap_or(input))
+    crate::core::discovery::parse_server_url(input, href.as_deref().unwrap_or(input))
         .map_err(|e| McpError::from(e).with_server(input))
+}
+
+/// `input` resolved against the page's address, as `new URL(input, location.href)` would.
+fn page_url(window: &Window, input: &str) -> Result<url::Url, McpError> {
+    let base = window.location().href().map_err(|_| invalid("no page URL"))?;
+    url::Url::parse(&base).and_then(|b| b.join(input)).map_err(|_| invalid("not a URL"))
+}
+
+/// `ServerInfo` as JS sees it: the metadata documents as `JSON.parse` gives them.
+fn server_info_js(info: &crate::flow::records::ServerInfo) -> Result<JsValue, McpError> {
+    let obj = to_js(info)?;
+    for (key, doc) in [("resourceMetadata", info.resource_metadata), ("authorizationServerMetadata", info.authorization_server_metadata)] {
+        if let Some(doc) = doc {
+            let value = js_sys::JSON::parse(&doc.to_string()).map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
+            Reflect::set(&obj, &JsValue::from_str(key), &value).map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
+        }
+    }
+    Ok(obj)
 }
 
 /// Runs `f` as a `Promise`: its value resolves it, its error rejects it as an `McpAuthError`.
@@ -184,59 +208,79 @@ fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp
     }
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
-    let redirect_uri: String = option(options, "redirectUri")?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
+    let redirect_uri: String = option(options, "redirectUri", STRING)?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
+    // sent exactly as the app wrote it (servers compare redirect URIs as strings), once checked
     let redirect = url::Url::parse(&redirect_uri).map_err(|_| invalid("option redirectUri must be an absolute URL"))?;
     if redirect.origin().ascii_serialization() != origin {
         return Err(invalid("option redirectUri must be on the page's own origin"));
     }
-    let client_name = match option(options, "clientName")? {
+    if redirect.fragment().is_some() {
+        return Err(invalid("option redirectUri must not have a fragment (RFC 6749 §3.1.2)"));
+    }
+    let client_name = match option(options, "clientName", STRING)? {
         Some(n) => n,
         None => window.document().map(|d| d.title()).filter(|t| !t.is_empty()).unwrap_or_else(|| origin.clone()),
     };
-    let clients: BTreeMap<String, ClientOption> = option(options, "clients")?.unwrap_or_default();
+    let clients: BTreeMap<String, ClientOption> =
+        option(options, "clients", "an object of { clientId, clientSecret? } by issuer")?.unwrap_or_default();
     let fetch_fn = match get(options, "fetch") {
         v if v.is_undefined() || v.is_null() => None,
         v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
     };
-    let storage: Option<String> = option(options, "storage")?;
+    let storage: Option<String> = option(options, "storage", STRING)?;
     let store = BrowserStore::open(storage.as_deref().unwrap_or("local"))?;
     let seconds = |key: &str, default: f64| -> Result<f64, McpError> {
-        match option::<f64>(options, key)? {
+        match option::<f64>(options, key, "a non-negative number")? {
             Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
             Some(_) => Err(invalid(format!("option {key} must be a non-negative number"))),
             None => Ok(default),
         }
     };
     let config = Config {
-        redirect_uri: redirect.to_string(),
+        redirect_uri,
         client_name,
-        client_metadata_url: option(options, "clientMetadataUrl")?,
+        client_metadata_url: option(options, "clientMetadataUrl", STRING)?,
         clients: clients
             .into_iter()
             .map(|(issuer, c)| PreregisteredClient { issuer, client_id: c.client_id, client_secret: c.client_secret.map(ClientSecret::new) })
             .collect(),
-        prefix: option(options, "storageKeyPrefix")?.unwrap_or_else(|| "mcp-oauth".into()),
+        prefix: option(options, "storageKeyPrefix", STRING)?.unwrap_or_else(|| "mcp-oauth".into()),
         refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
-        allow_missing_pkce: option(options, "allowMissingPkceMetadata")?.unwrap_or(false),
+        allow_missing_pkce: option(options, "allowMissingPkceMetadata", "a boolean")?.unwrap_or(false),
     };
     let timeout = seconds("popupTimeoutSeconds", 300.0)? * 1000.0;
     Ok((config, store, BrowserHttp { fetch_fn }, timeout))
 }
 
 /// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.
-fn parse_authorize_options(opts: &JsValue) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
-    let mode: String = option(opts, "mode")?.unwrap_or_else(|| "auto".into());
+fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
+    let mode: String = option(opts, "mode", STRING)?.unwrap_or_else(|| "auto".into());
     if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
         return Err(invalid("option mode must be \"auto\", \"popup\" or \"redirect\""));
     }
+    // R24: `returnTo` on the page's own origin, kept as its path, query and fragment
+    let return_to = match option::<String>(opts, "returnTo", STRING)? {
+        None => None,
+        Some(r) => {
+            let url = page_url(window, &r)?;
+            if url.origin() != page_url(window, "/")?.origin() {
+                return Err(invalid("option returnTo must be on the page's own origin"));
+            }
+            Some(url[url::Position::BeforePath..].to_string())
+        }
+    };
     let options = AuthorizeOptions {
-        scope: option(opts, "scope")?,
-        client_id: option(opts, "clientId")?,
-        client_secret: option::<String>(opts, "clientSecret")?.map(ClientSecret::new),
-        return_to: option(opts, "returnTo")?,
+        scope: option(opts, "scope", STRING)?,
+        client_id: option(opts, "clientId", STRING)?,
+        client_secret: option::<String>(opts, "clientSecret", STRING)?.map(ClientSecret::new),
+        return_to,
         popup: false,
     };
-    Ok((mode, options, get(opts, "signal").dyn_into::<AbortSignal>().ok()))
+    let signal = match get(opts, "signal") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => Some(v.dyn_into::<AbortSignal>().map_err(|_| invalid("option signal must be an AbortSignal"))?),
+    };
+    Ok((mode, options, signal))
 }
 
 /// R24: the page's own location, to come back to after a full-page redirect.
@@ -273,7 +317,7 @@ impl McpAuth {
         promise(async move {
             let server = self::server_url(&server_url)?;
             let rec = inner.engine.discover(&server).await?;
-            Ok(to_js(&inner.engine.server_info(&rec)))
+            server_info_js(&inner.engine.server_info(&rec))
         })
     }
 
@@ -285,8 +329,10 @@ impl McpAuth {
         #[wasm_bindgen(js_name = serverUrl)] server_url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "AuthorizeOptions")] opts: Option<JsValue>,
     ) -> Promise {
-        let parsed = self::server_url(&server_url)
-            .and_then(|server| Ok((server, parse_authorize_options(&opts.unwrap_or(JsValue::UNDEFINED))?)));
+        let parsed = window().and_then(|w| {
+            let server = self::server_url(&server_url)?;
+            Ok((server, parse_authorize_options(&w, &opts.unwrap_or(JsValue::UNDEFINED))?))
+        });
         let (server, (mode, mut options, signal)) = match parsed {
             Ok(p) => p,
             Err(e) => return reject(e.with_server(&server_url)),
@@ -311,7 +357,7 @@ impl McpAuth {
             {
                 p.close().ok();
             }
-            result.map(|s| to_js(&s)).map_err(|e| e.with_server(server.as_str()))
+            result.and_then(|s| to_js(&s)).map_err(|e| e.with_server(server.as_str()))
         })
     }
 
@@ -321,11 +367,9 @@ impl McpAuth {
         let inner = self.inner.clone();
         promise(async move {
             let window = window()?;
-            let url = match url {
-                Some(u) => u,
-                None => window.location().href().map_err(|_| invalid("no page URL"))?,
-            };
-            handle_callback(&inner, &window, &url).await.map(|r| to_js(&r))
+            // a relative URL (`?code=…&state=…`) is read against the page's address
+            let url = page_url(&window, url.as_deref().unwrap_or_default())?;
+            to_js(&handle_callback(&inner, &window, url.as_str()).await?)
         })
     }
 
@@ -353,18 +397,18 @@ impl McpAuth {
 
     /// R30: the stored status, synchronously.
     #[wasm_bindgen(unchecked_return_type = "Status")]
-    pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> JsValue {
+    pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Result<JsValue, JsValue> {
         let status = match self::server_url(&server_url) {
             Ok(server) => self.inner.engine.status(&server),
             Err(_) => Status::unknown(&server_url),
         };
-        to_js(&status)
+        to_js(&status).map_err(to_js_error)
     }
 
     /// Every server this origin has state for.
     #[wasm_bindgen(unchecked_return_type = "Status[]")]
-    pub fn list(&self) -> JsValue {
-        to_js(&self.inner.engine.list())
+    pub fn list(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.engine.list()).map_err(to_js_error)
     }
 
     /// R29: revoke at the authorization server, then forget locally.
@@ -375,9 +419,9 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "RevokeOptions")] opts: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
-        let force = opts.is_some_and(|o| get(&o, "force").as_bool() == Some(true));
+        let force = option::<bool>(&opts.unwrap_or(JsValue::UNDEFINED), "force", "a boolean");
         promise(async move {
-            inner.engine.revoke(&self::server_url(&server_url)?, force).await?;
+            inner.engine.revoke(&self::server_url(&server_url)?, force?.unwrap_or(false)).await?;
             Ok(JsValue::UNDEFINED)
         })
     }

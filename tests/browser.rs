@@ -131,19 +131,39 @@ fn r32_an_option_of_the_wrong_type_is_named() {
         (r#","clientName":7"#, "clientName"),
         (r#","storage":"cookies""#, "storage"),
         (r#","allowMissingPkceMetadata":"yes""#, "allowMissingPkceMetadata"),
+        (r#","redirectUri":"ORIGIN/cb#frag""#, "redirectUri"),
     ] {
+        let origin = web_sys::window().unwrap().location().origin().unwrap();
+        let extra = extra.replace("ORIGIN", &origin);
+        let extra = extra.as_str();
         let err = auth_with(extra).err().expect("constructor must fail");
         assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"), "{extra}");
         let message = prop(&err, "message").as_string().unwrap();
         assert!(message.contains(name), "{message} does not name {name}");
     }
     assert!(auth_with(r#","clients":{"https://as.example":{"clientId":"c"}},"refreshSkewSeconds":30"#).is_ok());
+    // R31: the message names the option, never quotes its value (it may be a secret)
+    let err = auth_with(r#","clients":{"https://as.example":{"clientId":"c","clientSecret":918273645}}"#).err().unwrap();
+    let message = prop(&err, "message").as_string().unwrap();
+    assert!(message.contains("clients") && !message.contains("918273645"), "{message}");
+}
+
+/// `authorize` options of the wrong type, or a `returnTo` on another origin, reject before any
+/// popup opens (R24).
+#[wasm_bindgen_test]
+async fn r24_authorize_options_are_checked_before_anything_opens() {
+    let auth = auth_with("").unwrap();
+    for opts in [r#"{"signal":"soon"}"#, r#"{"returnTo":"https://elsewhere.example/x"}"#, r#"{"mode":"sideways"}"#, r#"{"scope":7}"#] {
+        let promise = auth.authorize("https://mcp.example/mcp".into(), Some(js_sys::JSON::parse(opts).unwrap()));
+        let err = JsFuture::from(promise).await.unwrap_err();
+        assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"), "{opts}");
+    }
 }
 
 #[wasm_bindgen_test]
 async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
     let auth = auth_with("").unwrap();
-    let status = auth.status("https://mcp.example/mcp".into());
+    let status = auth.status("https://mcp.example/mcp".into()).unwrap();
     assert_eq!(prop(&status, "state").as_string().as_deref(), Some("unknown"));
     assert!(prop(&status, "expiresAt").is_null());
     assert_eq!(prop(&status, "refreshable"), JsValue::FALSE);
@@ -154,7 +174,7 @@ async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("authorization_required"));
     assert_eq!(prop(&err, "serverUrl").as_string().as_deref(), Some("https://mcp.example/mcp"));
     // R15: the server URL as the browser resolves it, numeric hosts and dot segments included
-    let status = auth.status("HTTP://0x7f.1:8080/a/../mcp#x".into());
+    let status = auth.status("HTTP://0x7f.1:8080/a/../mcp#x".into()).unwrap();
     assert_eq!(prop(&status, "serverUrl").as_string().as_deref(), Some("http://127.0.0.1:8080/mcp"));
 }
 
@@ -162,8 +182,11 @@ async fn r8_r30_status_of_an_unknown_server_and_insecure_urls() {
 #[wasm_bindgen_test]
 fn r15_an_idn_server_url_is_the_browsers_punycode() {
     let auth = auth_with("").unwrap();
-    let status = auth.status("https://bücher.example/mcp".into());
+    let status = auth.status("https://bücher.example/mcp".into()).unwrap();
     assert_eq!(prop(&status, "serverUrl").as_string().as_deref(), Some("https://xn--bcher-kva.example/mcp"));
+    // a bare origin stays bare, though the browser's serialization adds a slash
+    let status = auth.status("https://bücher.example".into()).unwrap();
+    assert_eq!(prop(&status, "serverUrl").as_string().as_deref(), Some("https://xn--bcher-kva.example"));
 }
 
 /// `discover` end to end through the app's `fetch` option and the façade's promise: the
@@ -175,7 +198,7 @@ async fn r1_r9_r10_discover_through_the_apps_fetch_resolves_a_server_info() {
         r#"const u = new URL(req.url); const json = (status, body, headers = {}) =>
              Promise.resolve(new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } }));
            if (u.pathname == "/mcp") return json(401, {}, { "www-authenticate": 'Bearer , resource_metadata="https://mcp.example/prm"' });
-           if (u.pathname == "/prm") return json(200, { resource: "https://mcp.example/mcp", authorization_servers: ["https://as.example"], scopes_supported: ["a"], "x-extra": [1] });
+           if (u.pathname == "/prm") return Promise.resolve(new Response('{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["a"],"x-extra":[1],"x-big":18446744073709551615}'));
            if (u.pathname == "/.well-known/oauth-authorization-server") return json(200, { issuer: "https://as.example",
              authorization_endpoint: "https://as.example/auth", token_endpoint: "https://as.example/token",
              registration_endpoint: "https://as.example/reg", code_challenge_methods_supported: ["S256"] });
@@ -193,8 +216,9 @@ async fn r1_r9_r10_discover_through_the_apps_fetch_resolves_a_server_info() {
     assert_eq!(prop(&info, "resourceMetadataUrl").as_string().as_deref(), Some("https://mcp.example/prm"));
     let prm = prop(&info, "resourceMetadata");
     assert!(js_sys::Array::is_array(&prop(&prm, "x-extra")), "unknown members kept, as plain JS values");
+    assert_eq!(prop(&prm, "x-big").as_f64(), Some(18446744073709551615.0), "a number past 2^53, as JSON.parse gives it");
     assert!(prop(&info, "challengeScope").is_undefined(), "absent optional members are left out");
-    let status = auth.status("https://mcp.example/mcp".into());
+    let status = auth.status("https://mcp.example/mcp".into()).unwrap();
     assert_eq!(prop(&status, "state").as_string().as_deref(), Some("authorization_required"));
 }
 

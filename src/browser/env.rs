@@ -32,7 +32,7 @@ impl BrowserEnv {
 
     /// Calls every listener; one that throws does not stop the others.
     pub fn emit(&self, event: &Event) {
-        let value = to_js(event);
+        let Ok(value) = to_js(event) else { return };
         // a copy, and no borrow held while listeners run: one may subscribe or unsubscribe
         let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
         for f in listeners {

@@ -25,7 +25,9 @@ pub fn window() -> Result<web_sys::Window, McpError> {
 }
 
 /// A value as the plain JS object JSON would give (`null` for `None`, objects for maps), as the
-/// contract's shapes are.
-pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+/// contract's shapes are. Fails only for an integer beyond `Number.MAX_SAFE_INTEGER`.
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, McpError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| McpError::new(ErrorCode::InvalidResponse, format!("a value cannot be handed to JS: {e}")))
 }

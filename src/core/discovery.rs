@@ -51,9 +51,10 @@ impl From<DiscoveryError> for McpError {
     }
 }
 
-/// Parses the URL the app gave for an MCP server: absolute, R8-secure, canonical (R15).
-pub fn parse_server_url(input: &str) -> Result<ServerUrl, DiscoveryError> {
-    ServerUrl::parse(input).map_err(|err| match err {
+/// Parses the URL the app gave for an MCP server: absolute, R8-secure, canonical (R15). `ascii`
+/// is `typed` as the browser serializes it (see [`ServerUrl::parse_as`]).
+pub fn parse_server_url(typed: &str, ascii: &str) -> Result<ServerUrl, DiscoveryError> {
+    ServerUrl::parse_as(typed, ascii).map_err(|err| match err {
         UrlError::Insecure => DiscoveryError::Insecure("the server URL"),
         err => DiscoveryError::InvalidUrl { what: "the server URL", err },
     })
@@ -126,9 +127,11 @@ pub fn may_fall_back(status: u16) -> bool {
     (400..500).contains(&status) || status == 502
 }
 
-/// A metadata document as served (the API hands it back whole, unknown members included) with
-/// the members this client reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A metadata document as served — the API hands it back whole, unknown members included —
+/// with the members this client reads taken from it. Read as `JSON.parse` reads (a repeated
+/// member: the last one counts); stored as the document alone, so the members are read again
+/// from it when a stored record loads.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Document<T> {
     pub fields: T,
     pub raw: Value,
@@ -136,20 +139,42 @@ pub struct Document<T> {
 
 impl<T: DeserializeOwned> Document<T> {
     /// A JSON object whose members fit `T`.
+    pub fn from_value(raw: Value) -> Result<Document<T>, serde_json::Error> {
+        if !raw.is_object() {
+            return Err(serde::de::Error::custom("not a JSON object"));
+        }
+        Ok(Document { fields: T::deserialize(&raw)?, raw })
+    }
+
     fn parse(body: &str, what: &'static str) -> Result<Document<T>, HttpError> {
-        let raw: Value = parse_json(body).filter(Value::is_object).ok_or(HttpError::InvalidResponse(what))?;
-        let fields = parse_json(body).ok_or(HttpError::InvalidResponse(what))?;
-        Ok(Document { fields, raw })
+        parse_json(body).and_then(|raw| Document::from_value(raw).ok()).ok_or(HttpError::InvalidResponse(what))
     }
 }
 
+impl<T> Serialize for Document<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Document<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Document::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional member given as `null` reads as absent (`false`), as it does for `Option`.
+fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
 /// RFC 9728 §2: the members of a protected-resource metadata document this client reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ResourceMetadata {
     pub resource: String,
     #[serde(default)]
-    pub authorization_servers: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_servers: Option<Vec<String>>,
+    #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
 }
 
@@ -183,26 +208,26 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// RFC 8414 §2: the members of an authorization server's metadata this client reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AuthServerMetadata {
     pub issuer: String,
     pub authorization_endpoint: Url,
     pub token_endpoint: Url,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub registration_endpoint: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub revocation_endpoint: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207 §3 (R18).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_false")]
     pub authorization_response_iss_parameter_supported: bool,
     /// Client ID metadata documents (R11).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_false")]
     pub client_id_metadata_document_supported: bool,
 }
 
@@ -227,14 +252,14 @@ pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) ->
             return Err(DiscoveryError::Insecure(name));
         }
     }
-    let fields = parse_json(&resp.body)
-        .ok_or(HttpError::InvalidResponse("authorization server metadata lacks a required endpoint or has a malformed member"))?;
-    Ok(Document { fields, raw })
+    Document::from_value(raw)
+        .map_err(|_| HttpError::InvalidResponse("authorization server metadata lacks a required endpoint or has a malformed member").into())
 }
 
-/// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin.
-pub fn default_metadata(issuer: &Url) -> Document<AuthServerMetadata> {
-    let at = |path: &str| with_path(issuer, path);
+/// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin; the
+/// issuer stays the string it was found as.
+pub fn default_metadata(issuer: &str, issuer_url: &Url) -> Document<AuthServerMetadata> {
+    let at = |path: &str| with_path(issuer_url, path);
     let fields = AuthServerMetadata {
         issuer: issuer.to_string(),
         authorization_endpoint: at("/authorize"),
@@ -248,7 +273,7 @@ pub fn default_metadata(issuer: &Url) -> Document<AuthServerMetadata> {
         client_id_metadata_document_supported: false,
     };
     let raw = serde_json::json!({
-        "issuer": fields.issuer,
+        "issuer": issuer,
         "authorization_endpoint": fields.authorization_endpoint.as_str(),
         "token_endpoint": fields.token_endpoint.as_str(),
         "registration_endpoint": at("/register").as_str(),
@@ -348,7 +373,7 @@ mod tests {
         assert_eq!(parse_resource_metadata(&resp(200, body), &s).unwrap_err().code(), ErrorCode::ResourceMismatch);
         let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"scopes_supported":["a","b"],"x-extra":1}"#;
         let m = parse_resource_metadata(&resp(200, body), &s).unwrap();
-        assert_eq!(m.fields.authorization_servers.first().map(String::as_str), Some("https://as.example"));
+        assert_eq!(m.fields.authorization_servers, Some(vec!["https://as.example".to_string()]));
         assert_eq!(m.fields.scopes_supported, Some(vec!["a".into(), "b".into()]));
         assert_eq!(m.raw["x-extra"], 1, "the document keeps its unknown members");
         assert_eq!(parse_resource_metadata(&resp(200, "[]"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
@@ -373,7 +398,8 @@ mod tests {
                 "https://as.example/tenant/1/.well-known/openid-configuration",
             ]
         );
-        let d = default_metadata(&url("https://legacy.example/mcp"));
+        let d = default_metadata("https://legacy.example", &url("https://legacy.example"));
+        assert_eq!(d.fields.issuer, "https://legacy.example", "the issuer as found, no slash added");
         assert_eq!(d.fields.authorization_endpoint.as_str(), "https://legacy.example/authorize");
         assert_eq!(d.fields.token_endpoint.as_str(), "https://legacy.example/token");
         assert_eq!(d.fields.registration_endpoint.as_ref().map(Url::as_str), Some("https://legacy.example/register"));
@@ -399,10 +425,27 @@ mod tests {
         }
     }
 
+    /// Optional members given as `null` read as absent; a repeated member counts once, the last
+    /// (as `JSON.parse` reads it).
+    #[test]
+    fn r6_null_members_and_repeated_members_read_as_json_parse_reads_them() {
+        let body = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
+            "token_endpoint":"https://as.example/old","token_endpoint":"https://as.example/t","scopes_supported":null,
+            "authorization_response_iss_parameter_supported":null,"client_id_metadata_document_supported":null}"#;
+        let m = parse_authorization_server_metadata(&resp(200, body), "https://as.example").unwrap();
+        assert_eq!(m.fields.token_endpoint.as_str(), "https://as.example/t");
+        assert_eq!((m.fields.scopes_supported, m.fields.authorization_response_iss_parameter_supported), (None, false));
+        let body = r#"{"resource":"https://h.example/api","authorization_servers":null}"#;
+        let r = parse_resource_metadata(&resp(200, body), &server("https://h.example/api")).unwrap();
+        assert_eq!(r.fields.authorization_servers, None);
+    }
+
     #[test]
     fn r9_cached_metadata_round_trips() {
         let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
-        let back: Document<AuthServerMetadata> = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), m.raw, "stored as the document itself");
+        let back: Document<AuthServerMetadata> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, m);
         let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"]}"#;
         let r = parse_resource_metadata(&resp(200, body), &server("https://h.example/api")).unwrap();

@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn r11_client_source_order() {
-        let mut m = default_metadata(&url("https://as.example")).fields;
+        let mut m = default_metadata("https://as.example", &url("https://as.example")).fields;
         let doc = Some("https://app.example/client.json");
         assert_eq!(choose_client_source(true, doc, &m).unwrap(), ClientSource::Preregistered);
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::Dynamic);

@@ -33,10 +33,19 @@ pub fn is_secure(url: &Url) -> bool {
     }
 }
 
-/// R8: parses an absolute URL and accepts it only when it is secure.
+fn has_user_info(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// R8: parses an absolute URL and accepts it only when it is secure and carries no user info
+/// (which `fetch` refuses, and which has no place in an endpoint or a resource).
 pub fn parse_secure(input: &str) -> Result<Url, UrlError> {
     let url = Url::parse(input)?;
-    if is_secure(&url) { Ok(url) } else { Err(UrlError::Insecure) }
+    match () {
+        _ if has_user_info(&url) => Err(UrlError::UserInfo),
+        _ if !is_secure(&url) => Err(UrlError::Insecure),
+        _ => Ok(url),
+    }
 }
 
 /// An MCP server's URL, parsed once where it enters the library: absolute, R8-secure, without
@@ -53,18 +62,16 @@ impl ServerUrl {
     /// port and fragment dropped (all as the browser does), and no trailing slash added to a bare
     /// origin: `https://mcp.example` stays `https://mcp.example`.
     pub fn parse(input: &str) -> Result<ServerUrl, UrlError> {
-        let mut url = Url::parse(input)?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(UrlError::UserInfo);
-        }
-        if !is_secure(&url) {
-            return Err(UrlError::Insecure);
-        }
+        Self::parse_as(input, input)
+    }
+
+    /// [`ServerUrl::parse`] of `ascii`, the browser's own serialization of what the user typed
+    /// (`typed`, whose non-ASCII host the browser turned into punycode): whether it was a bare
+    /// origin is read from `typed`, since the browser's serialization always has a path.
+    pub fn parse_as(typed: &str, ascii: &str) -> Result<ServerUrl, UrlError> {
+        let mut url = parse_secure(ascii)?;
         url.set_fragment(None);
-        let before_query = input.split(['?', '#']).next().unwrap_or_default();
-        let bare_origin = url.path() == "/"
-            && before_query.split_once("//").is_some_and(|(_, rest)| !rest.contains(['/', '\\']));
-        let canonical = if bare_origin {
+        let canonical = if url.path() == "/" && is_bare_origin(typed) {
             format!("{}{}", &url[..Position::BeforePath], &url[Position::AfterPath..])
         } else {
             url.to_string()
@@ -88,6 +95,17 @@ impl std::fmt::Display for ServerUrl {
     }
 }
 
+/// Whether a URL's text has nothing after its authority but a query or fragment, read as the
+/// WHATWG parser reads a special-scheme URL: tabs and newlines dropped, `\` a slash, any number
+/// of slashes after the scheme (`https:a.example` is `https://a.example/`).
+fn is_bare_origin(typed: &str) -> bool {
+    let text: String = typed.trim().chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+    let Some((_, rest)) = text.split_once(':') else { return false };
+    let after_slashes = rest.trim_start_matches(['/', '\\']);
+    let before_query = after_slashes.split(['?', '#']).next().unwrap_or_default();
+    !before_query.contains(['/', '\\'])
+}
+
 /// `url`'s path without trailing slashes (`/` gives ``).
 pub fn path_trimmed(url: &Url) -> &str {
     url.path().trim_end_matches('/')
@@ -99,7 +117,8 @@ pub fn path_trimmed(url: &Url) -> &str {
 pub fn resource_covers(resource: &Url, server: &Url) -> bool {
     let r = path_trimmed(resource);
     let s = server.path();
-    resource.origin() == server.origin()
+    !has_user_info(resource)
+        && resource.origin() == server.origin()
         && (r.is_empty() || s.trim_end_matches('/') == r || s.strip_prefix(r).is_some_and(|rest| rest.starts_with('/')))
 }
 
@@ -118,6 +137,14 @@ mod tests {
         assert_eq!(server("https://a.example"), "https://a.example");
         assert_eq!(server("https://a.example/"), "https://a.example/");
         assert_eq!(server("https://a.example?q=1"), "https://a.example?q=1");
+        // however the bare origin is spelt, as the WHATWG parser reads it
+        for bare in ["https:a.example", "https:\\\\a.example", "https:///a.example", " https://a.ex\tample "] {
+            assert_eq!(server(bare), "https://a.example", "{bare:?}");
+        }
+        assert_eq!(server("https://a.example\\"), "https://a.example/");
+        // the browser's punycode serialization, shaped as typed
+        let idn = ServerUrl::parse_as("https://bücher.example", "https://xn--bcher-kva.example/").unwrap();
+        assert_eq!(idn.as_str(), "https://xn--bcher-kva.example");
         assert_eq!(server("http://127.0.0.1:80/mcp"), "http://127.0.0.1/mcp");
         let u = ServerUrl::parse("http://127.0.0.1:8080/mcp").unwrap();
         assert_eq!(u.url().origin().ascii_serialization(), "http://127.0.0.1:8080");
@@ -161,6 +188,7 @@ mod tests {
         ] {
             assert_eq!(parse_secure(bad), Err(UrlError::Insecure), "{bad}");
         }
+        assert_eq!(parse_secure("https://user:pw@as.example/token"), Err(UrlError::UserInfo));
         for not_absolute in ["/relative/token", "", "://x", "1http://x"] {
             assert!(matches!(parse_secure(not_absolute), Err(UrlError::Invalid(_))), "{not_absolute}");
         }
@@ -184,7 +212,14 @@ mod tests {
         for ok in ["https://h.example/api/mcp", "https://h.example/api", "https://h.example/api/", "https://h.example", "https://h.example/", "https://H.EXAMPLE:443/api"] {
             assert!(resource_covers(&url(ok), &s), "{ok}");
         }
-        for bad in ["https://h.example/api2", "https://h.example/api/mcp/x", "https://other.example/api/mcp", "http://h.example/api/mcp", "https://h.example:8443/api"] {
+        for bad in [
+            "https://h.example/api2",
+            "https://h.example/api/mcp/x",
+            "https://other.example/api/mcp",
+            "http://h.example/api/mcp",
+            "https://h.example:8443/api",
+            "https://evil@h.example/api",
+        ] {
             assert!(!resource_covers(&url(bad), &s), "{bad}");
         }
     }

@@ -170,6 +170,10 @@ fn seconds(v: &Value) -> Result<Option<f64>, HttpError> {
     }
 }
 
+/// The latest expiry kept: `Number.MAX_SAFE_INTEGER` ms, so `Status.expiresAt` is always an exact
+/// JS number, however long a lifetime a server announces.
+pub const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
+
 /// R20: RFC 6749 §5.1 success or §5.2 error.
 pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet, TokenError> {
     if resp.status != 200 {
@@ -193,7 +197,7 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
     Ok(TokenSet {
         access_token: AccessToken::new(t.access_token),
         token_type: t.token_type,
-        expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64)),
+        expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64).min(MAX_EXPIRY_MS)),
         refresh_token: t.refresh_token.filter(|s| !s.is_empty()).map(RefreshToken::new),
         scope: t.scope,
     })
@@ -272,6 +276,8 @@ mod tests {
         assert_eq!(t.scope.as_deref(), Some("a b"));
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0).unwrap();
         assert_eq!(t.expires_at, Some(60_000));
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":1e300}"#), 5).unwrap();
+        assert_eq!(t.expires_at, Some(MAX_EXPIRY_MS), "a lifetime past what JS counts exactly is capped");
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER","expires_in":null}"#), 0).unwrap();
         assert_eq!((t.expires_at, t.refresh_token), (None, None));
         for bad in [

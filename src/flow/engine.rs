@@ -214,14 +214,14 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         // R5: the first authorization server, or the server's origin for 2025-03-26 servers
         let issuer = prm
             .as_ref()
-            .and_then(|(_, m)| m.fields.authorization_servers.first().cloned())
+            .and_then(|(_, m)| m.fields.authorization_servers.as_ref()?.first().cloned())
             .unwrap_or_else(|| server.url().origin().ascii_serialization());
         let issuer_url = parse_secure(&issuer)
             .map_err(|_| McpError::new(ErrorCode::InsecureUrl, "the authorization server is neither https nor http on a loopback host"))?;
         // R6, R7: the first metadata document found, else the 2025-03-26 defaults
         let meta = match self.first_found(href, "authorization_server_metadata", authorization_server_metadata_urls(&issuer_url)).await? {
             Some((_, r)) => parse_authorization_server_metadata(&r, &issuer)?,
-            None => default_metadata(&issuer_url),
+            None => default_metadata(&issuer, &issuer_url),
         };
 
         let previous = self.load_server(href);
@@ -440,7 +440,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     }
 
     /// R28: the app's request, with the server's bearer token when it goes to the server's
-    /// origin (never to another origin, never in the URL). `send` is the shell's: it sends a
+    /// origin (never to another origin, never in the URL), and without one when there is none. `send` is the shell's: it sends a
     /// fresh copy of the request with `Authorization: Bearer <token>` (or none) and gives back
     /// the status and the response. A 401 costs one refresh and one retry; a second 401 is
     /// `authorization_required`.
@@ -453,7 +453,18 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         if !same_origin {
             return send(None).await.map(|(_, r)| r);
         }
-        let token = self.access_token(server).await?;
+        let token = match self.access_token(server).await {
+            Ok(token) => token,
+            // no usable token: the request goes without one (a server may need authorization for
+            // some requests only); a 401 then asks the app to authorize
+            Err(e) if e.code == ErrorCode::AuthorizationRequired => {
+                return match send(None).await? {
+                    (401, _) => Err(e),
+                    (_, resp) => Ok(resp),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let (status, resp) = send(Some(token)).await?;
         if status != 401 {
             return Ok(resp);

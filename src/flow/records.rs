@@ -11,8 +11,7 @@ use crate::core::error::McpError;
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
 
-/// 2: metadata kept as the document plus the members read (`Document`).
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 1;
 
 /// The `v` member of a stored record: only the current version deserializes.
 fn current_version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -105,8 +104,9 @@ impl Status {
     }
 }
 
-/// The JS contract's `ServerInfo`: optional members left out when absent; the two metadata
-/// documents as served.
+/// The JS contract's `ServerInfo`: optional members left out when absent. The two metadata
+/// documents are not serialized with the rest: the shell hands them to JS as `JSON.parse`
+/// gives them (any number, however large, as a JS number).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerInfo<'a> {
@@ -115,11 +115,11 @@ pub struct ServerInfo<'a> {
     pub requires_auth: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_metadata_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub resource_metadata: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub authorization_server_metadata: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<&'a [String]>,
@@ -192,10 +192,27 @@ mod tests {
         assert_eq!(v, serde_json::json!({"type": "step", "serverUrl": "u", "step": "probe", "detail": "d"}));
     }
 
+    /// Records as the previous releases wrote them (nulls kept, documents as served) load.
+    #[test]
+    fn r25_records_written_by_earlier_releases_still_load() {
+        let server = r#"{"v":1,"server_url":"https://m.example/mcp","resource":"https://m.example/mcp","requires_auth":true,
+            "resource_metadata_url":"https://m.example/prm","resource_metadata":{"resource":"https://m.example/mcp","authorization_servers":["https://as.example"],"x":1},
+            "challenge_scope":null,"issuer":"https://as.example","as_metadata":{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
+            "token_endpoint":"https://as.example/t"},"tokens":{"access_token":"at","token_type":"Bearer","expires_at":1712345678901,"refresh_token":"rt","scope":null}}"#;
+        let rec: ServerRecord = serde_json::from_str(server).unwrap();
+        assert_eq!(rec.tokens.as_ref().and_then(|t| t.refresh_token.as_ref()).map(|r| r.secret()), Some("rt"));
+        assert_eq!(rec.as_metadata.as_ref().map(|m| m.fields.token_endpoint.as_str()), Some("https://as.example/t"));
+        assert_eq!(rec.resource_metadata.as_ref().map(|m| &m.raw["x"]), Some(&Value::from(1)));
+        let client = r#"{"v":1,"issuer":"https://as.example","client":{"client_id":"c","client_secret":null,"auth_method":null,
+            "redirect_uri":"https://app.example/cb","source":"dynamic"}}"#;
+        assert_eq!(serde_json::from_str::<ClientRecord>(client).unwrap().client.client_id, "c");
+    }
+
     #[test]
     fn r25_a_record_of_another_version_does_not_load() {
-        let ok = r#"{"v":2,"server_url":"u","resource":"u","requires_auth":false}"#;
+        let ok = r#"{"v":1,"server_url":"u","resource":"u","requires_auth":false}"#;
         assert!(serde_json::from_str::<ServerRecord>(ok).is_ok());
-        assert!(serde_json::from_str::<ServerRecord>(&ok.replace(r#""v":2"#, r#""v":1"#)).is_err());
+        assert!(serde_json::from_str::<ServerRecord>(&ok.replace(r#""v":1"#, r#""v":2"#)).is_err());
+        assert!(serde_json::from_str::<ServerRecord>(&ok.replace(r#""v":1,"#, "")).is_err());
     }
 }

@@ -222,8 +222,11 @@ fn r9_second_authorization_costs_no_discovery_or_registration() {
     let info = serde_json::to_value(w.engine().server_info(&rec)).unwrap();
     assert_eq!(info["registration"], "dynamic");
     assert_eq!(info["resource"], MCP);
-    assert_eq!(info["resourceMetadata"]["resource"], MCP);
-    assert_eq!(info["authorizationServerMetadata"]["revocation_endpoint"], "https://as.example/revoke");
+    assert_eq!(info.get("resourceMetadata"), None, "the documents go to JS through JSON.parse, not with the rest");
+    let info = w.engine().server_info(&rec);
+    assert_eq!(info.resource_metadata.map(|m| &m["resource"]), Some(&serde_json::Value::from(MCP)));
+    let revocation = info.authorization_server_metadata.map(|m| &m["revocation_endpoint"]);
+    assert_eq!(revocation, Some(&serde_json::Value::from("https://as.example/revoke")));
 }
 
 #[test]
@@ -457,10 +460,11 @@ fn r28_a_401_costs_one_refresh_and_one_retry() {
 }
 
 #[test]
-fn r28_without_a_token_fetch_to_the_server_is_authorization_required() {
+fn r28_without_a_token_fetch_sends_the_request_bare_and_a_401_asks_for_authorization() {
     let w = World::new();
-    let s = FakeSend::new(&[200]);
+    let s = FakeSend::new(&[200, 401]);
+    assert_eq!(block_on(w.engine().authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 200);
     let err = block_on(w.engine().authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
-    assert_eq!(err.code.as_str(), "authorization_required");
-    assert!(s.tokens().is_empty());
+    assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("authorization_required", Some(MCP)));
+    assert_eq!(s.tokens(), ["-", "-"]);
 }
