@@ -44,6 +44,17 @@ impl TokenSet {
     }
 }
 
+/// R27: what a failed refresh does to what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// `invalid_grant`: the tokens go; the registration and metadata stay.
+    DropTokens,
+    /// `invalid_client` / `unauthorized_client`: the tokens and the registration go.
+    DropRegistration,
+    /// Anything else: everything stays.
+    KeepAll,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TokenError {
     #[error("the token endpoint answered {error} (HTTP {status})")]
@@ -65,10 +76,23 @@ impl TokenError {
         self.into_error(ErrorCode::AuthorizationFailed)
     }
 
-    /// R27: the error of a refresh: an OAuth error (`invalid_grant`, `invalid_client`, …)
-    /// means the user must authorize again; network and 5xx keep their own codes.
+    /// R27: what a failed refresh means for what is stored.
+    pub fn refresh_failure(&self) -> RefreshFailure {
+        match self.oauth_error() {
+            Some("invalid_grant") => RefreshFailure::DropTokens,
+            Some("invalid_client" | "unauthorized_client") => RefreshFailure::DropRegistration,
+            _ => RefreshFailure::KeepAll,
+        }
+    }
+
+    /// R27: the error of a refresh: when the grant or the client is gone the user must
+    /// authorize again (`authorization_required`); any other answer — network, 5xx, 429, another
+    /// OAuth error — is `network` or `server_error`, and nothing stored changes.
     pub fn into_refresh_error(self) -> McpError {
-        self.into_error(ErrorCode::AuthorizationRequired)
+        match self.refresh_failure() {
+            RefreshFailure::KeepAll => self.into_error(ErrorCode::ServerError),
+            _ => self.into_error(ErrorCode::AuthorizationRequired),
+        }
     }
 
     fn into_error(self, oauth_code: ErrorCode) -> McpError {
@@ -302,10 +326,20 @@ mod tests {
         let m = e.clone().into_refresh_error();
         assert_eq!((m.code.as_str(), m.oauth_error.as_deref(), m.description.as_deref()), ("authorization_required", Some("invalid_grant"), Some("used")));
         assert_eq!(e.into_exchange_error().code.as_str(), "authorization_failed");
-        let e = parse_token_response(&HttpResponse::new(503, vec![], "{}"), 0).unwrap_err();
-        assert_eq!(e.into_refresh_error().code.as_str(), "server_error");
-        let e = parse_token_response(&HttpResponse::new(400, vec![], "oops"), 0).unwrap_err();
-        assert_eq!(e.into_refresh_error().status, Some(400));
+        let failure = |status: u16, body: &str| parse_token_response(&HttpResponse::new(status, vec![], body), 0).unwrap_err();
+        assert_eq!(failure(400, r#"{"error":"invalid_grant"}"#).refresh_failure(), RefreshFailure::DropTokens);
+        for code in ["invalid_client", "unauthorized_client"] {
+            let e = failure(401, &format!(r#"{{"error":"{code}"}}"#));
+            assert_eq!(e.refresh_failure(), RefreshFailure::DropRegistration);
+            assert_eq!(e.into_refresh_error().code.as_str(), "authorization_required");
+        }
+        // anything else keeps everything and is no reason to authorize again
+        for (status, body) in [(503, "{}"), (429, ""), (400, r#"{"error":"temporarily_unavailable"}"#), (400, "oops")] {
+            let e = failure(status, body);
+            assert_eq!(e.refresh_failure(), RefreshFailure::KeepAll, "{status} {body}");
+            let m = e.into_refresh_error();
+            assert_eq!((m.code.as_str(), m.status), ("server_error", Some(status)), "{status} {body}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::core::registration::{Client, ClientSource, choose_client_source, pars
 use crate::core::resource::{ServerUrl, parse_secure};
 use crate::core::revocation::{parse_revocation, prepare_revocation};
 use crate::core::secret::{AccessToken, ClientSecret};
-use crate::core::token::{TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
+use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
 use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status};
 use super::{Env, Http, Store};
@@ -401,8 +401,11 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         }
     }
 
-    /// R26, R27: one refresh. `invalid_grant` drops the tokens; `invalid_client` /
-    /// `unauthorized_client` drop the registration too; network and 5xx keep everything.
+    /// R26, R27: one refresh with the refresh token of `rec` (the record the caller saw).
+    /// `invalid_grant` drops the tokens; `invalid_client` / `unauthorized_client` drop the
+    /// registration too; anything else keeps everything. A refresh that failed because another
+    /// caller or tab had already rotated the token leaves that caller's tokens alone and hands
+    /// them back.
     pub async fn refresh(&self, mut rec: ServerRecord) -> Result<TokenSet, McpError> {
         let server = rec.server_url.clone();
         let (Some(issuer), Some(meta), Some(old)) = (rec.issuer.clone(), rec.as_metadata.take(), rec.tokens.take()) else {
@@ -416,27 +419,34 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         let req = prepare_refresh(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &refresh_token, &rec.resource);
         let resp = self.send(req).await;
         rec.as_metadata = Some(meta);
-        let parsed = parse_token_response(&resp?, self.env.now_ms());
-        match parsed {
+        let e = match parse_token_response(&resp?, self.env.now_ms()) {
             Ok(t) => {
                 let t = t.merge_refresh(Some(refresh_token));
                 rec.tokens = Some(t.clone());
                 self.save_server(&rec)?;
                 self.changed(&rec);
-                Ok(t)
+                return Ok(t);
             }
-            Err(e) => {
-                if let Some(code) = e.oauth_error() {
-                    if matches!(code, "invalid_client" | "unauthorized_client") {
-                        self.store.remove(&self.client_key(&issuer));
-                    }
-                    // rec.tokens is None here: the tokens are dropped, the rest kept
-                    self.save_server(&rec)?;
-                    self.changed(&rec);
-                }
-                Err(e.into_refresh_error().with_server(&server))
+            Err(e) => e,
+        };
+        let failure = e.refresh_failure();
+        if failure != RefreshFailure::KeepAll {
+            // read again: what is stored now may no longer be what this caller refreshed with
+            let mut current = self.load_server(&server);
+            let rotated = current.as_ref().and_then(|c| c.tokens.as_ref()).filter(|t| t.refresh_token.as_ref() != Some(&refresh_token));
+            if let Some(theirs) = rotated {
+                return Ok(theirs.clone());
+            }
+            if failure == RefreshFailure::DropRegistration {
+                self.store.remove(&self.client_key(&issuer));
+            }
+            if let Some(cur) = current.as_mut() {
+                cur.tokens = None;
+                self.save_server(cur)?;
+                self.changed(cur);
             }
         }
+        Err(e.into_refresh_error().with_server(&server))
     }
 
     /// R28: the app's request, with the server's bearer token when it goes to the server's

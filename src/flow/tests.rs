@@ -468,3 +468,61 @@ fn r28_without_a_token_fetch_sends_the_request_bare_and_a_401_asks_for_authoriza
     assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("authorization_required", Some(MCP)));
     assert_eq!(s.tokens(), ["-", "-"]);
 }
+
+/// Past the refresh skew: the next `access_token` refreshes.
+fn expire(w: &World) {
+    *w.env.now.borrow_mut() += 3_600_000 - 30_000;
+}
+
+#[test]
+fn r27_invalid_client_drops_the_registration_too() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    expire(&w);
+    w.http.json("https://as.example/token", 401, r#"{"error":"invalid_client"}"#);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).client_id, None, "the registration is gone");
+    // the next authorization registers again, without discovery
+    let before = w.http.urls().len();
+    assert!(matches!(block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
+    assert_eq!(w.http.urls()[before..], ["https://as.example/reg"]);
+}
+
+#[test]
+fn r27_other_refresh_failures_keep_everything() {
+    for (status, body) in [(400, r#"{"error":"temporarily_unavailable"}"#), (429, ""), (503, "{}")] {
+        let w = World::new();
+        w.connect();
+        let e = w.engine();
+        expire(&w);
+        w.http.route("https://as.example/token", move |_| Some(Ok(HttpResponse::new(status, vec![], body))));
+        // the access token has not expired yet: it is still returned
+        assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1", "{status}");
+        *w.env.now.borrow_mut() += 60_000;
+        let err = block_on(e.access_token(&srv(MCP))).unwrap_err();
+        assert_eq!((err.code.as_str(), err.status), ("server_error", Some(status)));
+        let s = e.status(&srv(MCP));
+        assert_eq!((s.state, s.client_id.as_deref()), ("expired", Some("dyn-1")), "tokens and registration kept");
+    }
+}
+
+/// R26: a caller that refreshed with a token another caller (or tab) had already rotated gets
+/// `invalid_grant`; the rotated tokens stand and are what it gets back.
+#[test]
+fn r26_a_refresh_that_lost_the_race_keeps_the_winners_tokens() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let seen = e.load_server(MCP).unwrap();
+    // meanwhile another tab rotated the tokens
+    let mut theirs = seen.clone();
+    let winner = r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#;
+    theirs.tokens = Some(crate::core::token::parse_token_response(&HttpResponse::new(200, vec![], winner), 1_000_000).unwrap());
+    (&w.store).set(&e.server_key(MCP), &theirs).unwrap();
+    w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant","error_description":"refresh token reused"}"#);
+    assert_eq!(block_on(e.refresh(seen)).unwrap().access_token.secret(), "at-2");
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+}
