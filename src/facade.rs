@@ -15,6 +15,7 @@ use web_sys::{AbortSignal, Request, RequestInit, Window};
 
 use crate::browser::env::BrowserEnv;
 use crate::browser::fetch::BrowserHttp;
+use crate::browser::locks::BrowserLock;
 use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::{js_message, to_js, window};
@@ -102,7 +103,7 @@ export type McpAuthEvent =
   | { type: "step"; serverUrl: string; step: FlowStep; detail: string };
 "#;
 
-type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv>;
+type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv, BrowserLock>;
 
 /// `McpError` → a JS `Error` named `McpAuthError`, with the contract's properties
 /// (`code`, `status`, `oauthError`, `description`, `serverUrl`) copied onto it.
@@ -294,7 +295,7 @@ impl McpAuth {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
         let (config, store, http, popup_timeout_ms) = parse_options(&options).map_err(to_js_error)?;
-        let inner = Rc::new(Inner { engine: Engine { http, store, env: BrowserEnv::default(), config }, popup_timeout_ms });
+        let inner = Rc::new(Inner { engine: Engine { http, store, env: BrowserEnv::default(), lock: BrowserLock, config }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {

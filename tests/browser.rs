@@ -14,7 +14,8 @@ use mcp_oauth_wasm::core::error::{ErrorCode, HttpError, McpError};
 use mcp_oauth_wasm::core::http::HttpRequest;
 use mcp_oauth_wasm::core::pkce::CodeVerifier;
 use mcp_oauth_wasm::flow::records::FlowResult;
-use mcp_oauth_wasm::flow::{Corrupt, Env, Http, Store};
+use mcp_oauth_wasm::browser::locks::BrowserLock;
+use mcp_oauth_wasm::flow::{Corrupt, Env, Http, Lock, Store};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -294,4 +295,22 @@ async fn r22_the_opener_takes_its_flows_result_from_the_broadcast_channel() {
     );
     let r = watch_self(channel, "s-bc").await.unwrap();
     assert_eq!((r.state.as_str(), r.error), ("s-bc", None));
+}
+
+/// R26: the refresh lock is a Web Lock: held until dropped, waited for at most the timeout
+/// (an orphaned lock never hangs a call), free again once released.
+#[wasm_bindgen_test]
+async fn r26_web_lock_is_exclusive_bounded_and_released_on_drop() {
+    let lock = BrowserLock;
+    let name = "mcp-oauth-test:refresh:lock";
+    let held = lock.acquire(name, 1000).await.unwrap();
+    let err = lock.acquire(name, 100).await.err().expect("the lock is held");
+    assert_eq!(err.code, ErrorCode::Timeout);
+    let query = js_sys::Function::new_no_args("return navigator.locks.query()").call0(&JsValue::NULL).unwrap();
+    let state = JsFuture::from(js_sys::Promise::from(query)).await.unwrap();
+    let held_names: Vec<String> = js_sys::Array::from(&prop(&state, "held")).iter().filter_map(|l| prop(&l, "name").as_string()).collect();
+    assert!(held_names.iter().any(|n| n == name), "a Web Lock is held: {held_names:?}");
+    drop(held);
+    let again = lock.acquire(name, 1000).await;
+    assert!(again.is_ok(), "released on drop");
 }

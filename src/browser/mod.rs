@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod fetch;
+pub mod locks;
 pub mod popup;
 pub mod storage;
 

@@ -44,3 +44,30 @@ export function notifyOpener(channel, text) {
 
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Each lock name's queue in this page, where Web Locks are missing (an insecure context). */
+const queues = new Map();
+
+/**
+ * Takes the Web Lock `name`, shared by every tab of the origin and every caller in the page
+ * (R26), and resolves with the function that releases it; rejects when the lock is not free
+ * within `timeoutMs` (an orphaned lock never hangs a call). Without Web Locks, the callers of
+ * this page queue for it one after another.
+ * @param {string} name
+ * @param {number} timeoutMs
+ * @returns {Promise<() => void>}
+ */
+export function acquireLock(name, timeoutMs) {
+  const locks = globalThis.navigator?.locks;
+  if (locks) {
+    return new Promise((resolve, reject) => {
+      const held = () => new Promise((release) => resolve(release));
+      locks.request(name, { signal: AbortSignal.timeout(timeoutMs) }, held).catch(reject);
+    });
+  }
+  const before = queues.get(name) ?? Promise.resolve();
+  let release;
+  const mine = new Promise((r) => (release = r));
+  queues.set(name, before.then(() => mine));
+  return before.then(() => release);
+}

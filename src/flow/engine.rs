@@ -21,7 +21,7 @@ use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
 use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status};
-use super::{Env, Http, Store};
+use super::{Env, Http, Lock, Store};
 
 /// A client the app registered beforehand with an issuer (R11).
 #[derive(Debug, Clone)]
@@ -62,18 +62,22 @@ pub enum Begin {
     Navigate { url: Url, state: String },
 }
 
-pub struct Engine<H, S, E> {
+pub struct Engine<H, S, E, L> {
     pub http: H,
     pub store: S,
     pub env: E,
+    pub lock: L,
     pub config: Config,
 }
+
+/// R26: how long a refresh waits for another caller's or tab's refresh of the same server.
+pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
 
 fn not_authorized(server_url: &str) -> McpError {
     McpError::new(ErrorCode::AuthorizationRequired, "no usable token for this server: authorize first").with_server(server_url)
 }
 
-impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
+impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     // ---- storage keys and records -------------------------------------------------------
 
     pub fn server_key(&self, server_url: &str) -> String {
@@ -384,8 +388,7 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
     /// R26, R27: a valid access token, refreshed first when it expires within the skew.
     pub async fn access_token(&self, server: &ServerUrl) -> Result<AccessToken, McpError> {
         let href = server.as_str();
-        let rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
-        let tokens = rec.tokens.clone().ok_or_else(|| not_authorized(href))?;
+        let tokens = self.load_server(href).and_then(|r| r.tokens).ok_or_else(|| not_authorized(href))?;
         let now = self.env.now_ms();
         if !tokens.expires_within(now, self.config.refresh_skew_ms) {
             return Ok(tokens.access_token);
@@ -393,12 +396,34 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
         if tokens.refresh_token.is_none() {
             return if tokens.expires_within(now, 0) { Err(not_authorized(href)) } else { Ok(tokens.access_token) };
         }
-        match self.refresh(rec).await {
+        match self.refreshed(server, &tokens.access_token).await {
             Ok(t) => Ok(t.access_token),
-            // R27: a network or server failure keeps everything; an unexpired token still serves
-            Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError) && !tokens.expires_within(now, 0) => Ok(tokens.access_token),
+            // R27: a network or server failure (or a lock held too long) keeps everything; an
+            // unexpired token still serves
+            Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError | ErrorCode::Timeout) && !tokens.expires_within(now, 0) => {
+                Ok(tokens.access_token)
+            }
             Err(e) => Err(e.with_server(href)),
         }
+    }
+
+    /// R26: the single flight. Fresh tokens for a caller that found the access token `seen`
+    /// stale: under the server's lock, the record is read again, and when another caller or tab
+    /// has already replaced `seen` with tokens that are not about to expire, those are the
+    /// answer; otherwise this caller refreshes, and the new set is stored before the lock is
+    /// released.
+    pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
+        let href = server.as_str();
+        let name = format!("{}:refresh:{href}", self.config.prefix);
+        let _held = self.lock.acquire(&name, REFRESH_LOCK_TIMEOUT_MS).await?;
+        let rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
+        if let Some(current) = &rec.tokens
+            && current.access_token != *seen
+            && !current.expires_within(self.env.now_ms(), self.config.refresh_skew_ms)
+        {
+            return Ok(current.clone());
+        }
+        self.refresh(rec).await
     }
 
     /// R26, R27: one refresh with the refresh token of `rec` (the record the caller saw).
@@ -475,12 +500,12 @@ impl<H: Http, S: Store, E: Env> Engine<H, S, E> {
             }
             Err(e) => return Err(e),
         };
-        let (status, resp) = send(Some(token)).await?;
+        let (status, resp) = send(Some(token.clone())).await?;
         if status != 401 {
             return Ok(resp);
         }
-        let rec = self.load_server(server.as_str()).ok_or_else(|| not_authorized(server.as_str()))?;
-        let fresh = self.refresh(rec).await?;
+        // R26, R28: the retry's refresh goes through the same single flight as any other
+        let fresh = self.refreshed(server, &token).await?;
         match send(Some(fresh.access_token)).await? {
             (401, _) => Err(McpError::new(ErrorCode::AuthorizationRequired, "the server refused the token").with_server(server.as_str())),
             (_, resp) => Ok(resp),

@@ -32,6 +32,17 @@ pub trait Store {
     fn keys(&self) -> Vec<String>;
 }
 
+/// Named locks shared by every tab of the origin and every caller in the page (Web Locks in the
+/// browser), so that one server's refresh runs once at a time (R26).
+#[allow(async_fn_in_trait)]
+pub trait Lock {
+    /// Held until dropped.
+    type Guard;
+    /// Waits for the lock `name` for at most `timeout_ms`: an orphaned lock (a frozen tab)
+    /// never hangs a call; waiting longer is a `timeout` error.
+    async fn acquire(&self, name: &str, timeout_ms: u32) -> Result<Self::Guard, McpError>;
+}
+
 /// Clock, randomness and the event sink.
 pub trait Env {
     fn now_ms(&self) -> u64;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::Status;
-use super::{Corrupt, Env, Http, Store};
+use super::{Corrupt, Env, Http, Lock, Store};
 use crate::core::authorize::PendingFlow;
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
@@ -29,18 +29,55 @@ fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 /// The callback page's two steps: take the pending flow, then complete it.
-fn callback(e: &Engine<&FakeHttp, &MemStore, &FakeEnv>, url: &str) -> (Option<PendingFlow>, Result<Status, McpError>) {
+fn callback(e: &TestEngine, url: &str) -> (Option<PendingFlow>, Result<Status, McpError>) {
     let (params, flow) = e.take_flow(url);
     let result = block_on(e.complete_callback(params, flow.as_ref()));
     (flow, result)
 }
 
+type TestEngine<'a> = Engine<&'a FakeHttp, &'a MemStore, &'a FakeEnv, &'a FakeLock>;
+
 type Handler = Box<dyn Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>>>;
+
+/// Locks by name, as Web Locks are: an async mutex each; counts the acquisitions.
+#[derive(Default)]
+struct FakeLock {
+    locks: RefCell<BTreeMap<String, std::sync::Arc<futures::lock::Mutex<()>>>>,
+    acquired: RefCell<u32>,
+}
+
+impl Lock for &FakeLock {
+    type Guard = futures::lock::OwnedMutexGuard<()>;
+    async fn acquire(&self, name: &str, _timeout_ms: u32) -> Result<Self::Guard, McpError> {
+        let m = self.locks.borrow_mut().entry(name.to_string()).or_default().clone();
+        let guard = m.lock_owned().await;
+        *self.acquired.borrow_mut() += 1;
+        Ok(guard)
+    }
+}
 
 #[derive(Default)]
 struct FakeHttp {
     routes: RefCell<Vec<(String, Handler)>>,
     log: RefCell<Vec<HttpRequest>>,
+    /// Requests to this URL take a turn of the executor before their answer (as a real
+    /// request would), so that concurrent callers interleave.
+    slow: RefCell<Option<String>>,
+}
+
+/// Gives the executor one turn: `Pending` once, with a wake-up.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 impl FakeHttp {
@@ -61,6 +98,9 @@ impl FakeHttp {
 impl Http for &FakeHttp {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.log.borrow_mut().push(req.clone());
+        if self.slow.borrow().as_deref() == Some(req.url.as_str()) {
+            YieldNow(false).await;
+        }
         for (url, h) in self.routes.borrow().iter() {
             if url == req.url.as_str()
                 && let Some(r) = h(&req)
@@ -130,11 +170,12 @@ struct World {
     http: FakeHttp,
     store: MemStore,
     env: FakeEnv,
+    lock: FakeLock,
 }
 
 impl World {
     fn new() -> World {
-        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default() };
+        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default() };
         *w.env.now.borrow_mut() = 1_000_000;
         w.http.route(MCP, |_| {
             Some(Ok(HttpResponse::new(
@@ -150,11 +191,12 @@ impl World {
         w
     }
 
-    fn engine(&self) -> Engine<&FakeHttp, &MemStore, &FakeEnv> {
+    fn engine(&self) -> TestEngine<'_> {
         Engine {
             http: &self.http,
             store: &self.store,
             env: &self.env,
+            lock: &self.lock,
             config: Config {
                 redirect_uri: CB.into(),
                 client_name: "Test App".into(),
@@ -525,4 +567,74 @@ fn r26_a_refresh_that_lost_the_race_keeps_the_winners_tokens() {
     assert_eq!(block_on(e.refresh(seen)).unwrap().access_token.secret(), "at-2");
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
     assert_eq!(e.status(&srv(MCP)).state, "authorized");
+}
+
+/// An authorization server that rotates refresh tokens and, on the reuse of a rotated one,
+/// revokes the whole grant (oidc-provider's default). Counts the refresh requests.
+#[derive(Default)]
+struct Rotation {
+    generation: u32,
+    revoked: bool,
+    refreshes: u32,
+}
+
+fn rotating_token_endpoint(w: &World) -> std::rc::Rc<RefCell<Rotation>> {
+    let state = std::rc::Rc::new(RefCell::new(Rotation { generation: 1, ..Default::default() }));
+    let s = state.clone();
+    w.http.route("https://as.example/token", move |req| {
+        let body = req.body.clone().unwrap_or_default();
+        let mut st = s.borrow_mut();
+        st.refreshes += 1;
+        let presented = param(&body, "refresh_token");
+        if st.revoked || presented != Some(format!("rt-{}", st.generation)) {
+            st.revoked = true;
+            return Some(Ok(HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"grant revoked"}"#)));
+        }
+        st.generation += 1;
+        let g = st.generation;
+        let set = format!(r#"{{"access_token":"at-{g}","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-{g}"}}"#);
+        Some(Ok(HttpResponse::new(200, vec![], set)))
+    });
+    *w.http.slow.borrow_mut() = Some("https://as.example/token".into());
+    state
+}
+
+/// R26: callers that find the token stale at the same moment share one refresh; with a
+/// rotating server that revokes on reuse, nobody is logged out.
+#[test]
+fn r26_concurrent_callers_share_one_refresh_with_a_rotating_server() {
+    let w = World::new();
+    w.connect();
+    let rotation = rotating_token_endpoint(&w);
+    expire(&w);
+    let e = w.engine();
+    let server = srv(MCP);
+    let results = futures::executor::block_on(futures::future::join_all((0..5).map(|_| e.access_token(&server))));
+    let tokens: Vec<String> = results.into_iter().map(|r| r.map(|t| t.secret().to_string()).unwrap_or_else(|e| e.code.as_str().into())).collect();
+    assert_eq!(tokens, ["at-2"; 5]);
+    assert_eq!((rotation.borrow().refreshes, rotation.borrow().revoked), (1, false));
+    assert_eq!(*w.lock.acquired.borrow(), 5, "every caller took the lock");
+    assert_eq!(e.status(&server).state, "authorized");
+}
+
+/// R26, R28: concurrent requests refused with 401 share one refresh too, and each is retried
+/// once with the new token.
+#[test]
+fn r26_r28_concurrent_401_retries_share_one_refresh() {
+    let w = World::new();
+    w.connect();
+    let rotation = rotating_token_endpoint(&w);
+    let e = w.engine();
+    let server = srv(MCP);
+    // the resource server refuses at-1 (revoked there), accepts anything newer
+    let send = |t: Option<AccessToken>| async move {
+        let t = t.map(|t| t.secret().to_string()).unwrap_or_default();
+        YieldNow(false).await;
+        Ok::<_, McpError>(if t == "at-1" { (401, t) } else { (200, t) })
+    };
+    let calls = (0..4).map(|_| e.authorized_fetch(&server, MCP, send));
+    let results = futures::executor::block_on(futures::future::join_all(calls));
+    let sent: Vec<String> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(sent, ["at-2"; 4]);
+    assert_eq!((rotation.borrow().refreshes, rotation.borrow().revoked), (1, false));
 }
