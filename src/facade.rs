@@ -23,7 +23,7 @@ use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
-use crate::flow::records::{FlowResult, Status};
+use crate::flow::records::{FlowResult, Status, Warning};
 use crate::flow::{Env as _, Store as _};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -100,7 +100,8 @@ export type FlowStep =
 
 export type McpAuthEvent =
   | { type: "status"; status: Status }
-  | { type: "step"; serverUrl: string; step: FlowStep; detail: string };
+  | { type: "step"; serverUrl: string; step: FlowStep; detail: string }
+  | { type: "warning"; serverUrl?: string; code: "corrupt_record" | "storage_unavailable" | "not_revoked"; message: string };
 "#;
 
 type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv, BrowserLock>;
@@ -203,7 +204,7 @@ struct ClientOption {
     client_secret: Option<String>,
 }
 
-fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
+fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
     if !options.is_object() {
         return Err(invalid("new McpAuth(options): options must be an object with redirectUri"));
     }
@@ -229,7 +230,14 @@ fn parse_options(options: &JsValue) -> Result<(Config, BrowserStore, BrowserHttp
         v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
     };
     let storage: Option<String> = option(options, "storage", STRING)?;
-    let store = BrowserStore::open(storage.as_deref().unwrap_or("local"))?;
+    // R25: a storage that is disabled or unavailable falls back to memory, and says so once
+    let store = match BrowserStore::open(storage.as_deref().unwrap_or("local")) {
+        Err(e) if e.code == ErrorCode::StorageUnavailable => {
+            env.warning(None, Warning::StorageUnavailable, &format!("{}: the page's memory is used instead", e.message));
+            BrowserStore::Memory(Default::default())
+        }
+        other => other?,
+    };
     let seconds = |key: &str, default: f64| -> Result<f64, McpError> {
         match option::<f64>(options, key, "a non-negative number")? {
             Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
@@ -294,8 +302,9 @@ fn current_location(window: &Window) -> Option<String> {
 impl McpAuth {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
-        let (config, store, http, popup_timeout_ms) = parse_options(&options).map_err(to_js_error)?;
-        let inner = Rc::new(Inner { engine: Engine { http, store, env: BrowserEnv::default(), lock: BrowserLock, config }, popup_timeout_ms });
+        let env = BrowserEnv::default();
+        let (config, store, http, popup_timeout_ms) = parse_options(&options, &env).map_err(to_js_error)?;
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, config }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
@@ -338,12 +347,17 @@ impl McpAuth {
             Ok(p) => p,
             Err(e) => return reject(e.with_server(&server_url)),
         };
+        // R25: a full-page redirect loses the page's memory, and with it a memory store's flow
+        let in_memory = matches!(self.inner.engine.store, BrowserStore::Memory(_));
+        if in_memory && mode == "redirect" {
+            return reject(invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()));
+        }
         // R21: the popup opens here, synchronously, inside the click
         let popup = match mode.as_str() {
             "redirect" => None,
             _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config.prefix)),
         };
-        if popup.is_none() && mode == "popup" {
+        if popup.is_none() && (mode == "popup" || in_memory) {
             return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(server.as_str()));
         }
         options.popup = popup.is_some();

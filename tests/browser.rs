@@ -314,3 +314,35 @@ async fn r26_web_lock_is_exclusive_bounded_and_released_on_drop() {
     let again = lock.acquire(name, 1000).await;
     assert!(again.is_ok(), "released on drop");
 }
+
+/// R25: a storage that throws falls back to memory — the constructor does not throw, the first
+/// listener hears one `storage_unavailable` warning — and memory storage refuses a full-page
+/// redirect, which would lose the flow.
+#[wasm_bindgen_test]
+async fn r25_unavailable_storage_falls_back_to_memory_with_one_warning() {
+    let disable = "globalThis.__saved = Object.getOwnPropertyDescriptor(window, 'localStorage');
+        Object.defineProperty(window, 'localStorage', { configurable: true, get() { throw new DOMException('denied', 'SecurityError'); } });";
+    let restore = "if (globalThis.__saved) Object.defineProperty(window, 'localStorage', globalThis.__saved); else delete window.localStorage;";
+    run_js(disable, "", "");
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    let auth = McpAuth::new(js_sys::JSON::parse(&format!(r#"{{"redirectUri":"{origin}/cb"}}"#)).unwrap());
+    run_js(restore, "", "");
+    let auth = auth.expect("the constructor does not throw for unavailable storage");
+    let heard = js_sys::Array::new();
+    let (first, second) = (heard.clone(), js_sys::Array::new());
+    let listen = |into: js_sys::Array| wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        into.push(&e);
+    });
+    let (l1, l2) = (listen(first), listen(second.clone()));
+    auth.subscribe(l1.as_ref().unchecked_ref::<js_sys::Function>().clone());
+    auth.subscribe(l2.as_ref().unchecked_ref::<js_sys::Function>().clone());
+    assert_eq!(heard.length(), 1, "one warning");
+    let warning = heard.get(0);
+    assert_eq!(prop(&warning, "type").as_string().as_deref(), Some("warning"));
+    assert_eq!(prop(&warning, "code").as_string().as_deref(), Some("storage_unavailable"));
+    assert_eq!(second.length(), 0, "said once");
+    let opts = js_sys::JSON::parse(r#"{"mode":"redirect"}"#).unwrap();
+    let err = JsFuture::from(auth.authorize("https://mcp.example/mcp".into(), Some(opts))).await.unwrap_err();
+    assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"));
+    assert!(web_sys::window().unwrap().local_storage().unwrap().is_some(), "restored for the other tests");
+}

@@ -10,18 +10,25 @@ use wasm_bindgen::JsValue;
 use super::to_js;
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Env;
-use crate::flow::records::{Event, Status};
+use crate::flow::records::{Event, Status, Warning};
 
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
     listeners: Rc<RefCell<Vec<(u32, Function)>>>,
     next_id: Rc<Cell<u32>>,
+    /// Warnings emitted before anyone listened (from the constructor): the first listener gets
+    /// them, so each is said once.
+    unheard: Rc<RefCell<Vec<JsValue>>>,
 }
 
 impl BrowserEnv {
     pub fn subscribe(&self, f: Function) -> u32 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
+        let unheard = std::mem::take(&mut *self.unheard.borrow_mut());
+        for value in unheard {
+            let _ = f.call1(&JsValue::NULL, &value);
+        }
         self.listeners.borrow_mut().push((id, f));
         id
     }
@@ -56,5 +63,15 @@ impl Env for BrowserEnv {
 
     fn status_changed(&self, status: &Status) {
         self.emit(&Event::Status { status });
+    }
+
+    fn warning(&self, server_url: Option<&str>, code: Warning, message: &str) {
+        if self.listeners.borrow().is_empty() {
+            if let Ok(value) = to_js(&Event::Warning { server_url, code, message }) {
+                self.unheard.borrow_mut().push(value);
+            }
+            return;
+        }
+        self.emit(&Event::Warning { server_url, code, message });
     }
 }

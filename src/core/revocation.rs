@@ -11,10 +11,10 @@ pub fn prepare_revocation(endpoint: &Url, client: &Client, supported_auth: Optio
     super::token::with_client_auth(endpoint, vec![("token", token), ("token_type_hint", hint)], client, supported_auth)
 }
 
-/// RFC 7009 §2.2: 200 is success, whatever the body; §2.2.1 errors carry an OAuth error code.
-/// `Ok(false)` for `unsupported_token_type` (the server cannot revoke that kind of token).
+/// RFC 7009 §2.2: any 2xx is success, whatever the body; §2.2.1 errors carry an OAuth error
+/// code. `Ok(false)` for `unsupported_token_type` (the server cannot revoke that kind of token).
 pub fn parse_revocation(resp: &HttpResponse) -> Result<bool, McpError> {
-    if resp.status == 200 {
+    if resp.is_success() {
         return Ok(true);
     }
     let body = resp.json::<OAuthErrorBody>();
@@ -39,6 +39,7 @@ mod tests {
         assert!(b.contains(&("token_type_hint".into(), "refresh_token".into())));
         assert!(b.contains(&("client_id".into(), "c".into())));
         assert_eq!(parse_revocation(&HttpResponse::new(200, vec![], "")), Ok(true));
+        assert_eq!(parse_revocation(&HttpResponse::new(204, vec![], "")), Ok(true));
         let unsupported = HttpResponse::new(400, vec![], r#"{"error":"unsupported_token_type"}"#);
         assert_eq!(parse_revocation(&unsupported), Ok(false));
         let e = parse_revocation(&HttpResponse::new(503, vec![], "")).unwrap_err();

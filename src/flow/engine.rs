@@ -20,7 +20,7 @@ use crate::core::revocation::{parse_revocation, prepare_revocation};
 use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
-use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status};
+use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status, Warning};
 use super::{Env, Http, Lock, Store};
 
 /// A client the app registered beforehand with an issuer (R11).
@@ -93,12 +93,14 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         format!("{}:result:{state}", self.config.prefix)
     }
 
-    /// R25: a record that does not parse, or has another version, is removed; nothing else is.
+    /// R25: a record that does not parse, or has another version, is removed and reported;
+    /// nothing else is touched.
     pub fn load<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         match self.store.get(key)? {
             Ok(v) => Some(v),
             Err(_) => {
                 self.store.remove(key);
+                self.env.warning(None, Warning::CorruptRecord, &format!("the stored record {key} did not parse and was removed"));
                 None
             }
         }
@@ -512,29 +514,49 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         }
     }
 
-    /// R29: revoke the refresh token, then the access token; forget locally after.
+    /// R29: revokes the refresh token, then the access token, then drops the tokens here; the
+    /// registration and the metadata stay, so Connect again costs no discovery. A revocation
+    /// that fails keeps the tokens and rejects `revocation_failed`, unless `force` drops them
+    /// anyway (with a warning). Where nothing can be revoked at the server (no revocation
+    /// endpoint, no known client) the tokens are dropped here and a warning says so.
     pub async fn revoke(&self, server: &ServerUrl, force: bool) -> Result<(), McpError> {
-        let Some(rec) = self.load_server(server.as_str()) else { return Ok(()) };
-        let result = self.revoke_record(&rec).await.map_err(|e| e.with_server(server.as_str()));
-        if result.is_ok() || force {
-            self.forget(server);
+        let href = server.as_str();
+        let Some(rec) = self.load_server(href).filter(|r| r.tokens.is_some()) else { return Ok(()) };
+        match self.revoke_record(&rec).await {
+            Ok(true) => {}
+            Ok(false) => self.env.warning(Some(href), Warning::NotRevoked, "the server offers no revocation: the tokens were dropped here only"),
+            Err(e) if force => self.env.warning(Some(href), Warning::NotRevoked, &format!("revocation failed ({e}); the tokens were dropped here as asked")),
+            Err(e) => return Err(e.with_server(href)),
         }
-        result
+        if let Some(mut current) = self.load_server(href) {
+            current.tokens = None;
+            self.save_server(&current)?;
+            self.changed(&current);
+        }
+        Ok(())
     }
 
-    async fn revoke_record(&self, rec: &ServerRecord) -> Result<(), McpError> {
-        let (Some(issuer), Some(meta), Some(tokens)) = (&rec.issuer, rec.as_metadata.as_deref(), &rec.tokens) else { return Ok(()) };
+    /// RFC 7009 requests for the refresh token, then the access token. `Ok(false)` when the
+    /// server cannot be asked. `unsupported_token_type` is a failure for the refresh token, and
+    /// for the access token only when no refresh token was revoked (oidc-provider cannot revoke
+    /// its JWT access tokens).
+    async fn revoke_record(&self, rec: &ServerRecord) -> Result<bool, McpError> {
+        let (Some(issuer), Some(meta), Some(tokens)) = (&rec.issuer, rec.as_metadata.as_deref(), &rec.tokens) else { return Ok(false) };
         let Document { fields: meta, .. } = meta;
-        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.known_client(issuer)) else { return Ok(()) };
+        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.known_client(issuer)) else { return Ok(false) };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
         self.env.step(&rec.server_url, "revocation", endpoint.as_str());
+        let unsupported = |what: &str| McpError::new(ErrorCode::RevocationFailed, format!("the server cannot revoke the {what} (unsupported_token_type)"));
         let refresh_revoked = match &tokens.refresh_token {
-            Some(rt) => self.revoke_one(prepare_revocation(endpoint, &client, auth, rt.secret(), "refresh_token")).await?,
+            Some(rt) => match self.revoke_one(prepare_revocation(endpoint, &client, auth, rt.secret(), "refresh_token")).await? {
+                true => true,
+                false => return Err(unsupported("refresh token")),
+            },
             None => false,
         };
         match self.revoke_one(prepare_revocation(endpoint, &client, auth, tokens.access_token.secret(), "access_token")).await? {
-            false if !refresh_revoked => Err(McpError::new(ErrorCode::RevocationFailed, "the server cannot revoke this access token")),
-            _ => Ok(()),
+            false if !refresh_revoked => Err(unsupported("access token")),
+            _ => Ok(true),
         }
     }
 
@@ -561,8 +583,25 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         keys.iter().filter_map(|k| self.load_server(k.get(prefix.len()..)?)).map(|r| self.status_of(&r)).collect()
     }
 
+    /// R29: removes everything kept for the server without contacting anyone: its record, its
+    /// pending flows, and its issuer's registration when no other server uses that issuer.
     pub fn forget(&self, server: &ServerUrl) {
-        self.store.remove(&self.server_key(server.as_str()));
-        self.env.status_changed(&Status::unknown(server.as_str()));
+        let href = server.as_str();
+        let issuer = self.load_server(href).and_then(|r| r.issuer);
+        self.store.remove(&self.server_key(href));
+        let flows = self.flow_key("");
+        let servers = self.server_key("");
+        let mut issuer_in_use = false;
+        for key in self.store.keys() {
+            if key.starts_with(&flows) && self.load::<PendingFlow>(&key).is_some_and(|f| f.server_url == href) {
+                self.store.remove(&key);
+            } else if let Some(other) = key.strip_prefix(&servers) {
+                issuer_in_use |= issuer.is_some() && self.load_server(other).is_some_and(|r| r.issuer == issuer);
+            }
+        }
+        if let Some(issuer) = issuer.filter(|_| !issuer_in_use) {
+            self.store.remove(&self.client_key(&issuer));
+        }
+        self.env.status_changed(&Status::unknown(href));
     }
 }

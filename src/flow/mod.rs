@@ -51,4 +51,6 @@ pub trait Env {
     fn step(&self, server_url: &str, step: &str, detail: &str);
     /// A server's status changed (R30 `status` events).
     fn status_changed(&self, status: &records::Status);
+    /// Something the library handled on its own that the app should know (`warning` events).
+    fn warning(&self, server_url: Option<&str>, warning: records::Warning, message: &str);
 }

@@ -146,12 +146,37 @@ impl<'a> ServerInfo<'a> {
     }
 }
 
-/// A `subscribe` event (R30). Step details never hold a secret.
+/// The `code` of a `warning` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warning {
+    /// R25: a stored record did not parse (or had another schema version) and was removed.
+    CorruptRecord,
+    /// R25: the storage asked for is unavailable; the page's memory is used instead.
+    StorageUnavailable,
+    /// R29: the tokens were dropped here without being revoked at the server (it has no
+    /// revocation endpoint, no client is known for it, or the app forced the removal).
+    NotRevoked,
+}
+
+/// A `subscribe` event (R30). Step details and warnings never hold a secret.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
 pub enum Event<'a> {
-    Status { status: &'a Status },
-    Step { server_url: &'a str, step: &'a str, detail: &'a str },
+    Status {
+        status: &'a Status,
+    },
+    Step {
+        server_url: &'a str,
+        step: &'a str,
+        detail: &'a str,
+    },
+    Warning {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_url: Option<&'a str>,
+        code: Warning,
+        message: &'a str,
+    },
 }
 
 /// The outcome of a popup's callback, for the opener (R22): the same JSON text goes by
@@ -190,6 +215,8 @@ mod tests {
         assert_eq!(v["status"]["expiresAt"], Value::Null);
         let v = serde_json::to_value(Event::Step { server_url: "u", step: "probe", detail: "d" }).unwrap();
         assert_eq!(v, serde_json::json!({"type": "step", "serverUrl": "u", "step": "probe", "detail": "d"}));
+        let v = serde_json::to_value(Event::Warning { server_url: None, code: Warning::CorruptRecord, message: "m" }).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "warning", "code": "corrupt_record", "message": "m"}));
     }
 
     /// Records as the previous releases wrote them (nulls kept, documents as served) load.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
-use super::records::Status;
+use super::records::{Status, Warning};
 use super::{Corrupt, Env, Http, Lock, Store};
 use crate::core::authorize::PendingFlow;
 use crate::core::error::{HttpError, McpError};
@@ -137,6 +137,7 @@ struct FakeEnv {
     counter: RefCell<u8>,
     steps: RefCell<Vec<(String, String)>>,
     statuses: RefCell<Vec<Status>>,
+    warnings: RefCell<Vec<(Option<String>, Warning)>>,
 }
 
 impl Env for &FakeEnv {
@@ -154,6 +155,9 @@ impl Env for &FakeEnv {
     }
     fn status_changed(&self, status: &Status) {
         self.statuses.borrow_mut().push(status.clone());
+    }
+    fn warning(&self, server_url: Option<&str>, warning: Warning, _message: &str) {
+        self.warnings.borrow_mut().push((server_url.map(str::to_string), warning));
     }
 }
 
@@ -399,24 +403,79 @@ fn r27_network_failure_keeps_an_unexpired_token() {
 }
 
 #[test]
-fn r29_revoke_then_forget() {
+fn r29_revoke_drops_the_tokens_and_keeps_registration_and_metadata() {
     let w = World::new();
     w.connect();
     let e = w.engine();
     w.http.json("https://as.example/revoke", 503, "");
     let err = block_on(e.revoke(&srv(MCP), false)).unwrap_err();
-    assert_eq!(err.code.as_str(), "revocation_failed");
-    assert_eq!(e.status(&srv(MCP)).state, "authorized", "a failed revocation keeps the record");
+    assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("revocation_failed", Some(MCP)));
+    assert_eq!(e.status(&srv(MCP)).state, "authorized", "a failed revocation keeps the tokens");
     w.http.route("https://as.example/revoke", |req| {
         let hint = param(req.body.as_deref().unwrap_or_default(), "token_type_hint");
         Some(Ok(match hint.as_deref() {
             Some("access_token") => HttpResponse::new(400, vec![], r#"{"error":"unsupported_token_type"}"#),
-            _ => HttpResponse::new(200, vec![], ""),
+            _ => HttpResponse::new(204, vec![], ""),
         }))
     });
     block_on(e.revoke(&srv(MCP), false)).unwrap();
+    let hints: Vec<String> = w.http.log.borrow().iter().filter(|r| r.url.as_str().ends_with("/revoke")).filter_map(|r| param(r.body.as_deref()?, "token_type_hint")).collect();
+    assert_eq!(hints[hints.len() - 2..], ["refresh_token", "access_token"], "the refresh token first");
+    let s = e.status(&srv(MCP));
+    assert_eq!((s.state, s.client_id.as_deref(), s.refreshable), ("authorization_required", Some("dyn-1"), false));
+    assert!(w.env.warnings.borrow().is_empty());
+    // Connect again: no discovery, no registration
+    let before = w.http.urls().len();
+    w.connect();
+    assert_eq!(w.http.urls()[before..], ["https://as.example/token"]);
+}
+
+#[test]
+fn r29_a_refresh_token_the_server_cannot_revoke_fails_unless_forced() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    w.http.json("https://as.example/revoke", 400, r#"{"error":"unsupported_token_type"}"#);
+    let err = block_on(e.revoke(&srv(MCP), false)).unwrap_err();
+    assert_eq!(err.code.as_str(), "revocation_failed");
+    assert!(e.status(&srv(MCP)).refreshable, "tokens kept");
+    block_on(e.revoke(&srv(MCP), true)).unwrap();
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(*w.env.warnings.borrow(), [(Some(MCP.to_string()), Warning::NotRevoked)]);
+}
+
+#[test]
+fn r29_without_a_revocation_endpoint_the_tokens_are_dropped_here_with_a_warning() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["S256"]}"#);
+    w.connect();
+    let e = w.engine();
+    let before = w.http.urls().len();
+    block_on(e.revoke(&srv(MCP), false)).unwrap();
+    assert_eq!(w.http.urls().len(), before, "nobody to ask");
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(*w.env.warnings.borrow(), [(Some(MCP.to_string()), Warning::NotRevoked)]);
+}
+
+#[test]
+fn r29_forget_removes_the_record_its_flows_and_an_unshared_registration() {
+    const OTHER: &str = "https://mcp.example/other";
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    // a second server on the same issuer
+    w.http.route(OTHER, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json("https://mcp.example/.well-known/oauth-protected-resource/other", 200, r#"{"resource":"https://mcp.example/other","authorization_servers":["https://as.example"]}"#);
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(OTHER), AuthorizeOptions::default())) else { panic!() };
+    let Ok(Begin::Navigate { state: mine, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
+    e.forget(&srv(MCP));
+    let keys: Vec<String> = w.store.0.borrow().keys().cloned().collect();
+    assert!(!keys.contains(&e.server_key(MCP)) && !keys.contains(&e.flow_key(&mine)), "{keys:?}");
+    assert!(keys.contains(&e.flow_key(&state)), "another server's flow stays");
+    assert!(keys.iter().any(|k| k.contains(":client:")), "the issuer's registration stays while another server uses it");
+    e.forget(&srv(OTHER));
+    assert!(w.store.0.borrow().is_empty(), "{:?}", w.store.0.borrow().keys().collect::<Vec<_>>());
     assert_eq!(e.status(&srv(MCP)).state, "unknown");
-    assert!(e.list().is_empty());
 }
 
 #[test]
@@ -429,6 +488,7 @@ fn r25_a_corrupt_record_is_removed_and_nothing_else() {
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].server_url, MCP);
     assert!(!w.store.0.borrow().contains_key("mcp-oauth:server:https://other.example/mcp"));
+    assert_eq!(*w.env.warnings.borrow(), [(None, Warning::CorruptRecord)], "reported once");
     assert_eq!(e.status(&srv(MCP)).state, "authorized");
 }
 
