@@ -411,9 +411,9 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
 
     /// R26: the single flight. Fresh tokens for a caller that found the access token `seen`
     /// stale: under the server's lock, the record is read again, and when another caller or tab
-    /// has already replaced `seen` with tokens that are not about to expire, those are the
-    /// answer; otherwise this caller refreshes, and the new set is stored before the lock is
-    /// released.
+    /// has already replaced `seen` with tokens that have not expired, those are the answer (even
+    /// when their whole lifetime is shorter than the refresh skew); otherwise this caller
+    /// refreshes, and the new set is stored before the lock is released.
     pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
         let href = server.as_str();
         let name = format!("{}:refresh:{href}", self.config.prefix);
@@ -421,7 +421,7 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         let rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
         if let Some(current) = &rec.tokens
             && current.access_token != *seen
-            && !current.expires_within(self.env.now_ms(), self.config.refresh_skew_ms)
+            && !current.expires_within(self.env.now_ms(), 0)
         {
             return Ok(current.clone());
         }
