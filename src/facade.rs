@@ -23,7 +23,8 @@ use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
-use crate::flow::records::{FlowResult, Status, Warning};
+use crate::core::authorize::{CallbackError, parse_callback_url};
+use crate::flow::records::{Status, Warning};
 use crate::flow::{Env as _, Store as _};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -304,7 +305,7 @@ impl McpAuth {
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
         let env = BrowserEnv::default();
         let (config, store, http, popup_timeout_ms) = parse_options(&options, &env).map_err(to_js_error)?;
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, config }, popup_timeout_ms });
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, config, popup_flows: Default::default() }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
@@ -475,32 +476,28 @@ async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>
         return std::future::pending().await;
     };
     if signal.as_ref().is_some_and(|s| s.aborted()) {
-        engine.store.remove(&engine.flow_key(&state));
+        engine.take_flow(Some(&state));
         return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
     }
-    popup.location().set_href(url.as_str()).map_err(|e| McpError::new(ErrorCode::PopupClosed, js_message(&e)))?;
-    let result_key = engine.result_key(&state);
-    let read_stored = || engine.load::<FlowResult>(&result_key).filter(|r| r.state == state);
+    if let Err(e) = popup.location().set_href(url.as_str()) {
+        engine.take_flow(Some(&state));
+        return Err(McpError::new(ErrorCode::PopupClosed, js_message(&e)));
+    }
     let on_detached = || engine.env.step(server.as_str(), "popup_detached", "finish signing in in the popup");
-    let outcome = popup::wait_for_result(Watch {
+    let handed = popup::wait_for_result(Watch {
         popup,
         channel: &engine.flow_key(&state),
         state: &state,
         navigated_at: js_sys::Date::now(),
         timeout_ms: inner.popup_timeout_ms,
         signal,
-        read_stored: &read_stored,
         on_detached: &on_detached,
     })
     .await;
-    engine.store.remove(&result_key);
-    if outcome.is_err() {
-        engine.store.remove(&engine.flow_key(&state));
-    }
-    match outcome?.error {
-        None => Ok(engine.status(server)),
-        Some(e) => Err(e),
-    }
+    // R22: this page holds the flow (taken out whatever happened); it checks the parameters and
+    // exchanges the code
+    let flow = engine.take_flow(Some(&state));
+    engine.complete_callback(handed?, flow.as_ref()).await
 }
 
 /// The contract's `CallbackResult`.
@@ -514,32 +511,37 @@ struct CallbackResult {
 
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
     let engine = &inner.engine;
-    let (params, flow) = engine.take_flow(url);
-    let state = params.state.clone();
-    let outcome = engine.complete_callback(params, flow.as_ref()).await;
+    let params = parse_callback_url(url);
+    if !params.is_oauth_response() {
+        return Err(invalid("not an authorization response: the URL has no code, error or state"));
+    }
+    let flow = engine.take_flow(params.state.as_deref());
     // R24: code, state and iss leave the address bar: the page becomes the redirect URI the
     // flow registered (the authorization server appended its parameters to exactly that)
     let clean = flow.as_ref().map(|f| f.redirect_uri.clone()).or_else(|| window.location().pathname().ok());
     if let (Ok(h), Some(clean)) = (window.history(), clean) {
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
     }
-    let in_popup = flow.as_ref().is_some_and(|f| f.popup);
-    if in_popup && let Some(state) = &state {
-        let result = FlowResult { state: state.clone(), error: outcome.as_ref().err().cloned() };
-        notify_opener(inner, state, &result);
-    }
-    let status = outcome?;
-    let (server_url, return_to) = flow.map(|f| (f.server_url, f.return_to)).unwrap_or_default();
-    Ok(CallbackResult { server_url, return_to: if in_popup { None } else { return_to }, status })
+    let Some(flow) = flow else {
+        // R22: a popup's flow lives in its opener's memory: hand the parameters over, and close
+        // once the opener took them; nobody taking them means no flow waits for this state
+        let taken = match params.state.as_deref() {
+            Some(state) => popup::hand_over(&engine.flow_key(state), &params, HAND_OVER_TIMEOUT_MS).await,
+            None => false,
+        };
+        if !taken {
+            return Err(CallbackError::StateMismatch.into());
+        }
+        let _ = window.close();
+        return Ok(CallbackResult { server_url: String::new(), return_to: None, status: Status::unknown("") });
+    };
+    // a full-page redirect: this page completes the flow and hands back where to return
+    let status = engine.complete_callback(params, Some(&flow)).await?;
+    Ok(CallbackResult { server_url: flow.server_url, return_to: flow.return_to, status })
 }
 
-/// R22: the result by every channel — storage, BroadcastChannel, and `postMessage` to the
-/// opener at our exact origin — then the popup closes.
-fn notify_opener(inner: &Inner, state: &str, result: &FlowResult) {
-    let engine = &inner.engine;
-    let _ = engine.store.set(&engine.result_key(state), result);
-    popup::notify_opener(&engine.flow_key(state), &serde_json::to_string(result).unwrap_or_default());
-}
+/// How long a popup's callback page waits for its opener to take the parameters.
+const HAND_OVER_TIMEOUT_MS: i32 = 3000;
 
 /// R28: the app's request as a `Request`, sent by the flow's `authorized_fetch`, which
 /// decides about the token, the refresh and the retry.

@@ -13,7 +13,7 @@ use mcp_oauth_wasm::browser::popup;
 use mcp_oauth_wasm::core::error::{ErrorCode, HttpError, McpError};
 use mcp_oauth_wasm::core::http::HttpRequest;
 use mcp_oauth_wasm::core::pkce::CodeVerifier;
-use mcp_oauth_wasm::flow::records::FlowResult;
+use mcp_oauth_wasm::core::authorize::{CallbackParams, parse_callback_url};
 use mcp_oauth_wasm::browser::locks::BrowserLock;
 use mcp_oauth_wasm::flow::{Corrupt, Env, Http, Lock, Store};
 use wasm_bindgen::{JsCast, JsValue};
@@ -244,11 +244,12 @@ fn run_js(body: &str, a: &str, b: &str) {
     js_sys::Function::new_with_args("a, b", body).call2(&JsValue::NULL, &JsValue::from_str(a), &JsValue::from_str(b)).unwrap();
 }
 
-fn result_text(state: &str, error: Option<McpError>) -> String {
-    serde_json::to_string(&FlowResult { state: state.into(), error }).unwrap()
+/// The text a popup's callback page hands over for `query`.
+fn params_text(query: &str) -> String {
+    serde_json::to_string(&parse_callback_url(&format!("https://app.example/cb?{query}"))).unwrap()
 }
 
-async fn watch_self(channel: &str, state: &str) -> Result<FlowResult, McpError> {
+async fn watch_self(channel: &str, state: &str) -> Result<CallbackParams, McpError> {
     // the page stands in for the popup: its own `postMessage` has itself as the source
     let window = web_sys::window().unwrap();
     popup::wait_for_result(popup::Watch {
@@ -258,43 +259,59 @@ async fn watch_self(channel: &str, state: &str) -> Result<FlowResult, McpError> 
         navigated_at: js_sys::Date::now(),
         timeout_ms: 20_000.0,
         signal: None,
-        read_stored: &|| None,
         on_detached: &|| {},
     })
     .await
 }
 
 #[wasm_bindgen_test]
-async fn r22_the_opener_takes_its_flows_result_from_post_message_at_its_own_origin_only() {
-    // a: this flow's result; b: another flow's. Sent from a timer, once the watch listens.
+async fn r22_the_opener_takes_its_flows_parameters_from_post_message_at_its_own_origin_only() {
+    // a: this flow's parameters; b: another flow's. Sent from a timer, once the watch listens.
     run_js(
         "const o = location.origin; setTimeout(() => {
            dispatchEvent(new MessageEvent('message', { data: a.replace('denied', 'forged'), origin: 'https://evil.example', source: window }));
-           dispatchEvent(new MessageEvent('message', { data: a.replace('denied', 'no source'), origin: o }));
+           dispatchEvent(new MessageEvent('message', { data: a.replace('denied', 'no_source'), origin: o }));
            postMessage(b, o);
            postMessage({ not: 'a string' }, o);
            postMessage(a, o);
          }, 50);",
-        &result_text("s-pm", Some(McpError::new(ErrorCode::AuthorizationFailed, "denied"))),
-        &result_text("s-other", None),
+        &params_text("error=access_denied&error_description=denied&state=s-pm"),
+        &params_text("code=other&state=s-other"),
     );
-    let r = watch_self("mcp-oauth-test:flow:s-pm", "s-pm").await.unwrap();
-    assert_eq!(r.state, "s-pm");
-    let e = r.error.expect("the popup's error is handed over");
-    assert_eq!(e.code, ErrorCode::AuthorizationFailed);
-    assert_eq!(e.message, "denied", "the forged and sourceless messages were ignored");
+    let p = watch_self("mcp-oauth-test:flow:s-pm", "s-pm").await.unwrap();
+    assert_eq!((p.state.as_deref(), p.error.as_deref()), (Some("s-pm"), Some("access_denied")));
+    assert_eq!(p.error_description.as_deref(), Some("denied"), "the forged and sourceless messages were ignored");
 }
 
+/// R22 both ways over the `BroadcastChannel`: the callback page hands the parameters over,
+/// the opener takes the ones of its own flow and says so, and the hand-over resolves `true`;
+/// with nobody listening it resolves `false`.
 #[wasm_bindgen_test]
-async fn r22_the_opener_takes_its_flows_result_from_the_broadcast_channel() {
+async fn r22_the_callback_page_hands_its_parameters_over_the_broadcast_channel() {
     let channel = "mcp-oauth-test:flow:s-bc";
     run_js(
         "setTimeout(() => { const c = new BroadcastChannel(b); c.postMessage('not json'); c.postMessage(a); c.close(); }, 50);",
-        &result_text("s-bc", None),
+        &params_text("code=someone-elses&state=s-other"),
         channel,
     );
-    let r = watch_self(channel, "s-bc").await.unwrap();
-    assert_eq!((r.state.as_str(), r.error), ("s-bc", None));
+    let watching = watch_self(channel, "s-bc");
+    let mine = parse_callback_url("https://app.example/cb?code=c-bc&state=s-bc");
+    let handing = popup::hand_over(channel, &mine, 5000);
+    let (taken, handed) = futures::future::join(watching, async {
+        // after the watch listens
+        JsFuture::from(js_sys::Promise::new(&mut |r, _| {
+            web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&r, 100).unwrap();
+        }))
+        .await
+        .unwrap();
+        handing.await
+    })
+    .await;
+    let taken = taken.unwrap();
+    assert_eq!((taken.state.as_deref(), taken.code.as_ref().map(|c| c.secret())), (Some("s-bc"), Some("c-bc")));
+    assert!(handed, "the opener said it took them");
+    let nobody = popup::hand_over("mcp-oauth-test:flow:nobody", &parse_callback_url("https://app.example/cb?code=c&state=nobody"), 300).await;
+    assert!(!nobody);
 }
 
 /// R26: the refresh lock is a Web Lock: held until dropped, waited for at most the timeout

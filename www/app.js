@@ -176,13 +176,14 @@ async function main() {
   const config = await fetch('/config.json')
     .then((r) => (r.ok ? r.json() : {}))
     .catch(() => ({}));
-  const fromQuery = new URLSearchParams(location.search).get('server');
-  $('#server-url').value = fromQuery ?? config.mcpUrl ?? 'http://127.0.0.1:9411/mcp';
+  const query = new URLSearchParams(location.search);
+  $('#server-url').value = query.get('server') ?? config.mcpUrl ?? 'http://127.0.0.1:9411/mcp';
 
   await init();
   auth = new McpAuth({
     redirectUri: `${location.origin}/callback.html`,
     clientName: 'mcp-oauth-wasm demo',
+    storage: query.get('storage') ?? undefined, // ?storage=local|session|memory
   });
   auth.subscribe((event) => {
     if (event.type === 'step') {

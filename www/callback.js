@@ -1,5 +1,6 @@
-// The OAuth redirect URI page. In a popup, handleCallback() hands the result to the opener and
-// closes the window; on a full page (redirect mode) it resolves and we go back to the app.
+// The OAuth redirect URI page. In a popup, handleCallback() hands the authorization response to
+// the opener (which exchanges the code) and closes the window; on a full page (redirect mode) it
+// completes the flow and resolves, and we go back to the app.
 import init, { McpAuth } from '/pkg/mcp_oauth_wasm.js';
 
 const message = document.querySelector('#message');
@@ -9,9 +10,11 @@ try {
   await init();
   const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html` });
   const result = await auth.handleCallback();
-  message.textContent = `Signed in (${result?.status?.state ?? 'done'}).`;
-  if (!window.opener) {
-    location.replace(result?.returnTo || '/');
+  if (result.serverUrl) {
+    message.textContent = `Signed in (${result.status.state}).`;
+    location.replace(result.returnTo || '/');
+  } else {
+    message.textContent = 'Signed in: the app takes it from here.';
   }
 } catch (err) {
   message.textContent = 'Sign-in failed.';

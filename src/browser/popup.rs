@@ -1,6 +1,7 @@
 //! The popup (R21–R23): opened synchronously on `about:blank`, navigated once the URL is ready,
-//! then watched until the callback's result arrives by `postMessage`, `BroadcastChannel` or
-//! the shared storage — whichever comes first. The two message listeners and the popup's
+//! then watched until its callback page hands over the authorization response's parameters by
+//! `postMessage` or `BroadcastChannel` — whichever comes first. (Not through storage: the
+//! parameters hold the code.) The two message listeners and the popup's
 //! sending end are a few lines of JS (`shell.js`); every text they pass is parsed and checked
 //! here.
 
@@ -13,7 +14,7 @@ use web_sys::{AbortSignal, EventTarget, Window};
 
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::http::parse_json;
-use crate::flow::records::FlowResult;
+use crate::core::authorize::CallbackParams;
 
 /// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
 const DETACH_WINDOW_MS: f64 = 3000.0;
@@ -36,10 +37,13 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn take(this: &ResultWatch) -> Option<String>;
     #[wasm_bindgen(method)]
+    fn ack(this: &ResultWatch, state: &str);
+    #[wasm_bindgen(method)]
     fn stop(this: &ResultWatch);
-    /// The popup's end of R22 (shell.js): channel, `postMessage` to the opener, then close.
-    #[wasm_bindgen(js_name = notifyOpener)]
-    pub fn notify_opener(channel: &str, text: &str);
+    /// The popup's end of R22 (shell.js): channel and `postMessage` to the opener, then the
+    /// opener's word that it took the parameters (`true`), or `false` after the timeout.
+    #[wasm_bindgen(js_name = handOver)]
+    fn hand_over_promise(channel: &str, text: &str, state: &str, timeout_ms: i32) -> Promise;
     #[wasm_bindgen(js_name = sleep)]
     fn sleep_promise(ms: i32) -> Promise;
 }
@@ -78,9 +82,16 @@ impl Drop for Listener {
     }
 }
 
-/// A flow result's JSON text, if it is one and belongs to the flow `state`.
-pub fn parse_result(text: &str, state: &str) -> Option<FlowResult> {
-    parse_json::<FlowResult>(text).filter(|r| r.state == state)
+/// The callback parameters in a text, if it holds them and they belong to the flow `state`.
+pub fn parse_result(text: &str, state: &str) -> Option<CallbackParams> {
+    parse_json::<CallbackParams>(text).filter(|p| p.state.as_deref() == Some(state))
+}
+
+/// R22: hands the callback parameters to the opener that holds their flow; `true` once it
+/// said it took them.
+pub async fn hand_over(channel: &str, params: &CallbackParams, timeout_ms: i32) -> bool {
+    let (Some(state), Ok(text)) = (params.state.as_deref(), serde_json::to_string(params)) else { return false };
+    JsFuture::from(hand_over_promise(channel, &text, state, timeout_ms)).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 pub struct Watch<'a> {
@@ -92,26 +103,23 @@ pub struct Watch<'a> {
     pub navigated_at: f64,
     pub timeout_ms: f64,
     pub signal: Option<AbortSignal>,
-    /// Reads the stored result, if the callback wrote one.
-    pub read_stored: &'a dyn Fn() -> Option<FlowResult>,
     /// R23: called once when the handle looks severed by COOP.
     pub on_detached: &'a dyn Fn(),
 }
 
-/// Waits for the flow's result (R22, R23).
-pub async fn wait_for_result(w: Watch<'_>) -> Result<FlowResult, McpError> {
+/// Waits for the popup to hand over the callback's parameters (R22, R23), and tells it they
+/// were taken.
+pub async fn wait_for_result(w: Watch<'_>) -> Result<CallbackParams, McpError> {
     let watch = Watcher(watch_result(w.popup, w.channel));
     let started = js_sys::Date::now();
     let mut closed_at: Option<f64> = None;
     let mut detached = false;
     loop {
         while let Some(text) = watch.0.take() {
-            if let Some(r) = parse_result(&text, w.state) {
-                return Ok(r);
+            if let Some(params) = parse_result(&text, w.state) {
+                watch.0.ack(w.state);
+                return Ok(params);
             }
-        }
-        if let Some(r) = (w.read_stored)() {
-            return Ok(r);
         }
         let now = js_sys::Date::now();
         if w.signal.as_ref().is_some_and(|s| s.aborted()) {

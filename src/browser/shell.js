@@ -1,12 +1,13 @@
-// The popup's two ends of R22, in JS: the same code in Rust costs the package more in wasm
-// (closures, MessageEvent bindings) than these lines cost as a snippet. The only check made
-// here is a message's origin and source; the Rust side parses every text it is handed and
-// checks its flow's state (popup.rs).
+// The popup's two ends of R22, and the refresh lock of R26, in JS: the same code in Rust would
+// be closures and MessageEvent bindings for a few lines. The only check made here is a message's
+// origin and source; the Rust side parses every text it is handed and checks its flow's state
+// (popup.rs).
 
 /**
- * Collects the flow's result text in the opener: `postMessage` from the popup at the page's
+ * Collects the flow's callback texts in the opener: `postMessage` from the popup at the page's
  * exact origin, and the flow's `BroadcastChannel`. `take()` hands over the texts one by one,
- * oldest first; `stop()` removes the listener and closes the channel.
+ * oldest first; `ack()` tells the popup its parameters were taken; `stop()` removes the listener
+ * and closes the channel.
  * @param {Window} popup
  * @param {string} channel
  */
@@ -22,24 +23,46 @@ export function watchResult(popup, channel) {
   } catch {}
   return {
     take: () => texts.shift(),
+    ack(state) {
+      bc?.postMessage(TAKEN + state);
+      try { popup.postMessage(TAKEN + state, location.origin); } catch {}
+    },
     stop() { removeEventListener("message", onMessage); bc?.close(); },
   };
 }
 
+const TAKEN = "mcp-oauth-wasm:taken:";
+
 /**
- * Sends the result text from the popup to its opener, on the flow's `BroadcastChannel` and by
- * `postMessage` at the page's exact origin, then closes the popup.
+ * The popup's end: sends the callback text to the opener on the flow's `BroadcastChannel` and
+ * by `postMessage` at the page's exact origin, then waits for the opener to say it took the
+ * flow `state`'s parameters. Resolves `true` when it did, `false` after `timeoutMs` (no opener
+ * waits for this flow).
  * @param {string} channel
  * @param {string} text
+ * @param {string} state
+ * @param {number} timeoutMs
+ * @returns {Promise<boolean>}
  */
-export function notifyOpener(channel, text) {
-  try {
-    const bc = new BroadcastChannel(channel);
-    bc.postMessage(text);
-    bc.close();
-  } catch {}
-  try { opener?.postMessage(text, location.origin); } catch {}
-  close();
+export function handOver(channel, text, state, timeoutMs) {
+  return new Promise((resolve) => {
+    let bc;
+    const done = (taken) => {
+      clearTimeout(timer);
+      removeEventListener("message", onMessage);
+      bc?.close();
+      resolve(taken);
+    };
+    const onMessage = (e) => { if (e.origin == location.origin && e.data == TAKEN + state) done(true); };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    addEventListener("message", onMessage);
+    try {
+      bc = new BroadcastChannel(channel);
+      bc.onmessage = (e) => { if (e.data == TAKEN + state) done(true); };
+      bc.postMessage(text);
+    } catch {}
+    try { opener?.postMessage(text, location.origin); } catch {}
+  });
 }
 
 /** @param {number} ms */

@@ -79,13 +79,22 @@ pub fn build_authorization_url(endpoint: &Url, flow: &PendingFlow) -> Url {
     url
 }
 
-/// The parameters of an authorization response (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
-#[derive(Debug, Default, PartialEq, Eq)]
+/// The parameters of an authorization response (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2). A
+/// popup's callback page hands them to the opener as JSON (R22), tagged
+/// `"type": "mcp-oauth-wasm:callback"` so that an app's own `message` listeners can tell them
+/// apart; the code is useless without the verifier, which never leaves the opener.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "mcp-oauth-wasm:callback")]
 pub struct CallbackParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<AuthCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
 
@@ -267,6 +276,14 @@ mod tests {
         // the first of a repeated parameter counts; a URL that does not parse has none
         assert_eq!(parse_callback_url("https://app.example/cb?state=a&state=b").state.as_deref(), Some("a"));
         assert!(!parse_callback_url("not a url?state=a").is_oauth_response());
+    }
+
+    #[test]
+    fn r22_callback_parameters_travel_as_tagged_json() {
+        let p = parse_callback_url("https://app.example/cb?code=c1&state=s1&iss=https%3A%2F%2Fas.example");
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(text, r#"{"type":"mcp-oauth-wasm:callback","code":"c1","state":"s1","iss":"https://as.example"}"#);
+        assert_eq!(serde_json::from_str::<CallbackParams>(&text).unwrap(), p);
     }
 
     #[test]

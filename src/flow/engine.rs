@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, parse_callback_url};
+use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope};
 use crate::core::discovery::{
     AuthServerMetadata, Document, ProbeOutcome, authorization_server_metadata_urls, default_metadata, may_fall_back,
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
@@ -68,6 +68,9 @@ pub struct Engine<H, S, E, L> {
     pub env: E,
     pub lock: L,
     pub config: Config,
+    /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
+    /// callback page hands its parameters here (R22), whatever the storage mode.
+    pub popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
 }
 
 /// R26: how long a refresh waits for another caller's or tab's refresh of the same server.
@@ -88,9 +91,6 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     }
     pub fn flow_key(&self, state: &str) -> String {
         format!("{}:flow:{state}", self.config.prefix)
-    }
-    pub fn result_key(&self, state: &str) -> String {
-        format!("{}:result:{state}", self.config.prefix)
     }
 
     /// R25: a record that does not parse, or has another version, is removed and reported;
@@ -337,22 +337,30 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
             popup: opts.popup,
         };
         let url = build_authorization_url(&meta.authorization_endpoint, &flow);
-        self.save(&self.flow_key(&state), &flow)?;
+        if flow.popup {
+            self.popup_flows.borrow_mut().push(flow);
+        } else {
+            // a full-page redirect leaves this page: the flow waits in storage for its return
+            self.save(&self.flow_key(&state), &flow)?;
+        }
         self.env.step(&rec.server_url, "authorization", meta.authorization_endpoint.as_str());
         Ok(Begin::Navigate { url, state })
     }
 
-    /// R17: the callback's parameters and the pending flow its `state` names. The flow is removed
-    /// here, before anything else, so a second use of the same callback is a `state_mismatch`.
-    pub fn take_flow(&self, callback_url: &str) -> (CallbackParams, Option<PendingFlow>) {
-        let params = parse_callback_url(callback_url);
-        let flow = params.state.as_deref().and_then(|s| {
-            let key = self.flow_key(s);
-            let flow = self.load::<PendingFlow>(&key);
-            self.store.remove(&key);
-            flow
-        });
-        (params, flow)
+    /// R17: the pending flow that `state` names, taken out — from this page's memory (a popup
+    /// flow) or from storage (a full-page redirect flow) — so that a second use of the same
+    /// callback is a `state_mismatch`.
+    pub fn take_flow(&self, state: Option<&str>) -> Option<PendingFlow> {
+        let state = state?;
+        let mut popups = self.popup_flows.borrow_mut();
+        if let Some(i) = popups.iter().position(|f| f.state == state) {
+            return Some(popups.swap_remove(i));
+        }
+        drop(popups);
+        let key = self.flow_key(state);
+        let flow = self.load::<PendingFlow>(&key);
+        self.store.remove(&key);
+        flow
     }
 
     /// R17–R20: checks the callback against its flow, exchanges the code, stores the tokens.
@@ -589,6 +597,7 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         let href = server.as_str();
         let issuer = self.load_server(href).and_then(|r| r.issuer);
         self.store.remove(&self.server_key(href));
+        self.popup_flows.borrow_mut().retain(|f| f.server_url != href);
         let flows = self.flow_key("");
         let servers = self.server_key("");
         let mut issuer_in_use = false;

@@ -7,7 +7,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::core::discovery::{AuthServerMetadata, Document, ResourceMetadata};
-use crate::core::error::McpError;
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
 
@@ -179,32 +178,10 @@ pub enum Event<'a> {
     },
 }
 
-/// The outcome of a popup's callback, for the opener (R22): the same JSON text goes by
-/// storage, `BroadcastChannel` and `postMessage`. Tagged `"type": "mcp-oauth-wasm:callback"`,
-/// so an app's own `message` listeners can tell ours apart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "mcp-oauth-wasm:callback")]
-pub struct FlowResult {
-    /// The flow's `state`: the opener takes only its own flow's result.
-    pub state: String,
-    /// `None` when the callback completed.
-    #[serde(default)]
-    pub error: Option<McpError>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::error::ErrorCode;
-
-    #[test]
-    fn r22_flow_result_is_tagged_and_round_trips() {
-        let r = FlowResult { state: "s".into(), error: Some(McpError::new(ErrorCode::PopupClosed, "closed")) };
-        let text = serde_json::to_string(&r).unwrap();
-        assert_eq!(text, r#"{"type":"mcp-oauth-wasm:callback","state":"s","error":{"code":"popup_closed","message":"closed"}}"#);
-        assert_eq!(serde_json::from_str::<FlowResult>(&text).unwrap(), r);
-        assert!(serde_json::from_str::<FlowResult>(r#"{"type":"mcp-oauth-wasm:callback"}"#).is_err(), "a state is required");
-    }
 
     #[test]
     fn r30_events_have_the_contracts_shape() {

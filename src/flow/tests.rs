@@ -28,9 +28,10 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// The callback page's two steps: take the pending flow, then complete it.
+/// The callback's two steps where the flow is: take the pending flow, then complete it.
 fn callback(e: &TestEngine, url: &str) -> (Option<PendingFlow>, Result<Status, McpError>) {
-    let (params, flow) = e.take_flow(url);
+    let params = crate::core::authorize::parse_callback_url(url);
+    let flow = e.take_flow(params.state.as_deref());
     let result = block_on(e.complete_callback(params, flow.as_ref()));
     (flow, result)
 }
@@ -210,6 +211,7 @@ impl World {
                 refresh_skew_ms: 60_000,
                 allow_missing_pkce: false,
             },
+            popup_flows: RefCell::default(),
         }
     }
 
@@ -697,4 +699,23 @@ fn r26_r28_concurrent_401_retries_share_one_refresh() {
     let sent: Vec<String> = results.into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(sent, ["at-2"; 4]);
     assert_eq!((rotation.borrow().refreshes, rotation.borrow().revoked), (1, false));
+}
+
+/// R22, R33: a popup flow — its verifier above all — stays in this page's memory, never in
+/// storage, and is taken from there once by the parameters the popup hands over.
+#[test]
+fn r22_r33_a_popup_flow_lives_in_memory_only_and_completes_once() {
+    let w = World::new();
+    let e = w.engine();
+    let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })) else {
+        panic!()
+    };
+    let stored: Vec<String> = w.store.0.borrow().values().cloned().collect();
+    let verifier = e.popup_flows.borrow()[0].verifier.secret().to_string();
+    assert!(stored.iter().all(|v| !v.contains(&verifier) && !v.contains(&state)), "nothing of the flow is stored");
+    let (flow, status) = callback(&e, &format!("{CB}?code=c&state={state}"));
+    assert!(flow.is_some_and(|f| f.popup));
+    assert_eq!(status.unwrap().state, "authorized");
+    assert!(e.popup_flows.borrow().is_empty());
+    assert_eq!(callback(&e, &format!("{CB}?code=c&state={state}")).1.unwrap_err().code.as_str(), "state_mismatch");
 }

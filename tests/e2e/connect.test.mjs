@@ -35,7 +35,7 @@ async function getBrowser() {
  * Open the demo page in a fresh context and connect through the popup (clicking Approve on the
  * authorization server's page). Returns once #status-state reads `authorized`.
  */
-async function openAndConnect(t) {
+async function openAndConnect(t, query = '') {
   assertPackageBuilt();
   const context = await (await getBrowser()).newContext();
   t.after(() => context.close().catch(() => {}));
@@ -45,7 +45,7 @@ async function openAndConnect(t) {
   const run = (fn) => withDiagnostics(d, () => page, stack, fn, t.name.split(' ').slice(0, 6).join('-'));
 
   await run(async () => {
-    await page.goto(`${stack.webUrl}/`);
+    await page.goto(`${stack.webUrl}/${query}`);
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await page.inputValue('#server-url'), stack.mcpUrl, 'the page is pre-filled with the local MCP server');
 
@@ -183,3 +183,19 @@ test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, t
     }
   });
 });
+
+for (const storage of ['memory', 'session']) {
+  test(`R22 R25 R33 storage "${storage}" connects through the popup, which hands the response to the opener`, { timeout: TIMEOUTS.test }, async (t) => {
+    const { page, run } = await openAndConnect(t, `?storage=${storage}`);
+    await run(async () => {
+      await page.click('#list-tools');
+      await page.waitForFunction(
+        () => document.querySelectorAll('#tools li').length > 0 || document.querySelector('#error')?.textContent,
+      );
+      assert.equal(await page.locator('#error').innerText(), '', 'no error is shown after listing tools');
+      // the flow, its verifier and the tokens stayed out of localStorage
+      const keys = Object.keys(await readLocalStorage(page));
+      assert.deepEqual(keys.filter((k) => k.includes(':flow:') || k.includes(':server:')), [], `localStorage keys: ${keys.join(', ')}`);
+    });
+  });
+}
