@@ -18,6 +18,7 @@ use crate::browser::fetch::BrowserHttp;
 use crate::browser::locks::BrowserLock;
 use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
+use crate::browser::vault::BrowserVault;
 use crate::browser::{js_message, to_js, window};
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
@@ -25,7 +26,7 @@ use crate::core::secret::ClientSecret;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
 use crate::core::authorize::{CallbackError, parse_callback_url};
 use crate::flow::records::{Status, Warning};
-use crate::flow::{Env as _, Store as _};
+use crate::flow::Env as _;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -105,7 +106,7 @@ export type McpAuthEvent =
   | { type: "warning"; serverUrl?: string; code: "corrupt_record" | "storage_unavailable" | "not_revoked"; message: string };
 "#;
 
-type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv, BrowserLock>;
+type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv, BrowserLock, BrowserVault>;
 
 /// `McpError` → a JS `Error` named `McpAuthError`, with the contract's properties
 /// (`code`, `status`, `oauthError`, `description`, `serverUrl`) copied onto it.
@@ -305,7 +306,13 @@ impl McpAuth {
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
         let env = BrowserEnv::default();
         let (config, store, http, popup_timeout_ms) = parse_options(&options, &env).map_err(to_js_error)?;
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, config, popup_flows: Default::default() }, popup_timeout_ms });
+        // R33: refresh tokens in IndexedDB, encrypted, beside localStorage records; with session
+        // or memory storage they live as long as the page does
+        let vault = match (&store, web_sys::window().and_then(|w| w.indexed_db().ok().flatten())) {
+            (BrowserStore::Local, Some(_)) => BrowserVault::IndexedDb(config.prefix.clone()),
+            _ => BrowserVault::Memory(Default::default()),
+        };
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, config, popup_flows: Default::default() }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
@@ -447,6 +454,8 @@ impl McpAuth {
     pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
         if let Ok(server) = self::server_url(&server_url) {
             self.inner.engine.forget(&server);
+            let inner = self.inner.clone();
+            wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server).await });
         }
     }
 

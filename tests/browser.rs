@@ -363,3 +363,36 @@ async fn r25_unavailable_storage_falls_back_to_memory_with_one_warning() {
     assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"));
     assert!(web_sys::window().unwrap().local_storage().unwrap().is_some(), "restored for the other tests");
 }
+
+/// R33: the vault round-trips a secret through IndexedDB, where it lies encrypted (no plaintext
+/// in the stored record) under a key that cannot be exported.
+#[wasm_bindgen_test]
+async fn r33_the_vault_keeps_secrets_encrypted_under_a_non_extractable_key() {
+    use mcp_oauth_wasm::browser::vault::BrowserVault;
+    use mcp_oauth_wasm::flow::Vault;
+    let vault = BrowserVault::IndexedDb("mcp-oauth-test-vault".into());
+    let secret = "rt-the-secret-refresh-token";
+    vault.put("k", secret).await.unwrap();
+    assert_eq!(vault.get("k").await.as_deref(), Some(secret));
+    let dump = js_sys::Function::new_no_args(
+        "return new Promise((ok, ko) => { const o = indexedDB.open('mcp-oauth-test-vault'); o.onerror = () => ko(o.error);
+           o.onsuccess = () => { const s = o.result.transaction('secrets').objectStore('secrets');
+             const rec = s.get('k'); const key = s.get('aes-gcm-key');
+             rec.onsuccess = () => key.onsuccess = async () => {
+               const bytes = new Uint8Array(rec.result.data);
+               const text = Array.from(bytes, (b) => String.fromCharCode(b)).join('');
+               let exported = 'exported';
+               try { await crypto.subtle.exportKey('raw', key.result); } catch (e) { exported = e.name; }
+               ok({ text, extractable: key.result.extractable, exported, algorithm: key.result.algorithm.name });
+             };
+           };
+         })",
+    );
+    let found = JsFuture::from(js_sys::Promise::from(dump.call0(&JsValue::NULL).unwrap())).await.unwrap();
+    assert!(!prop(&found, "text").as_string().unwrap().contains(secret), "the record holds ciphertext");
+    assert_eq!(prop(&found, "extractable"), JsValue::FALSE);
+    assert_eq!(prop(&found, "exported").as_string().as_deref(), Some("InvalidAccessError"));
+    assert_eq!(prop(&found, "algorithm").as_string().as_deref(), Some("AES-GCM"));
+    vault.delete("k").await;
+    assert_eq!(vault.get("k").await, None);
+}

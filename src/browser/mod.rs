@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod locks;
 pub mod popup;
 pub mod storage;
+pub mod vault;
 
 use serde::Serialize;
 use wasm_bindgen::JsValue;

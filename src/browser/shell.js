@@ -94,3 +94,54 @@ export function acquireLock(name, timeoutMs) {
   queues.set(name, before.then(() => mine));
   return before.then(() => release);
 }
+
+// The vault (R33): secrets in IndexedDB, each encrypted with AES-GCM under one key that is
+// itself kept in IndexedDB as a non-extractable CryptoKey (structured-cloneable, never exported).
+const databases = new Map();
+const SECRETS = "secrets";
+const KEY = "aes-gcm-key";
+
+const request = (r) => new Promise((ok, ko) => { r.onsuccess = () => ok(r.result); r.onerror = () => ko(r.error); });
+
+/** @param {string} name */
+function database(name) {
+  if (!databases.has(name)) {
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(SECRETS);
+    databases.set(name, request(open).then(async (db) => ({ db, key: await theKey(db) })));
+    databases.get(name).catch(() => databases.delete(name));
+  }
+  return databases.get(name);
+}
+
+/** The database's key: the one stored, or a new one stored at once (`add`: the first tab wins). */
+async function theKey(db) {
+  const store = (mode) => db.transaction(SECRETS, mode).objectStore(SECRETS);
+  const kept = await request(store("readonly").get(KEY));
+  if (kept) return kept;
+  const made = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  try { await request(store("readwrite").add(made, KEY)); return made; } catch { return request(store("readonly").get(KEY)); }
+}
+
+/** @param {string} db @param {string} name @returns {Promise<string | undefined>} */
+export async function vaultGet(db, name) {
+  const { db: d, key } = await database(db);
+  const sealed = await request(d.transaction(SECRETS, "readonly").objectStore(SECRETS).get(name));
+  if (!sealed) return undefined;
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv }, key, sealed.data);
+  return new TextDecoder().decode(plain);
+}
+
+/** @param {string} db @param {string} name @param {string} value */
+export async function vaultPut(db, name, value) {
+  const { db: d, key } = await database(db);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, new TextEncoder().encode(value));
+  await request(d.transaction(SECRETS, "readwrite").objectStore(SECRETS).put({ iv, data }, name));
+}
+
+/** @param {string} db @param {string} name */
+export async function vaultDelete(db, name) {
+  const { db: d } = await database(db);
+  await request(d.transaction(SECRETS, "readwrite").objectStore(SECRETS).delete(name));
+}

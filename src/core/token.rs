@@ -23,10 +23,14 @@ pub struct TokenSet {
     /// Absolute expiry, ms since the epoch on the browser's clock at receipt.
     #[serde(default)]
     pub expires_at: Option<u64>,
-    #[serde(default)]
+    /// Kept in the vault's copy of the set only (R33); a record's copy has `refreshable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// A refresh token is kept for this set in the vault (R30 `refreshable`).
+    #[serde(default)]
+    pub refreshable: bool,
 }
 
 impl TokenSet {
@@ -41,6 +45,11 @@ impl TokenSet {
             self.refresh_token = previous;
         }
         self
+    }
+
+    /// Whether a refresh token is at hand, here or in the vault.
+    pub fn can_refresh(&self) -> bool {
+        self.refreshable || self.refresh_token.is_some()
     }
 }
 
@@ -224,6 +233,7 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
         expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64).min(MAX_EXPIRY_MS)),
         refresh_token: t.refresh_token.filter(|s| !s.is_empty()).map(RefreshToken::new),
         scope: t.scope,
+        refreshable: false,
     })
 }
 
@@ -356,6 +366,7 @@ mod tests {
             expires_at: Some(100_000),
             refresh_token: None,
             scope: None,
+            refreshable: false,
         };
         assert!(!t.expires_within(0, 60_000));
         assert!(t.expires_within(40_000, 60_000));

@@ -12,7 +12,7 @@ use crate::core::discovery::{
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
 };
 use crate::core::error::{ErrorCode, HttpError, McpError};
-use crate::core::http::{HttpRequest, HttpResponse};
+use crate::core::http::{HttpRequest, HttpResponse, parse_json};
 use crate::core::pkce::{CodeVerifier, random_state, s256_allowed};
 use crate::core::registration::{Client, ClientSource, choose_client_source, parse_registration, prepare_registration};
 use crate::core::resource::{ServerUrl, parse_secure};
@@ -21,7 +21,7 @@ use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
 use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status, Warning};
-use super::{Env, Http, Lock, Store};
+use super::{Env, Http, Lock, Store, Vault};
 
 /// A client the app registered beforehand with an issuer (R11).
 #[derive(Debug, Clone)]
@@ -62,11 +62,12 @@ pub enum Begin {
     Navigate { url: Url, state: String },
 }
 
-pub struct Engine<H, S, E, L> {
+pub struct Engine<H, S, E, L, V> {
     pub http: H,
     pub store: S,
     pub env: E,
     pub lock: L,
+    pub vault: V,
     pub config: Config,
     /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
     /// callback page hands its parameters here (R22), whatever the storage mode.
@@ -80,7 +81,7 @@ fn not_authorized(server_url: &str) -> McpError {
     McpError::new(ErrorCode::AuthorizationRequired, "no usable token for this server: authorize first").with_server(server_url)
 }
 
-impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
+impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     // ---- storage keys and records -------------------------------------------------------
 
     pub fn server_key(&self, server_url: &str) -> String {
@@ -88,6 +89,10 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     }
     fn client_key(&self, issuer: &str) -> String {
         format!("{}:client:{issuer}", self.config.prefix)
+    }
+    /// The vault's key for a server's token set, refresh token included (R33).
+    fn tokens_key(&self, server_url: &str) -> String {
+        format!("{}:tokens:{server_url}", self.config.prefix)
     }
     pub fn flow_key(&self, state: &str) -> String {
         format!("{}:flow:{state}", self.config.prefix)
@@ -387,13 +392,62 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         self.env.step(&flow.server_url, "token", m.token_endpoint.as_str());
         let req = prepare_code_exchange(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &code, &flow.verifier, &flow.resource);
         let resp = self.send(req).await?;
-        rec.tokens = Some(parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?);
+        let tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
         rec.as_metadata = Some(meta);
-        self.save_server(&rec)?;
+        self.store_tokens(&mut rec, tokens).await?;
         Ok(self.changed(&rec))
     }
 
-    // ---- tokens (R26–R29) -----------------------------------------------------------------
+    // ---- tokens (R26–R29, R33) ------------------------------------------------------------
+
+    /// The server's whole token set, refresh token included: the vault's copy (R33), or the
+    /// record's own for a record written before refresh tokens moved to the vault. `None` when
+    /// the record holds no tokens.
+    async fn full_tokens(&self, rec: &ServerRecord) -> Option<TokenSet> {
+        let own = rec.tokens.as_ref()?;
+        let kept = self.vault.get(&self.tokens_key(&rec.server_url)).await.and_then(|t| parse_json::<TokenSet>(&t));
+        kept.or_else(|| Some(own.clone()))
+    }
+
+    /// Stores a token set (R25, R33): whole in the vault, and in the record without its refresh
+    /// token, so that `status` stays synchronous and no storage dump shows a refresh token.
+    async fn store_tokens(&self, rec: &mut ServerRecord, mut tokens: TokenSet) -> Result<(), McpError> {
+        let key = self.tokens_key(&rec.server_url);
+        tokens.refreshable = false;
+        if tokens.refresh_token.is_some() {
+            let kept = match serde_json::to_string(&tokens) {
+                Ok(text) => self.vault.put(&key, &text).await,
+                Err(e) => Err(McpError::new(ErrorCode::StorageUnavailable, e.to_string())),
+            };
+            match kept {
+                Ok(()) => tokens.refreshable = true,
+                Err(e) => {
+                    // no stale set may stay behind to be refreshed with later
+                    self.vault.delete(&key).await;
+                    self.env.warning(Some(&rec.server_url), Warning::StorageUnavailable, &format!("the refresh token cannot be kept: {}", e.message));
+                }
+            }
+        } else {
+            self.vault.delete(&key).await;
+        }
+        tokens.refresh_token = None;
+        rec.tokens = Some(tokens);
+        self.save_server(rec)
+    }
+
+    /// Drops a server's tokens, here and in the vault; the rest of its record stays.
+    async fn drop_tokens(&self, rec: &mut ServerRecord) -> Result<(), McpError> {
+        rec.tokens = None;
+        self.vault.delete(&self.tokens_key(&rec.server_url)).await;
+        self.save_server(rec)?;
+        self.changed(rec);
+        Ok(())
+    }
+
+    /// R29, R33: removes what `forget` cannot reach synchronously, the server's vault entry.
+    pub async fn forget_secrets(&self, server: &ServerUrl) {
+        self.vault.delete(&self.tokens_key(server.as_str())).await;
+    }
 
     /// R26, R27: a valid access token, refreshed first when it expires within the skew.
     pub async fn access_token(&self, server: &ServerUrl) -> Result<AccessToken, McpError> {
@@ -403,7 +457,7 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         if !tokens.expires_within(now, self.config.refresh_skew_ms) {
             return Ok(tokens.access_token);
         }
-        if tokens.refresh_token.is_none() {
+        if !tokens.can_refresh() {
             return if tokens.expires_within(now, 0) { Err(not_authorized(href)) } else { Ok(tokens.access_token) };
         }
         match self.refreshed(server, &tokens.access_token).await {
@@ -418,22 +472,25 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     }
 
     /// R26: the single flight. Fresh tokens for a caller that found the access token `seen`
-    /// stale: under the server's lock, the record is read again, and when another caller or tab
-    /// has already replaced `seen` with tokens that have not expired, those are the answer (even
-    /// when their whole lifetime is shorter than the refresh skew); otherwise this caller
-    /// refreshes, and the new set is stored before the lock is released.
+    /// stale: under the server's lock, the token set is read again from the vault (consistent
+    /// across tabs, where localStorage is not), and when another caller or tab has already
+    /// replaced `seen` with tokens that have not expired, those are the answer (even when their
+    /// whole lifetime is shorter than the refresh skew); otherwise this caller refreshes, and
+    /// the new set is stored before the lock is released.
     pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
         let href = server.as_str();
         let name = format!("{}:refresh:{href}", self.config.prefix);
         let _held = self.lock.acquire(&name, REFRESH_LOCK_TIMEOUT_MS).await?;
-        let rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
-        if let Some(current) = &rec.tokens
-            && current.access_token != *seen
-            && !current.expires_within(self.env.now_ms(), 0)
-        {
-            return Ok(current.clone());
+        let mut rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
+        let current = self.full_tokens(&rec).await.ok_or_else(|| not_authorized(href))?;
+        if current.access_token != *seen && !current.expires_within(self.env.now_ms(), 0) {
+            if rec.tokens.as_ref().is_some_and(|t| t.access_token != current.access_token) {
+                // this tab's record had not seen the other tab's refresh yet
+                self.store_tokens(&mut rec, current.clone()).await?;
+            }
+            return Ok(current);
         }
-        self.refresh(rec).await
+        self.refresh(rec, current).await
     }
 
     /// R26, R27: one refresh with the refresh token of `rec` (the record the caller saw).
@@ -441,12 +498,12 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     /// registration too; anything else keeps everything. A refresh that failed because another
     /// caller or tab had already rotated the token leaves that caller's tokens alone and hands
     /// them back.
-    pub async fn refresh(&self, mut rec: ServerRecord) -> Result<TokenSet, McpError> {
+    pub async fn refresh(&self, mut rec: ServerRecord, full: TokenSet) -> Result<TokenSet, McpError> {
         let server = rec.server_url.clone();
-        let (Some(issuer), Some(meta), Some(old)) = (rec.issuer.clone(), rec.as_metadata.take(), rec.tokens.take()) else {
+        let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take()) else {
             return Err(not_authorized(&server));
         };
-        let (Some(refresh_token), Some(client)) = (old.refresh_token, self.known_client(&issuer)) else {
+        let (Some(refresh_token), Some(client)) = (full.refresh_token, self.known_client(&issuer)) else {
             return Err(not_authorized(&server));
         };
         let m = &meta.fields;
@@ -457,8 +514,7 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         let e = match parse_token_response(&resp?, self.env.now_ms()) {
             Ok(t) => {
                 let t = t.merge_refresh(Some(refresh_token));
-                rec.tokens = Some(t.clone());
-                self.save_server(&rec)?;
+                self.store_tokens(&mut rec, t.clone()).await?;
                 self.changed(&rec);
                 return Ok(t);
             }
@@ -466,19 +522,24 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
         };
         let failure = e.refresh_failure();
         if failure != RefreshFailure::KeepAll {
-            // read again: what is stored now may no longer be what this caller refreshed with
+            // read again: what is kept now may no longer be what this caller refreshed with
             let mut current = self.load_server(&server);
-            let rotated = current.as_ref().and_then(|c| c.tokens.as_ref()).filter(|t| t.refresh_token.as_ref() != Some(&refresh_token));
-            if let Some(theirs) = rotated {
-                return Ok(theirs.clone());
+            let theirs = match &current {
+                Some(c) => self.full_tokens(c).await.filter(|t| t.refresh_token.as_ref() != Some(&refresh_token)),
+                None => None,
+            };
+            if let (Some(theirs), Some(cur)) = (theirs, current.as_mut()) {
+                if cur.tokens.as_ref().is_some_and(|t| t.access_token != theirs.access_token) {
+                    // this tab's record had not seen the other tab's refresh yet
+                    self.store_tokens(cur, theirs.clone()).await?;
+                }
+                return Ok(theirs);
             }
             if failure == RefreshFailure::DropRegistration {
                 self.store.remove(&self.client_key(&issuer));
             }
             if let Some(cur) = current.as_mut() {
-                cur.tokens = None;
-                self.save_server(cur)?;
-                self.changed(cur);
+                self.drop_tokens(cur).await?;
             }
         }
         Err(e.into_refresh_error().with_server(&server))
@@ -537,9 +598,7 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
             Err(e) => return Err(e.with_server(href)),
         }
         if let Some(mut current) = self.load_server(href) {
-            current.tokens = None;
-            self.save_server(&current)?;
-            self.changed(&current);
+            self.drop_tokens(&mut current).await?;
         }
         Ok(())
     }
@@ -549,7 +608,8 @@ impl<H: Http, S: Store, E: Env, L: Lock> Engine<H, S, E, L> {
     /// for the access token only when no refresh token was revoked (oidc-provider cannot revoke
     /// its JWT access tokens).
     async fn revoke_record(&self, rec: &ServerRecord) -> Result<bool, McpError> {
-        let (Some(issuer), Some(meta), Some(tokens)) = (&rec.issuer, rec.as_metadata.as_deref(), &rec.tokens) else { return Ok(false) };
+        let Some(tokens) = self.full_tokens(rec).await else { return Ok(false) };
+        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref()) else { return Ok(false) };
         let Document { fields: meta, .. } = meta;
         let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.known_client(issuer)) else { return Ok(false) };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();

@@ -43,6 +43,17 @@ pub trait Lock {
     async fn acquire(&self, name: &str, timeout_ms: u32) -> Result<Self::Guard, McpError>;
 }
 
+/// Secrets kept confidential at rest (R33): in the browser, IndexedDB records encrypted with a
+/// non-extractable AES-GCM key (or the page's memory). Its reads are consistent across tabs,
+/// which is what the single flight reads inside its lock (R26).
+#[allow(async_fn_in_trait)]
+pub trait Vault {
+    /// `None` when absent or unreadable.
+    async fn get(&self, key: &str) -> Option<String>;
+    async fn put(&self, key: &str, value: &str) -> Result<(), McpError>;
+    async fn delete(&self, key: &str);
+}
+
 /// Clock, randomness and the event sink.
 pub trait Env {
     fn now_ms(&self) -> u64;

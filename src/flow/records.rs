@@ -88,7 +88,7 @@ impl Status {
         match &rec.tokens {
             Some(t) => {
                 s.expires_at = t.expires_at;
-                s.refreshable = t.refresh_token.is_some();
+                s.refreshable = t.can_refresh();
                 s.scope = t.scope.clone();
                 s.state = match (t.expires_within(now_ms, 0), s.refreshable) {
                     (false, _) => "authorized",

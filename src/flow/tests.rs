@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::{Status, Warning};
-use super::{Corrupt, Env, Http, Lock, Store};
+use super::{Corrupt, Env, Http, Lock, Store, Vault};
 use crate::core::authorize::PendingFlow;
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
@@ -36,7 +36,30 @@ fn callback(e: &TestEngine, url: &str) -> (Option<PendingFlow>, Result<Status, M
     (flow, result)
 }
 
-type TestEngine<'a> = Engine<&'a FakeHttp, &'a MemStore, &'a FakeEnv, &'a FakeLock>;
+type TestEngine<'a> = Engine<&'a FakeHttp, &'a MemStore, &'a FakeEnv, &'a FakeLock, &'a FakeVault>;
+
+/// The vault as IndexedDB would be: a map of secret texts; `broken` makes every write fail.
+#[derive(Default)]
+struct FakeVault {
+    secrets: RefCell<BTreeMap<String, String>>,
+    broken: std::cell::Cell<bool>,
+}
+
+impl Vault for &FakeVault {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.secrets.borrow().get(key).cloned()
+    }
+    async fn put(&self, key: &str, value: &str) -> Result<(), McpError> {
+        if self.broken.get() {
+            return Err(McpError::new(crate::core::error::ErrorCode::StorageUnavailable, "IndexedDB refused"));
+        }
+        self.secrets.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, key: &str) {
+        self.secrets.borrow_mut().remove(key);
+    }
+}
 
 type Handler = Box<dyn Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>>>;
 
@@ -176,11 +199,12 @@ struct World {
     store: MemStore,
     env: FakeEnv,
     lock: FakeLock,
+    vault: FakeVault,
 }
 
 impl World {
     fn new() -> World {
-        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default() };
+        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default(), vault: FakeVault::default() };
         *w.env.now.borrow_mut() = 1_000_000;
         w.http.route(MCP, |_| {
             Some(Ok(HttpResponse::new(
@@ -202,6 +226,7 @@ impl World {
             store: &self.store,
             env: &self.env,
             lock: &self.lock,
+            vault: &self.vault,
             config: Config {
                 redirect_uri: CB.into(),
                 client_name: "Test App".into(),
@@ -620,13 +645,12 @@ fn r26_a_refresh_that_lost_the_race_keeps_the_winners_tokens() {
     w.connect();
     let e = w.engine();
     let seen = e.load_server(MCP).unwrap();
+    let seen_tokens = serde_json::from_str(&w.vault.secrets.borrow()["mcp-oauth:tokens:https://mcp.example/mcp"]).unwrap();
     // meanwhile another tab rotated the tokens
-    let mut theirs = seen.clone();
     let winner = r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#;
-    theirs.tokens = Some(crate::core::token::parse_token_response(&HttpResponse::new(200, vec![], winner), 1_000_000).unwrap());
-    (&w.store).set(&e.server_key(MCP), &theirs).unwrap();
+    w.vault.secrets.borrow_mut().insert("mcp-oauth:tokens:https://mcp.example/mcp".into(), winner.into());
     w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant","error_description":"refresh token reused"}"#);
-    assert_eq!(block_on(e.refresh(seen)).unwrap().access_token.secret(), "at-2");
+    assert_eq!(block_on(e.refresh(seen, seen_tokens)).unwrap().access_token.secret(), "at-2");
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
     assert_eq!(e.status(&srv(MCP)).state, "authorized");
 }
@@ -718,4 +742,69 @@ fn r22_r33_a_popup_flow_lives_in_memory_only_and_completes_once() {
     assert_eq!(status.unwrap().state, "authorized");
     assert!(e.popup_flows.borrow().is_empty());
     assert_eq!(callback(&e, &format!("{CB}?code=c&state={state}")).1.unwrap_err().code.as_str(), "state_mismatch");
+}
+
+/// R33: the refresh token is kept in the vault only; the record (localStorage) knows that the
+/// set is refreshable, and a refresh reads the token from the vault.
+#[test]
+fn r33_the_refresh_token_is_kept_in_the_vault_only() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let stored: String = w.store.0.borrow().values().cloned().collect();
+    assert!(!stored.contains("rt-1"), "no refresh token in storage: {stored}");
+    assert!(w.vault.secrets.borrow().values().any(|v| v.contains("rt-1")));
+    assert!(e.status(&srv(MCP)).refreshable);
+    expire(&w);
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    assert_eq!(param(&w.http.last_to("https://as.example/token").body.unwrap(), "refresh_token").as_deref(), Some("rt-1"));
+    let stored: String = w.store.0.borrow().values().cloned().collect();
+    assert!(!stored.contains("rt-2") && w.vault.secrets.borrow().values().any(|v| v.contains("rt-2")));
+}
+
+/// R33: a record written before refresh tokens moved to the vault still refreshes with the
+/// token it holds, and the new set goes to the vault.
+#[test]
+fn r33_a_record_with_its_refresh_token_inside_moves_it_to_the_vault() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let mut rec = e.load_server(MCP).unwrap();
+    let legacy = r#"{"access_token":"at-1","token_type":"Bearer","expires_at":4600000,"refresh_token":"rt-legacy","scope":null}"#;
+    rec.tokens = Some(serde_json::from_str(legacy).unwrap());
+    (&w.store).set(&e.server_key(MCP), &rec).unwrap();
+    w.vault.secrets.borrow_mut().clear();
+    assert!(e.status(&srv(MCP)).refreshable);
+    expire(&w);
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    assert_eq!(param(&w.http.last_to("https://as.example/token").body.unwrap(), "refresh_token").as_deref(), Some("rt-legacy"));
+    let stored: String = w.store.0.borrow().values().cloned().collect();
+    assert!(!stored.contains("rt-"), "{stored}");
+}
+
+/// R25, R33: a vault that refuses writes costs the refresh token, with a warning; the access
+/// token still serves.
+#[test]
+fn r33_a_vault_that_refuses_writes_costs_the_refresh_token_with_a_warning() {
+    let w = World::new();
+    w.vault.broken.set(true);
+    w.connect();
+    let e = w.engine();
+    let s = e.status(&srv(MCP));
+    assert_eq!((s.state, s.refreshable), ("authorized", false));
+    assert_eq!(*w.env.warnings.borrow(), [(Some(MCP.to_string()), Warning::StorageUnavailable)]);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
+}
+
+/// R29, R33: forgetting a server removes its vault entry too.
+#[test]
+fn r29_r33_forget_removes_the_vault_entry() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    e.forget(&srv(MCP));
+    block_on(e.forget_secrets(&srv(MCP)));
+    assert!(w.vault.secrets.borrow().is_empty());
 }

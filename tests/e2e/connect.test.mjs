@@ -199,3 +199,45 @@ for (const storage of ['memory', 'session']) {
     });
   });
 }
+
+test('R33 a dump of localStorage, sessionStorage and IndexedDB after connecting holds no refresh token', { timeout: TIMEOUTS.test }, async (t) => {
+  const { page, run } = await openAndConnect(t);
+  await run(async () => {
+    const dump = await page.evaluate(async () => {
+      const texts = [];
+      for (const s of [localStorage, sessionStorage]) {
+        for (let i = 0; i < s.length; i += 1) texts.push(s.key(i), s.getItem(s.key(i)));
+      }
+      const request = (r) => new Promise((ok, ko) => { r.onsuccess = () => ok(r.result); r.onerror = () => ko(r.error); });
+      const asText = (v) => {
+        if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
+          return Array.from(new Uint8Array(v.buffer ?? v, v.byteOffset ?? 0, v.byteLength), (b) => String.fromCharCode(b)).join('');
+        }
+        if (v && typeof v === 'object' && !(v instanceof CryptoKey)) return Object.values(v).map(asText).join(' ');
+        return String(v);
+      };
+      const databases = await indexedDB.databases();
+      for (const { name } of databases) {
+        const db = await request(indexedDB.open(name));
+        for (const store of db.objectStoreNames) {
+          const all = await request(db.transaction(store).objectStore(store).getAll());
+          texts.push(...all.map(asText));
+        }
+        db.close();
+      }
+      return { texts, databases: databases.map((d) => d.name) };
+    });
+    assert.ok(dump.databases.some((n) => n.startsWith('mcp-oauth')), `the vault's database exists: ${dump.databases}`);
+    const issued = new Set(stack.events.tokens.map((x) => x.refresh_token_sha256).filter(Boolean));
+    assert.ok(issued.size > 0, 'the authorization server issued a refresh token');
+    const candidates = dump.texts.flatMap((text) => text.match(/[\w-]{20,}/g) ?? []);
+    const found = candidates.filter((c) => issued.has(sha256(c)));
+    assert.deepEqual(found, [], 'no refresh token in any storage');
+    // and the library can still refresh: the status says so
+    const refreshable = await page.evaluate(async (url) => {
+      const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
+      return new McpAuth({ redirectUri: `${location.origin}/callback.html` }).status(url).refreshable;
+    }, stack.mcpUrl);
+    assert.equal(refreshable, true);
+  });
+});
