@@ -27,6 +27,7 @@ use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, Preregistered
 use crate::core::authorize::{CallbackError, parse_callback_url};
 use crate::flow::records::{Status, Warning};
 use crate::flow::Env as _;
+use crate::flow::Sent;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -45,6 +46,8 @@ export interface McpAuthError extends Error {
   oauthError?: string;
   description?: string;
   serverUrl?: string;
+  /** For `authorization_required` after a challenge and `insufficient_scope`: the scope the next `authorize` asks for. */
+  scope?: string;
 }
 
 export type McpAuthOptions = {
@@ -418,6 +421,20 @@ impl McpAuth {
         promise(async move { authorized_fetch(&inner, &server_url, input, init).await })
     }
 
+    /// `fetch` bound to one server (R37): the `fetch` option of the MCP TypeScript SDK's
+    /// `StreamableHTTPClientTransport`, so an SDK `Client` gets this library's tokens, refresh
+    /// and step-up underneath.
+    #[wasm_bindgen(js_name = fetchFor, unchecked_return_type = "(input: RequestInfo | URL, init?: RequestInit) => Promise<Response>")]
+    pub fn fetch_for(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> JsValue {
+        let inner = self.inner.clone();
+        Closure::<dyn FnMut(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
+            let (inner, server_url) = (inner.clone(), server_url.clone());
+            let init = (!init.is_undefined() && !init.is_null()).then_some(init);
+            promise(async move { authorized_fetch(&inner, &server_url, Some(input), init).await })
+        })
+        .into_js_value()
+    }
+
     /// R30: the stored status, synchronously.
     #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Result<JsValue, JsValue> {
@@ -583,8 +600,29 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
                     .map_err(|_| invalid("the access token cannot be sent as a header"))?;
             }
             let resp = engine.http.fetch_request(&req).await?;
-            Ok((resp.status(), JsValue::from(resp)))
+            let www_authenticate = resp.headers().get("www-authenticate").ok().flatten();
+            Ok(Sent { status: resp.status(), www_authenticate, response: JsValue::from(resp) })
         }
     };
-    engine.authorized_fetch(&server, &request.url(), send).await
+    let mut step_ups = 0;
+    loop {
+        match engine.authorized_fetch(&server, &request.url(), send).await {
+            // R28: step-up while the click that started this call still counts as one: the
+            // popup asks for the union of the scopes, then the request goes again (3 times at most)
+            Err(e) if e.code == ErrorCode::InsufficientScope && step_ups < MAX_STEP_UPS && popup::user_activation() => {
+                step_ups += 1;
+                let Some(window) = popup::open_blank(&format!("{}:{server}", engine.config.prefix)) else { return Err(e) };
+                let options = AuthorizeOptions { scope: e.scope.clone(), popup: true, ..Default::default() };
+                let stepped = run_authorize(inner, &server, Some(&window), None, options).await;
+                if stepped.is_err() {
+                    window.close().ok();
+                }
+                stepped?;
+            }
+            outcome => return outcome,
+        }
+    }
 }
+
+/// R28: step-up attempts per server and request.
+const MAX_STEP_UPS: u32 = 3;

@@ -44,6 +44,9 @@ extern "C" {
     /// opener's word that it took the parameters (`true`), or `false` after the timeout.
     #[wasm_bindgen(js_name = handOver)]
     fn hand_over_promise(channel: &str, text: &str, state: &str, timeout_ms: i32) -> Promise;
+    /// R28: `navigator.userActivation.isActive` (false where the API is missing).
+    #[wasm_bindgen(js_name = userActivation)]
+    pub fn user_activation() -> bool;
     #[wasm_bindgen(js_name = sleep)]
     fn sleep_promise(ms: i32) -> Promise;
 }

@@ -65,6 +65,9 @@ export function handOver(channel, text, state, timeoutMs) {
   });
 }
 
+/** R28: whether the page still has transient user activation (a click just happened). */
+export const userActivation = () => !!globalThis.navigator?.userActivation?.isActive;
+
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

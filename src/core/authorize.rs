@@ -58,6 +58,17 @@ pub fn choose_scope(
     (!scope.is_empty()).then_some(scope)
 }
 
+/// R16, R28: the union of the granted and the challenged scopes, each once, in that order.
+pub fn union_scopes(granted: Option<&str>, challenged: Option<&str>) -> Option<String> {
+    let mut all: Vec<&str> = Vec::new();
+    for s in granted.into_iter().chain(challenged).flat_map(str::split_whitespace) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    (!all.is_empty()).then(|| all.join(" "))
+}
+
 /// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to. The
 /// endpoint's own query is kept (RFC 6749 §3.1); the verifier never appears, only its challenge.
 pub fn build_authorization_url(endpoint: &Url, flow: &PendingFlow) -> Url {
@@ -226,6 +237,13 @@ mod tests {
         assert_eq!(choose_scope(None, None, Some(&asl), true).as_deref(), Some("offline_access"));
         assert_eq!(choose_scope(Some("x"), None, Some(&v(&["x"])), true).as_deref(), Some("x"));
         assert_eq!(choose_scope(Some("x"), None, Some(&asl), true).as_deref(), Some("x offline_access"));
+    }
+
+    #[test]
+    fn r28_step_up_asks_for_the_union_of_granted_and_challenged_scopes() {
+        assert_eq!(union_scopes(Some("a b"), Some("b  c")).as_deref(), Some("a b c"));
+        assert_eq!(union_scopes(None, Some("x")).as_deref(), Some("x"));
+        assert_eq!(union_scopes(Some(" "), None), None);
     }
 
     #[test]

@@ -157,11 +157,15 @@ pub struct ErrorDetails {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
+    /// For `authorization_required` after a challenge and for `insufficient_scope`: the scope
+    /// the next `authorize` asks for (R28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl McpError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self(Box::new(ErrorDetails { code, message: message.into(), status: None, oauth_error: None, description: None, server_url: None }))
+        Self(Box::new(ErrorDetails { code, message: message.into(), status: None, oauth_error: None, description: None, server_url: None, scope: None }))
     }
     pub fn with_server(mut self, server_url: &str) -> Self {
         if self.server_url.is_none() {

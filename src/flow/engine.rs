@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope};
+use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, union_scopes};
+use crate::core::challenge::{BearerChallenge, bearer_challenge};
 use crate::core::discovery::{
     AuthServerMetadata, Document, ProbeOutcome, authorization_server_metadata_urls, default_metadata, may_fall_back,
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
@@ -21,7 +22,7 @@ use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
 use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status, Warning};
-use super::{Env, Http, Lock, Store, Vault};
+use super::{Env, Http, Lock, Sent, Store, Vault};
 
 /// A client the app registered beforehand with an issuer (R11).
 #[derive(Debug, Clone)]
@@ -236,6 +237,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         };
 
         let previous = self.load_server(href);
+        // a scope a refusal named (R28) stands until a challenge names another
+        let challenge_scope = challenge.and_then(|c| c.scope).or_else(|| previous.as_ref().and_then(|p| p.challenge_scope.clone()));
         // R9: a change of issuer discards what belonged to the old one
         let tokens = previous.filter(|p| p.issuer.as_deref() == Some(issuer.as_str())).and_then(|p| p.tokens);
         let rec = ServerRecord {
@@ -246,7 +249,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             requires_auth: true,
             resource_metadata_url: prm.as_ref().map(|(u, _)| u.to_string()),
             resource_metadata: prm.map(|(_, m)| Box::new(m)),
-            challenge_scope: challenge.and_then(|c| c.scope),
+            challenge_scope,
             issuer: Some(issuer),
             as_metadata: Some(Box::new(meta)),
             tokens,
@@ -305,7 +308,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     // ---- authorization (R14–R19) ---------------------------------------------------------
 
     pub async fn begin_authorization(&self, server: &ServerUrl, opts: AuthorizeOptions) -> Result<Begin, McpError> {
-        let rec = self.discover(server).await?;
+        // R1: "no authorization needed" is never final: an explicit authorize probes again
+        let rec = match self.load_server(server.as_str()) {
+            Some(r) if !r.requires_auth => self.discover_fresh(server).await.map_err(|e| e.with_server(server.as_str()))?,
+            _ => self.discover(server).await?,
+        };
         self.begin_for(rec, opts).await.map_err(|e| e.with_server(server.as_str()))
     }
 
@@ -546,41 +553,86 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     /// R28: the app's request, with the server's bearer token when it goes to the server's
-    /// origin (never to another origin, never in the URL), and without one when there is none. `send` is the shell's: it sends a
-    /// fresh copy of the request with `Authorization: Bearer <token>` (or none) and gives back
-    /// the status and the response. A 401 costs one refresh and one retry; a second 401 is
-    /// `authorization_required`.
+    /// origin (never to another origin, never in the URL), and without one when there is none.
+    /// `send` is the shell's: it sends a fresh copy of the request with
+    /// `Authorization: Bearer <token>` (or none). A 401 with a token costs one refresh and one
+    /// retry; a refusal that stands (401, or 403 with a Bearer challenge) updates the server's
+    /// discovery from its challenge and rejects `authorization_required` — or, for a 403
+    /// `insufficient_scope`, `insufficient_scope` — with the scope the next `authorize` asks for.
     pub async fn authorized_fetch<R, F, Fut>(&self, server: &ServerUrl, request_url: &str, mut send: F) -> Result<R, McpError>
     where
         F: FnMut(Option<AccessToken>) -> Fut,
-        Fut: Future<Output = Result<(u16, R), McpError>>,
+        Fut: Future<Output = Result<Sent<R>, McpError>>,
     {
         let same_origin = Url::parse(request_url).is_ok_and(|u| u.origin() == server.url().origin());
         if !same_origin {
-            return send(None).await.map(|(_, r)| r);
+            return send(None).await.map(|s| s.response);
         }
-        let token = match self.access_token(server).await {
-            Ok(token) => token,
+        let mut token = match self.access_token(server).await {
+            Ok(token) => Some(token),
             // no usable token: the request goes without one (a server may need authorization for
-            // some requests only); a 401 then asks the app to authorize
-            Err(e) if e.code == ErrorCode::AuthorizationRequired => {
-                return match send(None).await? {
-                    (401, _) => Err(e),
-                    (_, resp) => Ok(resp),
-                };
-            }
+            // some requests only)
+            Err(e) if e.code == ErrorCode::AuthorizationRequired => None,
             Err(e) => return Err(e),
         };
-        let (status, resp) = send(Some(token.clone())).await?;
-        if status != 401 {
-            return Ok(resp);
+        let mut retried = false;
+        loop {
+            let sent = send(token.clone()).await?;
+            let challenge = sent.www_authenticate.as_deref().and_then(bearer_challenge);
+            if sent.status != 401 && !(sent.status == 403 && challenge.is_some()) {
+                return Ok(sent.response);
+            }
+            if let (401, false, Some(t)) = (sent.status, retried, &token) {
+                // R26, R28: the retry's refresh goes through the same single flight as any other
+                retried = true;
+                match self.refreshed(server, t).await {
+                    Ok(fresh) => {
+                        token = Some(fresh.access_token);
+                        continue;
+                    }
+                    Err(e) if e.code != ErrorCode::AuthorizationRequired => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            return Err(self.challenged(server, sent.status, challenge, token.is_some())?);
         }
-        // R26, R28: the retry's refresh goes through the same single flight as any other
-        let fresh = self.refreshed(server, &token).await?;
-        match send(Some(fresh.access_token)).await? {
-            (401, _) => Err(McpError::new(ErrorCode::AuthorizationRequired, "the server refused the token").with_server(server.as_str())),
-            (_, resp) => Ok(resp),
+    }
+
+    /// R28, R1, R9: a refusal that stands. The server's record learns from the challenge — it
+    /// needs authorization ("not needed" is never final), its scope, and a change of
+    /// protected-resource metadata (a migration) makes discovery run again — and the error
+    /// carries the scope to ask for: the challenge's, or on `insufficient_scope` the union of
+    /// the granted and the challenged scopes, which the next `authorize` asks for by default.
+    fn challenged(&self, server: &ServerUrl, status: u16, challenge: Option<BearerChallenge>, had_token: bool) -> Result<McpError, McpError> {
+        let href = server.as_str();
+        let challenge = challenge.unwrap_or_default();
+        let insufficient = status == 403 && had_token && challenge.error.as_deref() == Some("insufficient_scope");
+        let mut rec = self.load_server(href);
+        let granted = rec.as_ref().and_then(|r| r.tokens.as_ref()).and_then(|t| t.scope.clone());
+        let scope = match insufficient {
+            true => union_scopes(granted.as_deref(), challenge.scope.as_deref()),
+            false => challenge.scope.clone(),
+        };
+        if let Some(rec) = rec.as_mut() {
+            rec.requires_auth = true;
+            if scope.is_some() {
+                rec.challenge_scope = scope.clone();
+            }
+            if challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
+                rec.as_metadata = None;
+            }
+            self.save_server(rec)?;
+            self.changed(rec);
         }
+        let (code, message) = match insufficient {
+            true => (ErrorCode::InsufficientScope, "the server asks for more scope than the token carries"),
+            false => (ErrorCode::AuthorizationRequired, "the server refused the request: authorize first"),
+        };
+        let mut e = McpError::new(code, message).with_server(href).with_status(Some(status));
+        e.scope = scope;
+        e.oauth_error = challenge.error;
+        e.description = challenge.error_description;
+        Ok(e)
     }
 
     /// R29: revokes the refresh token, then the access token, then drops the tokens here; the

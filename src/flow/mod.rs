@@ -19,6 +19,14 @@ pub trait Http {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
 }
 
+/// What the shell's `send` gives back for the app's own request (`auth.fetch`): the status, the
+/// `WWW-Authenticate` header, and the response itself, which the flow hands back untouched.
+pub struct Sent<R> {
+    pub status: u16,
+    pub www_authenticate: Option<String>,
+    pub response: R,
+}
+
 /// A stored value that is there but is not a record of the expected type and version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;

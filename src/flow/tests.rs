@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::{Status, Warning};
-use super::{Corrupt, Env, Http, Lock, Store, Vault};
+use super::{Corrupt, Env, Http, Lock, Sent, Store, Vault};
 use crate::core::authorize::PendingFlow;
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
@@ -535,18 +535,22 @@ fn r1_no_auth_needed() {
 /// The shell's side of `auth.fetch` in these tests: records the token each send carried and
 /// answers with the scripted statuses in turn.
 struct FakeSend {
-    statuses: RefCell<Vec<u16>>,
+    answers: RefCell<Vec<(u16, Option<&'static str>)>>,
     tokens: RefCell<Vec<Option<String>>>,
 }
 
 impl FakeSend {
     fn new(statuses: &[u16]) -> FakeSend {
-        FakeSend { statuses: RefCell::new(statuses.to_vec()), tokens: RefCell::default() }
+        Self::answering(&statuses.iter().map(|s| (*s, None)).collect::<Vec<_>>())
     }
-    async fn send(&self, token: Option<AccessToken>) -> Result<(u16, u16), McpError> {
+    /// Statuses with a `WWW-Authenticate` header each.
+    fn answering(answers: &[(u16, Option<&'static str>)]) -> FakeSend {
+        FakeSend { answers: RefCell::new(answers.to_vec()), tokens: RefCell::default() }
+    }
+    async fn send(&self, token: Option<AccessToken>) -> Result<Sent<u16>, McpError> {
         self.tokens.borrow_mut().push(token.map(|t| t.secret().to_string()));
-        let status = self.statuses.borrow_mut().remove(0);
-        Ok((status, status))
+        let (status, challenge) = self.answers.borrow_mut().remove(0);
+        Ok(Sent { status, www_authenticate: challenge.map(str::to_string), response: status })
     }
     /// The token of each send in turn, `-` for none.
     fn tokens(&self) -> Vec<String> {
@@ -716,7 +720,8 @@ fn r26_r28_concurrent_401_retries_share_one_refresh() {
     let send = |t: Option<AccessToken>| async move {
         let t = t.map(|t| t.secret().to_string()).unwrap_or_default();
         YieldNow(false).await;
-        Ok::<_, McpError>(if t == "at-1" { (401, t) } else { (200, t) })
+        let status = if t == "at-1" { 401 } else { 200 };
+        Ok::<_, McpError>(Sent { status, www_authenticate: None, response: t })
     };
     let calls = (0..4).map(|_| e.authorized_fetch(&server, MCP, send));
     let results = futures::executor::block_on(futures::future::join_all(calls));
@@ -807,4 +812,63 @@ fn r29_r33_forget_removes_the_vault_entry() {
     e.forget(&srv(MCP));
     block_on(e.forget_secrets(&srv(MCP)));
     assert!(w.vault.secrets.borrow().is_empty());
+}
+
+/// R28, R1: a request sent without a token and refused with a challenge: the server's record
+/// learns that it needs authorization and which scope, "not needed" is not kept, and the error
+/// carries the scope the next `authorize` asks for.
+#[test]
+fn r28_a_challenge_on_a_bare_request_updates_discovery_and_names_the_scope() {
+    let w = World::new();
+    w.http.json(MCP, 200, "{}");
+    let e = w.engine();
+    let rec = block_on(e.discover(&srv(MCP))).unwrap();
+    assert!(!rec.requires_auth, "the probe was answered without authorization");
+    let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", scope="mcp:tools mcp:read""#))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!((err.code.as_str(), err.scope.as_deref(), err.status), ("authorization_required", Some("mcp:tools mcp:read"), Some(401)));
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    // the next authorize discovers again and asks for the challenged scope
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
+    assert_eq!(param(url.query().unwrap(), "scope").as_deref(), Some("mcp:tools mcp:read"));
+}
+
+/// R28: a 403 `insufficient_scope` rejects with the union of the granted and the challenged
+/// scopes, which the next `authorize` asks for.
+#[test]
+fn r28_insufficient_scope_asks_for_the_union_next_time() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let s = FakeSend::answering(&[(403, Some(r#"Bearer error="insufficient_scope", scope="mcp:admin", error_description="admin needed""#))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!((err.code.as_str(), err.scope.as_deref()), ("insufficient_scope", Some("mcp:tools mcp:admin")));
+    assert_eq!((err.oauth_error.as_deref(), err.description.as_deref()), (Some("insufficient_scope"), Some("admin needed")));
+    assert_eq!(s.tokens(), ["at-1"], "no refresh for a 403");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized", "the token stays");
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })) else { panic!() };
+    assert_eq!(param(url.query().unwrap(), "scope").as_deref(), Some("mcp:tools mcp:admin"));
+    // a 403 without a Bearer challenge is the server's answer, handed back as it is
+    let s = FakeSend::new(&[403]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 403);
+}
+
+/// R9: a challenge naming other protected-resource metadata (the server moved to another
+/// authorization server) makes discovery run again.
+#[test]
+fn r9_a_challenge_naming_other_metadata_makes_discovery_run_again() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/prm-v2""#))]);
+    w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
+    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+    assert!(e.load_server(MCP).unwrap().as_metadata.is_none(), "the old authorization server's metadata is dropped");
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), r#"Bearer resource_metadata="https://mcp.example/prm-v2""#.into())], ""))));
+    w.http.json("https://mcp.example/prm-v2", 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"]}"#);
+    let before = w.http.urls().len();
+    block_on(e.discover(&srv(MCP))).unwrap();
+    assert_eq!(w.http.urls()[before..before + 2], [MCP, "https://mcp.example/prm-v2"]);
 }

@@ -17,6 +17,7 @@ test('R32 the .d.ts types every method of the contract, optional parameters opti
     'handleCallback(url?: string | null): Promise<CallbackResult>;',
     'getAccessToken(serverUrl: string): Promise<string>;',
     'fetch(serverUrl: string, input?: RequestInfo | URL, init?: RequestInit): Promise<Response>;',
+    'fetchFor(serverUrl: string): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;',
     'status(serverUrl: string): Status;',
     'list(): Status[];',
     'revoke(serverUrl: string, opts?: RevokeOptions): Promise<void>;',
