@@ -86,7 +86,10 @@ export async function startStack({
     throw err;
   }
 
-  return { asUrl, mcpUrl, webUrl, resource, events, stop };
+  // the authorization server itself (its provider and http server), for tests that stop it
+  // for a while or act on its grants
+  const authorizationServer = started[0];
+  return { asUrl, mcpUrl, webUrl, resource, events, stop, authorizationServer };
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
