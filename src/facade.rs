@@ -315,7 +315,12 @@ impl McpAuth {
             (BrowserStore::Local, Some(_)) => BrowserVault::IndexedDb(config.prefix.clone()),
             _ => BrowserVault::Memory(Default::default()),
         };
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, config, popup_flows: Default::default() }, popup_timeout_ms });
+        // R24, R33: a full-page redirect's flow waits in this tab's sessionStorage
+        let redirect_flows = match &store {
+            BrowserStore::Memory(_) => BrowserStore::Memory(Default::default()),
+            _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
+        };
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default() }, popup_timeout_ms });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
@@ -604,25 +609,23 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             Ok(Sent { status: resp.status(), www_authenticate, response: JsValue::from(resp) })
         }
     };
-    let mut step_ups = 0;
-    loop {
-        match engine.authorized_fetch(&server, &request.url(), send).await {
-            // R28: step-up while the click that started this call still counts as one: the
-            // popup asks for the union of the scopes, then the request goes again (3 times at most)
-            Err(e) if e.code == ErrorCode::InsufficientScope && step_ups < MAX_STEP_UPS && popup::user_activation() => {
-                step_ups += 1;
-                let Some(window) = popup::open_blank(&format!("{}:{server}", engine.config.prefix)) else { return Err(e) };
-                let options = AuthorizeOptions { scope: e.scope.clone(), popup: true, ..Default::default() };
-                let stepped = run_authorize(inner, &server, Some(&window), None, options).await;
-                if stepped.is_err() {
-                    window.close().ok();
-                }
-                stepped?;
+    // R28: step-up while the click that started this call still counts as one: the popup asks
+    // for the union of the scopes, then the request goes again
+    let step_up = |scope: Option<String>| {
+        let popup = match popup::user_activation() {
+            true => popup::open_blank(&format!("{}:{server}", engine.config.prefix)),
+            false => None,
+        };
+        let server = &server;
+        async move {
+            let Some(window) = popup else { return Ok(false) };
+            let options = AuthorizeOptions { scope, popup: true, ..Default::default() };
+            let stepped = run_authorize(inner, server, Some(&window), None, options).await;
+            if stepped.is_err() {
+                window.close().ok();
             }
-            outcome => return outcome,
+            stepped.map(|_| true)
         }
-    }
+    };
+    engine.fetch_with_step_up(&server, &request.url(), send, step_up).await
 }
-
-/// R28: step-up attempts per server and request.
-const MAX_STEP_UPS: u32 = 3;

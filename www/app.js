@@ -113,7 +113,7 @@ function onConnect() {
   // No await before authorize(): it opens the popup inside this click handler (R21).
   let pending;
   try {
-    pending = auth.authorize(url);
+    pending = auth.authorize(url, { mode: new URLSearchParams(location.search).get('mode') ?? undefined }); // ?mode=redirect
   } catch (err) {
     showError(err);
     return;

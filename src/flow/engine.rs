@@ -69,11 +69,17 @@ pub struct Engine<H, S, E, L, V> {
     pub env: E,
     pub lock: L,
     pub vault: V,
+    /// Where a full-page redirect's flow waits for its return (R24, R33): sessionStorage in the
+    /// browser — the same tab comes back, and the verifier never reaches localStorage.
+    pub redirect_flows: S,
     pub config: Config,
     /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
     /// callback page hands its parameters here (R22), whatever the storage mode.
     pub popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
 }
+
+/// R28: step-up attempts per server and request.
+pub const MAX_STEP_UPS: u32 = 3;
 
 /// R26: how long a refresh waits for another caller's or tab's refresh of the same server.
 pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
@@ -352,8 +358,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         if flow.popup {
             self.popup_flows.borrow_mut().push(flow);
         } else {
-            // a full-page redirect leaves this page: the flow waits in storage for its return
-            self.save(&self.flow_key(&state), &flow)?;
+            // a full-page redirect leaves this page: the flow waits in this tab's session
+            self.redirect_flows.set(&self.flow_key(&state), &flow)?;
         }
         self.env.step(&rec.server_url, "authorization", meta.authorization_endpoint.as_str());
         Ok(Begin::Navigate { url, state })
@@ -370,8 +376,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         }
         drop(popups);
         let key = self.flow_key(state);
-        let flow = self.load::<PendingFlow>(&key);
-        self.store.remove(&key);
+        let flow = self.redirect_flows.get::<PendingFlow>(&key).and_then(Result::ok);
+        self.redirect_flows.remove(&key);
         flow
     }
 
@@ -598,6 +604,31 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         }
     }
 
+    /// R28: [`Engine::authorized_fetch`] with step-up: on `insufficient_scope`, `step_up` is
+    /// asked to authorize again for the scope the error names (the shell opens the popup while
+    /// the click that started the call still counts; it answers `false` when it cannot), and the
+    /// request goes again — at most [`MAX_STEP_UPS`] times per request.
+    pub async fn fetch_with_step_up<R, F, Fut, U, UFut>(&self, server: &ServerUrl, request_url: &str, send: F, mut step_up: U) -> Result<R, McpError>
+    where
+        F: FnMut(Option<AccessToken>) -> Fut + Copy,
+        Fut: Future<Output = Result<Sent<R>, McpError>>,
+        U: FnMut(Option<String>) -> UFut,
+        UFut: Future<Output = Result<bool, McpError>>,
+    {
+        let mut attempts = 0;
+        loop {
+            match self.authorized_fetch(server, request_url, send).await {
+                Err(e) if e.code == ErrorCode::InsufficientScope && attempts < MAX_STEP_UPS => {
+                    attempts += 1;
+                    if !step_up(e.scope.clone()).await? {
+                        return Err(e);
+                    }
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// R28, R1, R9: a refusal that stands. The server's record learns from the challenge — it
     /// needs authorization ("not needed" is never final), its scope, and a change of
     /// protected-resource metadata (a migration) makes discovery run again — and the error
@@ -711,12 +742,15 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.store.remove(&self.server_key(href));
         self.popup_flows.borrow_mut().retain(|f| f.server_url != href);
         let flows = self.flow_key("");
+        for key in self.redirect_flows.keys().into_iter().filter(|k| k.starts_with(&flows)) {
+            if self.redirect_flows.get::<PendingFlow>(&key).and_then(Result::ok).is_some_and(|f| f.server_url == href) {
+                self.redirect_flows.remove(&key);
+            }
+        }
         let servers = self.server_key("");
         let mut issuer_in_use = false;
         for key in self.store.keys() {
-            if key.starts_with(&flows) && self.load::<PendingFlow>(&key).is_some_and(|f| f.server_url == href) {
-                self.store.remove(&key);
-            } else if let Some(other) = key.strip_prefix(&servers) {
+            if let Some(other) = key.strip_prefix(&servers) {
                 issuer_in_use |= issuer.is_some() && self.load_server(other).is_some_and(|r| r.issuer == issuer);
             }
         }

@@ -200,11 +200,13 @@ struct World {
     env: FakeEnv,
     lock: FakeLock,
     vault: FakeVault,
+    /// sessionStorage, for full-page redirect flows
+    session: MemStore,
 }
 
 impl World {
     fn new() -> World {
-        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default(), vault: FakeVault::default() };
+        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default(), vault: FakeVault::default(), session: MemStore::default() };
         *w.env.now.borrow_mut() = 1_000_000;
         w.http.route(MCP, |_| {
             Some(Ok(HttpResponse::new(
@@ -227,6 +229,7 @@ impl World {
             env: &self.env,
             lock: &self.lock,
             vault: &self.vault,
+            redirect_flows: &self.session,
             config: Config {
                 redirect_uri: CB.into(),
                 client_name: "Test App".into(),
@@ -388,7 +391,7 @@ fn r19_denied_callback_removes_the_flow() {
     let err = callback(&e, &format!("{CB}?error=access_denied&state={state}")).1.unwrap_err();
     assert_eq!((err.code.as_str(), err.oauth_error.as_deref()), ("authorization_failed", Some("access_denied")));
     assert_eq!(err.server_url.as_deref(), Some(MCP));
-    assert!(!w.store.0.borrow().contains_key(&e.flow_key(&state)));
+    assert!(!w.session.0.borrow().contains_key(&e.flow_key(&state)));
 }
 
 #[test]
@@ -495,13 +498,17 @@ fn r29_forget_removes_the_record_its_flows_and_an_unshared_registration() {
     w.http.json("https://mcp.example/.well-known/oauth-protected-resource/other", 200, r#"{"resource":"https://mcp.example/other","authorization_servers":["https://as.example"]}"#);
     let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(OTHER), AuthorizeOptions::default())) else { panic!() };
     let Ok(Begin::Navigate { state: mine, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
+    // R33: a redirect flow waits in sessionStorage, never in localStorage
+    assert!(w.store.0.borrow().keys().all(|k| !k.contains(":flow:")));
     e.forget(&srv(MCP));
     let keys: Vec<String> = w.store.0.borrow().keys().cloned().collect();
-    assert!(!keys.contains(&e.server_key(MCP)) && !keys.contains(&e.flow_key(&mine)), "{keys:?}");
-    assert!(keys.contains(&e.flow_key(&state)), "another server's flow stays");
+    let flows: Vec<String> = w.session.0.borrow().keys().cloned().collect();
+    assert!(!keys.contains(&e.server_key(MCP)) && !flows.contains(&e.flow_key(&mine)), "{keys:?} {flows:?}");
+    assert_eq!(flows, [e.flow_key(&state)], "another server's flow stays");
     assert!(keys.iter().any(|k| k.contains(":client:")), "the issuer's registration stays while another server uses it");
     e.forget(&srv(OTHER));
     assert!(w.store.0.borrow().is_empty(), "{:?}", w.store.0.borrow().keys().collect::<Vec<_>>());
+    assert!(w.session.0.borrow().is_empty());
     assert_eq!(e.status(&srv(MCP)).state, "unknown");
 }
 
@@ -871,4 +878,36 @@ fn r9_a_challenge_naming_other_metadata_makes_discovery_run_again() {
     let before = w.http.urls().len();
     block_on(e.discover(&srv(MCP))).unwrap();
     assert_eq!(w.http.urls()[before..before + 2], [MCP, "https://mcp.example/prm-v2"]);
+}
+
+/// R28: step-up asks for the union, the request goes again with the new token, and after three
+/// step-ups that still fall short the error stands; without a way to step up, it stands at once.
+#[test]
+fn r28_step_up_retries_the_request_and_stops_after_three() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    const NEED_ADMIN: &str = r#"Bearer error="insufficient_scope", scope="mcp:admin""#;
+    // stepping up works the second time: two step-ups, then the request passes
+    let s = FakeSend::answering(&[(403, Some(NEED_ADMIN)), (403, Some(NEED_ADMIN)), (200, None)]);
+    let asked = RefCell::new(Vec::new());
+    let step_up = |scope: Option<String>| {
+        asked.borrow_mut().push(scope.unwrap_or_default());
+        async { Ok(true) }
+    };
+    assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), step_up)).unwrap(), 200);
+    assert_eq!(*asked.borrow(), ["mcp:tools mcp:admin", "mcp:tools mcp:admin"]);
+    // never enough: three step-ups, then insufficient_scope
+    let s = FakeSend::answering(&[(403, Some(NEED_ADMIN)); 4]);
+    let count = RefCell::new(0);
+    let step_up = |_: Option<String>| {
+        *count.borrow_mut() += 1;
+        async { Ok(true) }
+    };
+    let err = block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), step_up)).unwrap_err();
+    assert_eq!((err.code.as_str(), *count.borrow(), s.tokens().len()), ("insufficient_scope", 3, 4));
+    // no user activation: the error at once, with the scope for the app's next authorize
+    let s = FakeSend::answering(&[(403, Some(NEED_ADMIN))]);
+    let err = block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), |_| async { Ok(false) })).unwrap_err();
+    assert_eq!((err.code.as_str(), err.scope.as_deref()), ("insufficient_scope", Some("mcp:tools mcp:admin")));
 }

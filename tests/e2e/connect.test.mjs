@@ -241,3 +241,30 @@ test('R33 a dump of localStorage, sessionStorage and IndexedDB after connecting 
     assert.equal(refreshable, true);
   });
 });
+
+test('R24 R33 a full-page redirect: the flow waits in sessionStorage, the callback page completes it and returns to the app', { timeout: TIMEOUTS.test }, async (t) => {
+  assertPackageBuilt();
+  const context = await (await getBrowser()).newContext();
+  t.after(() => context.close().catch(() => {}));
+  context.setDefaultTimeout(TIMEOUTS.action);
+  const d = watchContext(context);
+  const page = await context.newPage();
+  await withDiagnostics(d, () => page, stack, async () => {
+    await page.goto(`${stack.webUrl}/?mode=redirect#here`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#connect');
+    await page.waitForURL((url) => url.href.startsWith(stack.asUrl));
+    // the authorization server's page, in the same tab
+    await page.waitForSelector('#approve');
+    await page.click('#approve');
+    await page.waitForURL(`${stack.webUrl}/?mode=redirect#here`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction(() => document.querySelector('#status-state')?.textContent === 'authorized');
+    const navigations = d.navigations.filter((n) => n.label === 'page').map((n) => n.url);
+    assert.ok(navigations.some((u) => u.startsWith(`${stack.webUrl}/callback.html?code=`)), 'the callback page ran in the tab');
+    const keys = Object.keys(await readLocalStorage(page));
+    assert.deepEqual(keys.filter((k) => k.includes(':flow:')), [], 'no flow in localStorage');
+    const session = await page.evaluate(() => Object.keys(sessionStorage));
+    assert.deepEqual(session.filter((k) => k.includes(':flow:')), [], 'the flow was taken out of sessionStorage');
+  }, 'redirect-mode');
+});
