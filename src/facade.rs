@@ -475,9 +475,9 @@ impl McpAuth {
     /// has no state to remove).
     pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
         if let Ok(server) = self::server_url(&server_url) {
-            self.inner.engine.forget(&server);
+            let dropped = self.inner.engine.forget(&server);
             let inner = self.inner.clone();
-            wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server).await });
+            wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server, dropped.as_deref()).await });
         }
     }
 

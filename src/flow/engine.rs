@@ -136,11 +136,36 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .map(|r| r.client)
     }
 
-    /// Stores `client` for `issuer` and hands it back.
-    fn save_client(&self, issuer: &str, client: Client) -> Result<Client, McpError> {
+    /// The vault's key for an issuer's client secret (R33).
+    fn secret_key(&self, issuer: &str) -> String {
+        format!("{}:client-secret:{issuer}", self.config.prefix)
+    }
+
+    /// Stores `client` for `issuer` — its secret in the vault (R33) — and hands it back.
+    async fn save_client(&self, issuer: &str, client: Client) -> Result<Client, McpError> {
+        match &client.client_secret {
+            Some(secret) => self.vault.put(&self.secret_key(issuer), secret.secret()).await?,
+            None => self.vault.delete(&self.secret_key(issuer)).await,
+        }
         let rec = ClientRecord { v: RECORD_VERSION, issuer: issuer.to_string(), client };
         self.save(&self.client_key(issuer), &rec)?;
         Ok(rec.client)
+    }
+
+    /// Drops the registration with `issuer`, its secret included.
+    async fn drop_client(&self, issuer: &str) {
+        self.store.remove(&self.client_key(issuer));
+        self.vault.delete(&self.secret_key(issuer)).await;
+    }
+
+    /// The client to authenticate with at `issuer`'s endpoints: [`Engine::known_client`], with
+    /// its secret from the vault (R13, R33).
+    async fn client_for_requests(&self, issuer: &str) -> Option<Client> {
+        let mut client = self.known_client(issuer)?;
+        if client.client_secret.is_none() && client.source != ClientSource::Preregistered {
+            client.client_secret = self.vault.get(&self.secret_key(issuer)).await.map(ClientSecret::new);
+        }
+        Some(client)
     }
 
     fn preregistered(&self, issuer: &str) -> Option<Client> {
@@ -291,9 +316,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             source,
         };
         if let Some(id) = &opts.client_id {
-            return self.save_client(issuer, client(id.clone(), opts.client_secret.clone(), ClientSource::Manual));
+            return self.save_client(issuer, client(id.clone(), opts.client_secret.clone(), ClientSource::Manual)).await;
         }
-        if let Some(c) = self.known_client(issuer) {
+        if let Some(c) = self.client_for_requests(issuer).await {
             return Ok(c);
         }
         match (choose_client_source(false, self.config.client_metadata_url.as_deref(), meta)?, &meta.registration_endpoint) {
@@ -305,7 +330,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, scope);
                 let resp = self.send(req).await?;
                 let client = parse_registration(&resp, &self.config.redirect_uri)?;
-                self.save_client(issuer, client)
+                self.save_client(issuer, client).await
             }
             (_, None) => Err(crate::core::registration::RegistrationError::Required.into()),
         }
@@ -394,7 +419,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let gone = |what: &str| McpError::new(ErrorCode::StateMismatch, format!("the server's {what} is gone"));
         let mut rec = self.load_server(&flow.server_url).ok_or_else(|| gone("discovery record"))?;
         let meta = rec.as_metadata.take().ok_or_else(|| gone("metadata"))?;
-        let client = self.known_client(&flow.issuer).filter(|c| c.client_id == flow.client_id).unwrap_or(Client {
+        let client = self.client_for_requests(&flow.issuer).await.filter(|c| c.client_id == flow.client_id).unwrap_or(Client {
             client_id: flow.client_id.clone(),
             client_secret: None,
             auth_method: None,
@@ -457,9 +482,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(())
     }
 
-    /// R29, R33: removes what `forget` cannot reach synchronously, the server's vault entry.
-    pub async fn forget_secrets(&self, server: &ServerUrl) {
+    /// R29, R33: removes what `forget` cannot reach synchronously: the server's tokens in the
+    /// vault, and the client secret of the registration `forget` dropped, if it dropped one.
+    pub async fn forget_secrets(&self, server: &ServerUrl, dropped_issuer: Option<&str>) {
         self.vault.delete(&self.tokens_key(server.as_str())).await;
+        if let Some(issuer) = dropped_issuer {
+            self.vault.delete(&self.secret_key(issuer)).await;
+        }
     }
 
     /// R26, R27: a valid access token, refreshed first when it expires within the skew.
@@ -516,7 +545,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take()) else {
             return Err(not_authorized(&server));
         };
-        let (Some(refresh_token), Some(client)) = (full.refresh_token, self.known_client(&issuer)) else {
+        let (Some(refresh_token), Some(client)) = (full.refresh_token, self.client_for_requests(&issuer).await) else {
             return Err(not_authorized(&server));
         };
         let m = &meta.fields;
@@ -549,7 +578,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 return Ok(theirs);
             }
             if failure == RefreshFailure::DropRegistration {
-                self.store.remove(&self.client_key(&issuer));
+                self.drop_client(&issuer).await;
             }
             if let Some(cur) = current.as_mut() {
                 self.drop_tokens(cur).await?;
@@ -694,7 +723,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let Some(tokens) = self.full_tokens(rec).await else { return Ok(false) };
         let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref()) else { return Ok(false) };
         let Document { fields: meta, .. } = meta;
-        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.known_client(issuer)) else { return Ok(false) };
+        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.client_for_requests(issuer).await) else { return Ok(false) };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
         self.env.step(&rec.server_url, "revocation", endpoint.as_str());
         let unsupported = |what: &str| McpError::new(ErrorCode::RevocationFailed, format!("the server cannot revoke the {what} (unsupported_token_type)"));
@@ -736,7 +765,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// R29: removes everything kept for the server without contacting anyone: its record, its
     /// pending flows, and its issuer's registration when no other server uses that issuer.
-    pub fn forget(&self, server: &ServerUrl) {
+    /// Returns the issuer whose registration went with it, for [`Engine::forget_secrets`].
+    pub fn forget(&self, server: &ServerUrl) -> Option<String> {
         let href = server.as_str();
         let issuer = self.load_server(href).and_then(|r| r.issuer);
         self.store.remove(&self.server_key(href));
@@ -754,9 +784,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 issuer_in_use |= issuer.is_some() && self.load_server(other).is_some_and(|r| r.issuer == issuer);
             }
         }
-        if let Some(issuer) = issuer.filter(|_| !issuer_in_use) {
-            self.store.remove(&self.client_key(&issuer));
+        let dropped = issuer.filter(|_| !issuer_in_use);
+        if let Some(issuer) = &dropped {
+            self.store.remove(&self.client_key(issuer));
         }
         self.env.status_changed(&Status::unknown(href));
+        dropped
     }
 }

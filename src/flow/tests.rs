@@ -816,8 +816,9 @@ fn r29_r33_forget_removes_the_vault_entry() {
     let w = World::new();
     w.connect();
     let e = w.engine();
-    e.forget(&srv(MCP));
-    block_on(e.forget_secrets(&srv(MCP)));
+    let dropped = e.forget(&srv(MCP));
+    assert_eq!(dropped.as_deref(), Some("https://as.example"), "no other server uses the issuer");
+    block_on(e.forget_secrets(&srv(MCP), dropped.as_deref()));
     assert!(w.vault.secrets.borrow().is_empty());
 }
 
@@ -910,4 +911,24 @@ fn r28_step_up_retries_the_request_and_stops_after_three() {
     let s = FakeSend::answering(&[(403, Some(NEED_ADMIN))]);
     let err = block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), |_| async { Ok(false) })).unwrap_err();
     assert_eq!((err.code.as_str(), err.scope.as_deref()), ("insufficient_scope", Some("mcp:tools mcp:admin")));
+}
+
+/// R33, R13: a client secret (here from a registration that returned one) is kept in the vault,
+/// never in storage, and still authenticates the token requests.
+#[test]
+fn r33_a_client_secret_is_kept_in_the_vault_and_still_used() {
+    let w = World::new();
+    w.http.json("https://as.example/reg", 201, r#"{"client_id":"conf-1","client_secret":"s3cret-value","token_endpoint_auth_method":"client_secret_post"}"#);
+    w.connect();
+    let stored: String = w.store.0.borrow().values().cloned().collect();
+    assert!(!stored.contains("s3cret-value"), "{stored}");
+    assert_eq!(w.vault.secrets.borrow().get("mcp-oauth:client-secret:https://as.example").map(String::as_str), Some("s3cret-value"));
+    let exchange = w.http.last_to("https://as.example/token").body.unwrap();
+    assert_eq!(param(&exchange, "client_secret").as_deref(), Some("s3cret-value"), "R13: client_secret_post");
+    // R27: invalid_client drops the registration and its secret
+    expire(&w);
+    w.http.json("https://as.example/token", 401, r#"{"error":"invalid_client"}"#);
+    let e = w.engine();
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+    assert!(w.vault.secrets.borrow().is_empty(), "{:?}", w.vault.secrets.borrow().keys().collect::<Vec<_>>());
 }
