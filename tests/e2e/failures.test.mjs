@@ -97,3 +97,33 @@ test('R27 R29 refresh tokens revoked at the server: authorization_required, and 
     assert.equal(await getToken(), 'token');
   }, 'failures-revoked');
 });
+
+test('R30 status changes reach the subscribers of another tab: forget, a new authorization, a refresh, a revoke', { timeout: TIMEOUTS.test }, async () => {
+  const other = await context.newPage();
+  await withDiagnostics(d, () => page, stack, async () => {
+    await other.goto(`${stack.webUrl}/`);
+    await other.waitForSelector('body[data-ready="true"]');
+    await other.evaluate(async () => {
+      const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
+      window.heard = [];
+      const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html` });
+      auth.subscribe((e) => { if (e.type === 'status') window.heard.push(e.status); });
+    });
+    const heardSince = async (n, state) => {
+      await other.waitForFunction(([n, state]) => window.heard.slice(n).some((s) => s.state === state), [n, state]);
+      return other.evaluate(() => window.heard.length);
+    };
+    let n = await other.evaluate(() => window.heard.length);
+    await page.evaluate((mcpUrl) => window.testAuth.forget(mcpUrl), stack.mcpUrl);
+    n = await heardSince(n, 'unknown');
+    await connect();
+    n = await heardSince(n, 'authorized');
+    const before = await other.evaluate(() => window.heard.at(-1).expiresAt);
+    assert.equal(await afterExpiry(), 'token');
+    await other.waitForFunction(([n, before]) => window.heard.slice(n).some((s) => s.state === 'authorized' && s.expiresAt > before), [n, before]);
+    n = await other.evaluate(() => window.heard.length);
+    await page.evaluate((mcpUrl) => window.testAuth.revoke(mcpUrl), stack.mcpUrl);
+    await heardSince(n, 'authorization_required');
+  }, 'status-everywhere');
+  await other.close();
+});
