@@ -127,3 +127,41 @@ test('R30 status changes reach the subscribers of another tab: forget, a new aut
   }, 'status-everywhere');
   await other.close();
 });
+
+test('R28 step-up from a click: a 403 insufficient_scope opens the popup for the union of scopes, then the request goes again', { timeout: TIMEOUTS.test }, async () => {
+  await withDiagnostics(d, () => page, stack, async () => {
+    if ((await status()).state !== 'authorized') await connect();
+    // the MCP server asks once for a scope the token lacks
+    let refused = 0;
+    await context.route(stack.mcpUrl, async (route) => {
+      if (route.request().method() !== 'POST' || refused > 0) return route.continue();
+      refused += 1;
+      return route.fulfill({
+        status: 403,
+        headers: {
+          'access-control-allow-origin': stack.webUrl,
+          'access-control-expose-headers': 'WWW-Authenticate',
+          'www-authenticate': 'Bearer error="insufficient_scope", scope="mcp:extra"',
+        },
+        body: '',
+      });
+    });
+    await page.evaluate((mcpUrl) => {
+      const button = Object.assign(document.createElement('button'), { id: 'step-up-call', textContent: 'call' });
+      button.onclick = () => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+        const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
+        window.stepUp = window.testAuth.fetch(mcpUrl, mcpUrl, { method: 'POST', headers, body })
+          .then((r) => r.status, (e) => `${e.code}: ${e.message}`);
+      };
+      document.body.append(button);
+    }, stack.mcpUrl);
+    const authorizations = stack.events.authorizations.length;
+    await Promise.all([page.waitForEvent('popup'), page.click('#step-up-call')]);
+    assert.equal(await page.evaluate(() => window.stepUp), 200, 'the request went again after the step-up');
+    const stepUp = stack.events.authorizations.slice(authorizations);
+    assert.equal(stepUp.length, 1, 'one step-up authorization');
+    assert.deepEqual(stepUp[0].scope.split(' ').sort(), ['mcp:extra', 'mcp:tools'], 'the union of the granted and the challenged scopes');
+    await context.unroute(stack.mcpUrl);
+  }, 'step-up');
+});
