@@ -313,6 +313,7 @@ impl McpAuth {
         // or memory storage they live as long as the page does
         let vault = match (&store, web_sys::window().and_then(|w| w.indexed_db().ok().flatten())) {
             (BrowserStore::Local, Some(_)) => BrowserVault::IndexedDb(config.prefix.clone()),
+            (BrowserStore::Session, Some(_)) => BrowserVault::Session(config.prefix.clone()),
             _ => BrowserVault::Memory(Default::default()),
         };
         // R24, R33: a full-page redirect's flow waits in this tab's sessionStorage
@@ -321,6 +322,9 @@ impl McpAuth {
             _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
         };
         let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default() }, popup_timeout_ms });
+        // R33: secrets an earlier release kept in plain storage move to the vault
+        let migrating = inner.clone();
+        wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });
         // R30: status events in every tab — another tab's writes arrive as `storage` events
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
@@ -456,7 +460,8 @@ impl McpAuth {
         to_js(&self.inner.engine.list()).map_err(to_js_error)
     }
 
-    /// R29: revoke at the authorization server, then forget locally.
+    /// R29: revoke at the authorization server, then drop the tokens here (the registration
+    /// and metadata stay).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn revoke(
         &self,

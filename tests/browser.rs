@@ -395,4 +395,29 @@ async fn r33_the_vault_keeps_secrets_encrypted_under_a_non_extractable_key() {
     assert_eq!(prop(&found, "algorithm").as_string().as_deref(), Some("AES-GCM"));
     vault.delete("k").await;
     assert_eq!(vault.get("k").await, None);
+    // `session` storage: the same sealing, in the tab's sessionStorage
+    let session = BrowserVault::Session("mcp-oauth-test-vault".into());
+    session.put("mcp-oauth-test:sealed", secret).await.unwrap();
+    let raw = web_sys::window().unwrap().session_storage().unwrap().unwrap().get_item("mcp-oauth-test:sealed").unwrap().unwrap();
+    assert!(!raw.contains(secret) && raw.len() > secret.len(), "sealed: {raw}");
+    assert_eq!(session.get("mcp-oauth-test:sealed").await.as_deref(), Some(secret));
+    session.delete("mcp-oauth-test:sealed").await;
+    assert_eq!(session.get("mcp-oauth-test:sealed").await, None);
+}
+
+/// R26: without Web Locks (an insecure context), the page's callers still queue for the lock,
+/// with the same bound, and a waiter that gave up does not block the ones after it.
+#[wasm_bindgen_test]
+async fn r26_without_web_locks_the_page_queues_with_a_bound() {
+    run_js("Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true });", "", "");
+    let lock = BrowserLock;
+    let name = "mcp-oauth-test:refresh:fallback";
+    let held = lock.acquire(name, 1000).await.unwrap();
+    assert_eq!(lock.acquire(name, 100).await.err().map(|e| e.code), Some(ErrorCode::Timeout));
+    drop(held);
+    let again = lock.acquire(name, 1000).await;
+    run_js("delete navigator.locks;", "", "");
+    assert!(again.is_ok(), "free again once released, past the waiter that gave up");
+    let locks = js_sys::Function::new_no_args("return navigator.locks").call0(&JsValue::NULL).unwrap();
+    assert!(locks.is_object(), "restored");
 }

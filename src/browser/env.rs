@@ -12,6 +12,9 @@ use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Env;
 use crate::flow::records::{Event, Status, Warning};
 
+/// Warnings kept for the first listener at most.
+const MAX_UNHEARD: usize = 16;
+
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
     listeners: Rc<RefCell<Vec<(u32, Function)>>>,
@@ -67,8 +70,11 @@ impl Env for BrowserEnv {
 
     fn warning(&self, server_url: Option<&str>, code: Warning, message: &str) {
         if self.listeners.borrow().is_empty() {
-            if let Ok(value) = to_js(&Event::Warning { server_url, code, message }) {
-                self.unheard.borrow_mut().push(value);
+            let mut unheard = self.unheard.borrow_mut();
+            if unheard.len() < MAX_UNHEARD
+                && let Ok(value) = to_js(&Event::Warning { server_url, code, message })
+            {
+                unheard.push(value);
             }
             return;
         }

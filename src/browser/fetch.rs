@@ -10,6 +10,10 @@ use crate::core::error::HttpError;
 use crate::core::http::{HttpRequest, HttpResponse};
 use crate::flow::Http;
 
+/// How long any request the library makes itself may take (a refresh holds the server's lock
+/// meanwhile: it must end).
+const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
 /// The response headers the core reads.
 const READ_HEADERS: [&str; 3] = ["www-authenticate", "content-type", "dpop-nonce"];
 
@@ -58,6 +62,7 @@ pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
     if !req.follow_redirects {
         init.set_redirect(RequestRedirect::Manual);
     }
+    init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(REQUEST_TIMEOUT_MS)));
     Request::new_with_str_and_init(req.url.as_str(), &init).map_err(network)
 }
 

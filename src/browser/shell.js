@@ -78,7 +78,7 @@ const queues = new Map();
  * Takes the Web Lock `name`, shared by every tab of the origin and every caller in the page
  * (R26), and resolves with the function that releases it; rejects when the lock is not free
  * within `timeoutMs` (an orphaned lock never hangs a call). Without Web Locks, the callers of
- * this page queue for it one after another.
+ * this page queue for it one after another, with the same bound.
  * @param {string} name
  * @param {number} timeoutMs
  * @returns {Promise<() => void>}
@@ -95,7 +95,12 @@ export function acquireLock(name, timeoutMs) {
   let release;
   const mine = new Promise((r) => (release = r));
   queues.set(name, before.then(() => mine));
-  return before.then(() => release);
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => { late = true; reject(new DOMException("lock wait timed out", "TimeoutError")); }, timeoutMs);
+    // a waiter that gave up passes its turn on at once
+    before.then(() => { clearTimeout(timer); if (late) release(); else resolve(release); });
+  });
 }
 
 // The vault (R33): secrets in IndexedDB, each encrypted with AES-GCM under one key that is
@@ -106,13 +111,27 @@ const KEY = "aes-gcm-key";
 
 const request = (r) => new Promise((ok, ko) => { r.onsuccess = () => ok(r.result); r.onerror = () => ko(r.error); });
 
+/** A write's outcome once its transaction committed (a `put` can succeed, then its commit fail). */
+const committed = (tx) => new Promise((ok, ko) => {
+  tx.oncomplete = () => ok();
+  tx.onabort = tx.onerror = () => ko(tx.error ?? new DOMException("the transaction did not commit", "AbortError"));
+});
+
 /** @param {string} name */
 function database(name) {
   if (!databases.has(name)) {
     const open = indexedDB.open(name, 1);
     open.onupgradeneeded = () => open.result.createObjectStore(SECRETS);
-    databases.set(name, request(open).then(async (db) => ({ db, key: await theKey(db) })));
-    databases.get(name).catch(() => databases.delete(name));
+    const opened = request(open).then(async (db) => {
+      // another page deleting or upgrading the database, or the browser closing it (site data
+      // cleared): let go of this connection, the next call opens a fresh one
+      const forget = () => { db.close(); if (databases.get(name) === opened) databases.delete(name); };
+      db.onversionchange = forget;
+      db.onclose = forget;
+      return { db, key: await theKey(db) };
+    });
+    databases.set(name, opened);
+    opened.catch(() => databases.delete(name));
   }
   return databases.get(name);
 }
@@ -123,7 +142,9 @@ async function theKey(db) {
   const kept = await request(store("readonly").get(KEY));
   if (kept) return kept;
   const made = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
-  try { await request(store("readwrite").add(made, KEY)); return made; } catch { return request(store("readonly").get(KEY)); }
+  const tx = db.transaction(SECRETS, "readwrite");
+  tx.objectStore(SECRETS).add(made, KEY);
+  try { await committed(tx); return made; } catch { return request(store("readonly").get(KEY)); }
 }
 
 /** @param {string} db @param {string} name @returns {Promise<string | undefined>} */
@@ -140,11 +161,40 @@ export async function vaultPut(db, name, value) {
   const { db: d, key } = await database(db);
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, new TextEncoder().encode(value));
-  await request(d.transaction(SECRETS, "readwrite").objectStore(SECRETS).put({ iv, data }, name));
+  const tx = d.transaction(SECRETS, "readwrite");
+  tx.objectStore(SECRETS).put({ iv, data }, name);
+  await committed(tx);
 }
 
 /** @param {string} db @param {string} name */
 export async function vaultDelete(db, name) {
   const { db: d } = await database(db);
-  await request(d.transaction(SECRETS, "readwrite").objectStore(SECRETS).delete(name));
+  const tx = d.transaction(SECRETS, "readwrite");
+  tx.objectStore(SECRETS).delete(name);
+  await committed(tx);
+}
+
+/** A tab's own secrets (`session` storage): sealed with the database's key, kept in sessionStorage. */
+const toBase64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/** @param {string} db @param {string} name @returns {Promise<string | undefined>} */
+export async function sealedGet(db, name) {
+  const sealed = sessionStorage.getItem(name);
+  if (sealed == null) return undefined;
+  const { key } = await database(db);
+  const bytes = fromBase64(sealed);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(0, 12) }, key, bytes.slice(12));
+  return new TextDecoder().decode(plain);
+}
+
+/** @param {string} db @param {string} name @param {string} value */
+export async function sealedPut(db, name, value) {
+  const { key } = await database(db);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, new TextEncoder().encode(value)));
+  const bytes = new Uint8Array(12 + data.length);
+  bytes.set(iv);
+  bytes.set(data, 12);
+  sessionStorage.setItem(name, toBase64(bytes));
 }

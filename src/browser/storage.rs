@@ -30,8 +30,15 @@ impl BrowserStore {
             "memory" => return Ok(BrowserStore::Memory(RefCell::default())),
             _ => return Err(McpError::new(ErrorCode::InvalidInput, "option storage must be \"local\", \"session\" or \"memory\"")),
         };
+        // a write that fails here (disabled, full, a private mode with no quota) would fail later
+        let writable = |s: &web_sys::Storage| {
+            const PROBE: &str = "mcp-oauth:probe";
+            let ok = s.set_item(PROBE, "1").is_ok();
+            let _ = s.remove_item(PROBE);
+            ok
+        };
         match web {
-            Ok(Some(_)) => Ok(store),
+            Ok(Some(s)) if writable(&s) => Ok(store),
             _ => Err(McpError::new(ErrorCode::StorageUnavailable, format!("{kind}Storage is not available"))),
         }
     }

@@ -39,10 +39,14 @@ impl TokenSet {
         self.expires_at.is_some_and(|t| t.saturating_sub(skew_ms) <= now_ms)
     }
 
-    /// R26: a rotated refresh token replaces the old one; an absent one keeps the old one.
-    pub fn merge_refresh(mut self, previous: Option<RefreshToken>) -> Self {
+    /// R26: a rotated refresh token replaces the old one; an absent one keeps the old one. An
+    /// absent `scope` means the scope is unchanged (RFC 6749 §5.1): the old one stays.
+    pub fn merge_refresh(mut self, previous_refresh_token: Option<RefreshToken>, previous_scope: Option<String>) -> Self {
         if self.refresh_token.is_none() {
-            self.refresh_token = previous;
+            self.refresh_token = previous_refresh_token;
+        }
+        if self.scope.is_none() {
+            self.scope = previous_scope;
         }
         self
     }
@@ -370,8 +374,12 @@ mod tests {
         };
         assert!(!t.expires_within(0, 60_000));
         assert!(t.expires_within(40_000, 60_000));
-        assert!(t.clone().merge_refresh(Some(RefreshToken::new("old"))).refresh_token.is_some());
+        let kept = t.clone().merge_refresh(Some(RefreshToken::new("old")), Some("a b".into()));
+        assert!(kept.refresh_token.is_some());
+        assert_eq!(kept.scope.as_deref(), Some("a b"), "no scope in the response: the granted one stands");
         let rotated = TokenSet { refresh_token: Some(RefreshToken::new("new")), ..t };
-        assert_eq!(rotated.merge_refresh(Some(RefreshToken::new("old"))).refresh_token.unwrap().secret(), "new");
+        let rotated = TokenSet { scope: Some("c".into()), ..rotated };
+        let merged = rotated.merge_refresh(Some(RefreshToken::new("old")), Some("a b".into()));
+        assert_eq!((merged.refresh_token.unwrap().secret(), merged.scope.as_deref()), ("new", Some("c")));
     }
 }

@@ -97,6 +97,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     fn client_key(&self, issuer: &str) -> String {
         format!("{}:client:{issuer}", self.config.prefix)
     }
+    /// The Web Lock under which a server's tokens change (R26).
+    fn token_lock(&self, server_url: &str) -> String {
+        format!("{}:refresh:{server_url}", self.config.prefix)
+    }
+
     /// The vault's key for a server's token set, refresh token included (R33).
     fn tokens_key(&self, server_url: &str) -> String {
         format!("{}:tokens:{server_url}", self.config.prefix)
@@ -430,7 +435,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.env.step(&flow.server_url, "token", m.token_endpoint.as_str());
         let req = prepare_code_exchange(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &code, &flow.verifier, &flow.resource);
         let resp = self.send(req).await?;
-        let tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
+        let mut tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
+        // RFC 6749 §5.1: no scope in the response means the scope requested
+        tokens.scope = tokens.scope.or_else(|| flow.scope.clone());
+        // under the server's token lock: a refresh in flight lands first, then these replace it
+        let _held = self.lock.acquire(&self.token_lock(&flow.server_url), REFRESH_LOCK_TIMEOUT_MS).await?;
+        rec = self.load_server(&flow.server_url).unwrap_or(rec);
         rec.as_metadata = Some(meta);
         self.store_tokens(&mut rec, tokens).await?;
         Ok(self.changed(&rec))
@@ -482,6 +492,33 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(())
     }
 
+    /// R33: moves what earlier releases kept in plain storage — refresh tokens in server records,
+    /// client secrets in client records — into the vault, and removes their pending-flow and
+    /// result keys (which held verifiers). Each server's tokens move under its token lock.
+    pub async fn migrate(&self) {
+        let (servers, clients) = (self.server_key(""), self.client_key(""));
+        let (flows, results) = (self.flow_key(""), format!("{}:result:", self.config.prefix));
+        for key in self.store.keys() {
+            if key.starts_with(&flows) || key.starts_with(&results) {
+                self.store.remove(&key);
+            } else if let Some(server) = key.strip_prefix(&servers) {
+                if !self.load_server(server).and_then(|r| r.tokens).is_some_and(|t| t.refresh_token.is_some()) {
+                    continue;
+                }
+                let Ok(_held) = self.lock.acquire(&self.token_lock(server), REFRESH_LOCK_TIMEOUT_MS).await else { continue };
+                if let Some(mut rec) = self.load_server(server)
+                    && let Some(tokens) = rec.tokens.clone().filter(|t| t.refresh_token.is_some())
+                {
+                    let _ = self.store_tokens(&mut rec, tokens).await;
+                }
+            } else if let Some(issuer) = key.strip_prefix(&clients)
+                && let Some(rec) = self.load::<ClientRecord>(&key).filter(|r| r.client.client_secret.is_some())
+            {
+                let _ = self.save_client(issuer, rec.client).await;
+            }
+        }
+    }
+
     /// R29, R33: removes what `forget` cannot reach synchronously: the server's tokens in the
     /// vault, and the client secret of the registration `forget` dropped, if it dropped one.
     pub async fn forget_secrets(&self, server: &ServerUrl, dropped_issuer: Option<&str>) {
@@ -521,10 +558,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// the new set is stored before the lock is released.
     pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
         let href = server.as_str();
-        let name = format!("{}:refresh:{href}", self.config.prefix);
-        let _held = self.lock.acquire(&name, REFRESH_LOCK_TIMEOUT_MS).await?;
+        let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
         let mut rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
         let current = self.full_tokens(&rec).await.ok_or_else(|| not_authorized(href))?;
+        if current.refresh_token.is_none() {
+            // the record says refreshable, but the token is gone (a vault that did not outlive
+            // the page): say so from now on
+            self.store_tokens(&mut rec, current).await?;
+            self.changed(&rec);
+            return Err(not_authorized(href));
+        }
         if current.access_token != *seen && !current.expires_within(self.env.now_ms(), 0) {
             if rec.tokens.as_ref().is_some_and(|t| t.access_token != current.access_token) {
                 // this tab's record had not seen the other tab's refresh yet
@@ -545,7 +588,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take()) else {
             return Err(not_authorized(&server));
         };
-        let (Some(refresh_token), Some(client)) = (full.refresh_token, self.client_for_requests(&issuer).await) else {
+        let (Some(refresh_token), Some(client)) = (full.refresh_token.clone(), self.client_for_requests(&issuer).await) else {
             return Err(not_authorized(&server));
         };
         let m = &meta.fields;
@@ -555,9 +598,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         rec.as_metadata = Some(meta);
         let e = match parse_token_response(&resp?, self.env.now_ms()) {
             Ok(t) => {
-                let t = t.merge_refresh(Some(refresh_token));
-                self.store_tokens(&mut rec, t.clone()).await?;
-                self.changed(&rec);
+                let t = t.merge_refresh(Some(refresh_token), full.scope);
+                // forgotten meanwhile (forget takes no lock): the answer stands, nothing is kept
+                if self.load_server(&server).is_some() {
+                    self.store_tokens(&mut rec, t.clone()).await?;
+                    self.changed(&rec);
+                }
                 return Ok(t);
             }
             Err(e) => e,
@@ -702,6 +748,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// endpoint, no known client) the tokens are dropped here and a warning says so.
     pub async fn revoke(&self, server: &ServerUrl, force: bool) -> Result<(), McpError> {
         let href = server.as_str();
+        // under the server's token lock: a refresh in flight lands first, and its tokens are the
+        // ones revoked
+        let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
         let Some(rec) = self.load_server(href).filter(|r| r.tokens.is_some()) else { return Ok(()) };
         match self.revoke_record(&rec).await {
             Ok(true) => {}

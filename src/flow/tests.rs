@@ -706,11 +706,12 @@ fn r26_concurrent_callers_share_one_refresh_with_a_rotating_server() {
     expire(&w);
     let e = w.engine();
     let server = srv(MCP);
+    let locked_before = *w.lock.acquired.borrow();
     let results = futures::executor::block_on(futures::future::join_all((0..5).map(|_| e.access_token(&server))));
     let tokens: Vec<String> = results.into_iter().map(|r| r.map(|t| t.secret().to_string()).unwrap_or_else(|e| e.code.as_str().into())).collect();
     assert_eq!(tokens, ["at-2"; 5]);
     assert_eq!((rotation.borrow().refreshes, rotation.borrow().revoked), (1, false));
-    assert_eq!(*w.lock.acquired.borrow(), 5, "every caller took the lock");
+    assert_eq!(*w.lock.acquired.borrow() - locked_before, 5, "every caller took the lock");
     assert_eq!(e.status(&server).state, "authorized");
 }
 
@@ -746,7 +747,7 @@ fn r22_r33_a_popup_flow_lives_in_memory_only_and_completes_once() {
     let Ok(Begin::Navigate { state, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })) else {
         panic!()
     };
-    let stored: Vec<String> = w.store.0.borrow().values().cloned().collect();
+    let stored: Vec<String> = w.store.0.borrow().values().chain(w.session.0.borrow().values()).cloned().collect();
     let verifier = e.popup_flows.borrow()[0].verifier.secret().to_string();
     assert!(stored.iter().all(|v| !v.contains(&verifier) && !v.contains(&state)), "nothing of the flow is stored");
     let (flow, status) = callback(&e, &format!("{CB}?code=c&state={state}"));
@@ -794,6 +795,7 @@ fn r33_a_record_with_its_refresh_token_inside_moves_it_to_the_vault() {
     assert_eq!(param(&w.http.last_to("https://as.example/token").body.unwrap(), "refresh_token").as_deref(), Some("rt-legacy"));
     let stored: String = w.store.0.borrow().values().cloned().collect();
     assert!(!stored.contains("rt-"), "{stored}");
+    assert!(w.vault.secrets.borrow().values().any(|v| v.contains("rt-2")), "the new set is in the vault");
 }
 
 /// R25, R33: a vault that refuses writes costs the refresh token, with a warning; the access
@@ -931,4 +933,97 @@ fn r33_a_client_secret_is_kept_in_the_vault_and_still_used() {
     let e = w.engine();
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
     assert!(w.vault.secrets.borrow().is_empty(), "{:?}", w.vault.secrets.borrow().keys().collect::<Vec<_>>());
+}
+
+/// A refresh in flight while the app forgets the server: the answer stands, nothing comes back.
+#[test]
+fn r29_a_refresh_in_flight_does_not_bring_a_forgotten_server_back() {
+    let w = World::new();
+    w.connect();
+    *w.http.slow.borrow_mut() = Some("https://as.example/token".into());
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#);
+    expire(&w);
+    let e = w.engine();
+    let forget = async {
+        YieldNow(false).await;
+        let dropped = e.forget(&srv(MCP));
+        e.forget_secrets(&srv(MCP), dropped.as_deref()).await;
+    };
+    let (token, ()) = futures::executor::block_on(futures::future::join(e.access_token(&srv(MCP)), forget));
+    assert_eq!(token.unwrap().secret(), "at-2");
+    assert_eq!(e.status(&srv(MCP)).state, "unknown");
+    assert!(w.vault.secrets.borrow().keys().all(|k| !k.contains(":tokens:")), "{:?}", w.vault.secrets.borrow().keys().collect::<Vec<_>>());
+}
+
+/// R29: a revocation waits for a refresh in flight and revokes the tokens it brought.
+#[test]
+fn r29_revoke_waits_for_a_refresh_in_flight_and_revokes_its_tokens() {
+    let w = World::new();
+    w.connect();
+    let rotation = rotating_token_endpoint(&w);
+    w.http.json("https://as.example/revoke", 200, "");
+    expire(&w);
+    let e = w.engine();
+    let (token, revoked) = futures::executor::block_on(futures::future::join(e.access_token(&srv(MCP)), e.revoke(&srv(MCP), false)));
+    assert_eq!(token.unwrap().secret(), "at-2");
+    revoked.unwrap();
+    assert_eq!(rotation.borrow().refreshes, 1);
+    let revoked_tokens: Vec<String> = w.http.log.borrow().iter().filter(|r| r.url.as_str().ends_with("/revoke")).filter_map(|r| param(r.body.as_deref()?, "token")).collect();
+    assert_eq!(revoked_tokens, ["rt-2", "at-2"], "the rotated tokens, not the consumed ones");
+    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+}
+
+/// RFC 6749 §5.1: a token response without `scope` grants the scope requested; a refresh
+/// without one keeps the granted scope (and so step-up asks for the true union).
+#[test]
+fn r20_r28_a_response_without_scope_keeps_the_scope_known() {
+    let w = World::new();
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#);
+    w.connect();
+    let e = w.engine();
+    assert_eq!(e.status(&srv(MCP)).scope.as_deref(), Some("mcp:tools"), "the scope requested");
+    expire(&w);
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    assert_eq!(e.status(&srv(MCP)).scope.as_deref(), Some("mcp:tools"), "kept across the refresh");
+}
+
+/// R33: a record that says refreshable while the vault lost the token (a vault that did not
+/// outlive the page) stops saying so at the first refresh, and asks for authorization.
+#[test]
+fn r33_refreshable_without_a_token_in_the_vault_asks_for_authorization() {
+    let w = World::new();
+    w.connect();
+    w.vault.secrets.borrow_mut().clear();
+    expire(&w);
+    *w.env.now.borrow_mut() += 60_000;
+    let e = w.engine();
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+    let s = e.status(&srv(MCP));
+    assert_eq!((s.state, s.refreshable), ("authorization_required", false));
+}
+
+/// R33: what an earlier release kept in plain storage moves to the vault: refresh tokens and
+/// client secrets; its pending flows and results (verifiers) are removed.
+#[test]
+fn r33_migration_moves_plain_secrets_into_the_vault() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let mut rec = e.load_server(MCP).unwrap();
+    rec.tokens = Some(serde_json::from_str(r#"{"access_token":"at-1","token_type":"Bearer","expires_at":4600000,"refresh_token":"rt-plain"}"#).unwrap());
+    (&w.store).set(&e.server_key(MCP), &rec).unwrap();
+    let client = r#"{"v":1,"issuer":"https://as.example","client":{"client_id":"dyn-1","client_secret":"cs-plain","redirect_uri":"https://app.example/cb","source":"dynamic"}}"#;
+    w.store.0.borrow_mut().insert("mcp-oauth:client:https://as.example".into(), client.into());
+    w.store.0.borrow_mut().insert("mcp-oauth:flow:old".into(), r#"{"verifier":"v-plain"}"#.into());
+    w.store.0.borrow_mut().insert("mcp-oauth:result:old".into(), "{}".into());
+    w.vault.secrets.borrow_mut().clear();
+    block_on(e.migrate());
+    let stored: String = w.store.0.borrow().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for plain in ["rt-plain", "cs-plain", "v-plain", ":flow:", ":result:"] {
+        assert!(!stored.contains(plain), "{plain} left in {stored}");
+    }
+    let vault: String = w.vault.secrets.borrow().values().cloned().collect();
+    assert!(vault.contains("rt-plain") && vault.contains("cs-plain"), "{vault}");
+    assert!(e.status(&srv(MCP)).refreshable);
 }
