@@ -267,7 +267,8 @@ pub fn default_metadata(issuer: &str, issuer_url: &Url) -> Document<AuthServerMe
         registration_endpoint: Some(at("/register")),
         revocation_endpoint: None,
         scopes_supported: None,
-        code_challenge_methods_supported: None,
+        // R14: with no metadata there is no list to check: S256 is used
+        code_challenge_methods_supported: Some(vec!["S256".into()]),
         token_endpoint_auth_methods_supported: None,
         authorization_response_iss_parameter_supported: false,
         client_id_metadata_document_supported: false,
@@ -404,6 +405,7 @@ mod tests {
         assert_eq!(d.fields.token_endpoint.as_str(), "https://legacy.example/token");
         assert_eq!(d.fields.registration_endpoint.as_ref().map(Url::as_str), Some("https://legacy.example/register"));
         assert_eq!(d.raw["token_endpoint"], "https://legacy.example/token");
+        assert_eq!(d.fields.code_challenge_methods_supported, Some(vec!["S256".to_string()]), "R14: no list to check, S256");
     }
 
     const AS: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth",

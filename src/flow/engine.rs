@@ -724,7 +724,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             if scope.is_some() {
                 rec.challenge_scope = scope.clone();
             }
-            if challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
+            // R9: a token refused for good, or a challenge naming other protected-resource
+            // metadata, may mean the server moved to another authorization server: the next
+            // authorization discovers again (and registers there if the issuer changed)
+            if (status == 401 && had_token) || challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
                 rec.as_metadata = None;
             }
             self.save_server(rec)?;

@@ -1027,3 +1027,36 @@ fn r33_migration_moves_plain_secrets_into_the_vault() {
     assert!(vault.contains("rt-plain") && vault.contains("cs-plain"), "{vault}");
     assert!(e.status(&srv(MCP)).refreshable);
 }
+
+/// R14, R6: a 2025-03-26 server with no metadata anywhere: its default endpoints, and S256.
+#[test]
+fn r14_without_any_metadata_the_default_endpoints_use_s256() {
+    let w = World::new();
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json(PRM, 404, "");
+    w.http.json("https://mcp.example/register", 201, r#"{"client_id":"legacy-1"}"#);
+    let e = w.engine();
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
+    assert!(url.as_str().starts_with("https://mcp.example/authorize?"), "{url}");
+    assert_eq!(param(url.query().unwrap(), "code_challenge_method").as_deref(), Some("S256"));
+}
+
+/// R9: the server moved to another authorization server: the token is refused, discovery runs
+/// again, the client registers at the new issuer, and the old client id is never sent there.
+#[test]
+fn r9_after_a_migration_the_client_registers_at_the_new_issuer() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    // the resource now names another authorization server
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as2.example"]}"#);
+    w.http.json("https://as2.example/.well-known/oauth-authorization-server", 200, r#"{"issuer":"https://as2.example","authorization_endpoint":"https://as2.example/auth","token_endpoint":"https://as2.example/token","registration_endpoint":"https://as2.example/reg","code_challenge_methods_supported":["S256"]}"#);
+    w.http.json("https://as2.example/reg", 201, r#"{"client_id":"dyn-2"}"#);
+    w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
+    let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp""#))]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err().code.as_str(), "authorization_required");
+    let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
+    assert!(url.as_str().starts_with("https://as2.example/auth?"), "{url}");
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
+    assert!(w.http.urls().contains(&"https://as2.example/reg".to_string()));
+}
