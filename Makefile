@@ -1,6 +1,6 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
-.PHONY: demo test deps deps-browser pkg size test-native test-browser test-e2e clean
+.PHONY: demo test deps deps-browser pkg size test-native test-browser test-e2e conformance clean
 # one target at a time: deps.sh installs into the project and must not race itself under -j
 .NOTPARALLEL:
 
@@ -9,7 +9,7 @@ WASM_BINDGEN_TEST_RUNNER := $(CURDIR)/.tools/bin/wasm-bindgen-test-runner
 demo: deps pkg
 	node tests/stack/stack.mjs
 
-test: deps-browser test-native pkg test-browser test-e2e
+test: deps-browser test-native pkg test-browser test-e2e conformance
 	@echo "make test: all layers passed"
 
 deps:
@@ -34,6 +34,10 @@ test-browser: deps-browser
 
 test-e2e: pkg
 	node --test --test-concurrency=1 tests/e2e/
+
+# the MCP conformance suite's client-authorization scenarios, every revision, in headless Chromium
+conformance: deps-browser pkg
+	node tests/conformance/run.mjs
 
 clean:
 	rm -rf pkg target/wasm32-unknown-unknown

@@ -188,6 +188,11 @@ fn reject(e: McpError) -> Promise {
     Promise::reject(&to_js_error(e))
 }
 
+thread_local! {
+    /// R35: the callbacks this document handled, by URL, with their promises.
+    static CALLBACKS: std::cell::RefCell<BTreeMap<String, Promise>> = Default::default();
+}
+
 struct Inner {
     engine: BrowserEngine,
     popup_timeout_ms: f64,
@@ -399,13 +404,22 @@ impl McpAuth {
     /// Completes the flow on the redirect page (R17–R24).
     #[wasm_bindgen(js_name = handleCallback, unchecked_return_type = "Promise<CallbackResult>")]
     pub fn handle_callback(&self, url: Option<String>) -> Promise {
+        // a relative URL (`?code=…&state=…`) is read against the page's address
+        let resolved = window().and_then(|w| Ok((page_url(&w, url.as_deref().unwrap_or_default())?, w)));
+        let (url, window) = match resolved {
+            Ok(r) => r,
+            Err(e) => return reject(e),
+        };
+        // R35: the same callback twice in a document (React StrictMode runs effects twice) makes
+        // one exchange; every call settles with its result
+        if let Some(running) = CALLBACKS.with(|c| c.borrow().get(url.as_str()).cloned()) {
+            return running;
+        }
         let inner = self.inner.clone();
-        promise(async move {
-            let window = window()?;
-            // a relative URL (`?code=…&state=…`) is read against the page's address
-            let url = page_url(&window, url.as_deref().unwrap_or_default())?;
-            to_js(&handle_callback(&inner, &window, url.as_str()).await?)
-        })
+        let key = url.to_string();
+        let running = promise(async move { to_js(&handle_callback(&inner, &window, url.as_str()).await?) });
+        CALLBACKS.with(|c| c.borrow_mut().insert(key, running.clone()));
+        running
     }
 
     /// A valid access token, refreshed first when needed (R26, R27).
@@ -497,7 +511,19 @@ impl McpAuth {
 
 async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>, signal: Option<AbortSignal>, options: AuthorizeOptions) -> Result<Status, McpError> {
     let engine = &inner.engine;
-    let (url, state) = match engine.begin_authorization(server, options).await? {
+    // R23: discovery may be slow; a popup the user closes meanwhile ends the call at once
+    let begun = match popup {
+        Some(p) => {
+            let begin = std::pin::pin!(engine.begin_authorization(server, options));
+            let watch = std::pin::pin!(popup::closed_while_blank(p, signal.as_ref()));
+            match futures_util::future::select(begin, watch).await {
+                futures_util::future::Either::Left((begun, _)) => begun,
+                futures_util::future::Either::Right((stopped, _)) => Err(stopped),
+            }
+        }
+        None => engine.begin_authorization(server, options).await,
+    };
+    let (url, state) = match begun? {
         Begin::NotNeeded(status) => {
             if let Some(p) = popup {
                 p.close().ok();

@@ -9,7 +9,8 @@ const error = document.querySelector('#error');
 try {
   await init();
   const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html` });
-  const result = await auth.handleCallback();
+  // called twice, as React StrictMode would run an effect: one exchange, the same result (R35)
+  const [result] = await Promise.all([auth.handleCallback(), auth.handleCallback()]);
   if (result.serverUrl) {
     message.textContent = `Signed in (${result.status.state}).`;
     location.replace(result.returnTo || '/');

@@ -110,6 +110,20 @@ pub struct Watch<'a> {
     pub on_detached: &'a dyn Fn(),
 }
 
+/// R23: resolves once the popup is closed while it still shows our own `about:blank` (the
+/// user closed it before the authorization URL was ready) or the app aborts: what that means.
+pub async fn closed_while_blank(popup: &Window, signal: Option<&AbortSignal>) -> McpError {
+    loop {
+        if signal.is_some_and(|s| s.aborted()) {
+            return McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization");
+        }
+        if popup.closed().unwrap_or(true) {
+            return McpError::new(ErrorCode::PopupClosed, "the sign-in window was closed");
+        }
+        sleep(POLL_MS).await;
+    }
+}
+
 /// Waits for the popup to hand over the callback's parameters (R22, R23), and tells it they
 /// were taken.
 pub async fn wait_for_result(w: Watch<'_>) -> Result<CallbackParams, McpError> {

@@ -83,17 +83,22 @@ pub fn prepare_probe(server: &ServerUrl) -> HttpRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
-    NoAuthRequired,
+    /// 401, or 403 with a Bearer challenge: authorization is needed.
     AuthRequired(Option<BearerChallenge>),
+    /// Not the last word (R1): a 2xx, or a 400/404/405 from a server whose protocol revision
+    /// expects another first request (the stateless 2026-07-28 revision answers an `initialize`
+    /// POST with 400). Protected-resource metadata decides; without any, a 2xx means no
+    /// authorization is needed and another status is an error.
+    Open(u16),
 }
 
-/// R1: 2xx → no authorization; 401, or 403 with a Bearer challenge → authorization needed.
+/// R1: what the probe's answer means.
 pub fn parse_probe(resp: &HttpResponse) -> Result<ProbeOutcome, DiscoveryError> {
     let challenge = resp.header("www-authenticate").and_then(bearer_challenge);
     match resp.status {
-        s if (200..300).contains(&s) => Ok(ProbeOutcome::NoAuthRequired),
         401 => Ok(ProbeOutcome::AuthRequired(challenge)),
         403 if challenge.is_some() => Ok(ProbeOutcome::AuthRequired(challenge)),
+        s if (200..300).contains(&s) || matches!(s, 400 | 404 | 405) => Ok(ProbeOutcome::Open(s)),
         s => Err(HttpError::Status(s).into()),
     }
 }
@@ -313,7 +318,10 @@ mod tests {
 
     #[test]
     fn r1_probe_outcomes() {
-        assert_eq!(parse_probe(&resp(200, "")).unwrap(), ProbeOutcome::NoAuthRequired);
+        assert_eq!(parse_probe(&resp(200, "")).unwrap(), ProbeOutcome::Open(200));
+        for s in [400, 404, 405] {
+            assert_eq!(parse_probe(&resp(s, "")).unwrap(), ProbeOutcome::Open(s), "R1: not the last word");
+        }
         let h = vec![("WWW-Authenticate".to_string(), r#"Bearer resource_metadata="https://x/m""#.to_string())];
         match parse_probe(&HttpResponse::new(401, h.clone(), "")).unwrap() {
             ProbeOutcome::AuthRequired(Some(c)) => assert_eq!(c.resource_metadata.as_deref(), Some("https://x/m")),
@@ -324,6 +332,7 @@ mod tests {
         let e = parse_probe(&resp(403, "")).unwrap_err();
         assert_eq!((e.code(), McpError::from(e).status), (ErrorCode::ServerError, Some(403)));
         assert_eq!(parse_probe(&resp(500, "")).unwrap_err().code(), ErrorCode::ServerError);
+        assert_eq!(parse_probe(&resp(418, "")).unwrap_err().code(), ErrorCode::ServerError);
     }
 
     #[test]

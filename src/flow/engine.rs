@@ -235,8 +235,18 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let href = server.as_str();
         self.env.step(href, "probe", href);
         let probe = self.send(prepare_probe(server)).await?;
-        let challenge = match parse_probe(&probe)? {
-            ProbeOutcome::NoAuthRequired => {
+        let (challenge, open) = match parse_probe(&probe)? {
+            ProbeOutcome::AuthRequired(c) => (c, None),
+            ProbeOutcome::Open(status) => (None, Some(status)),
+        };
+        let prm_urls = resource_metadata_urls(server, challenge.as_ref())?;
+        let prm = match self.first_found(href, "resource_metadata", prm_urls).await? {
+            Some((url, r)) => Some((url, parse_resource_metadata(&r, server)?)),
+            None => None,
+        };
+        // R1: an open probe with no protected-resource metadata behind it
+        match (open, &prm) {
+            (Some(status), None) if (200..300).contains(&status) => {
                 let rec = ServerRecord {
                     v: RECORD_VERSION,
                     server_url: href.to_string(),
@@ -252,13 +262,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 self.save_server(&rec)?;
                 return Ok(rec);
             }
-            ProbeOutcome::AuthRequired(c) => c,
-        };
-        let prm_urls = resource_metadata_urls(server, challenge.as_ref())?;
-        let prm = match self.first_found(href, "resource_metadata", prm_urls).await? {
-            Some((url, r)) => Some((url, parse_resource_metadata(&r, server)?)),
-            None => None,
-        };
+            (Some(status), None) => return Err(HttpError::Status(status).into()),
+            _ => {}
+        }
         // R5: the first authorization server, or the server's origin for 2025-03-26 servers
         let issuer = prm
             .as_ref()
@@ -713,7 +719,22 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let href = server.as_str();
         let challenge = challenge.unwrap_or_default();
         let insufficient = status == 403 && had_token && challenge.error.as_deref() == Some("insufficient_scope");
-        let mut rec = self.load_server(href);
+        // a server never discovered gets a record from the challenge, which the next
+        // authorization completes (its discovery keeps the challenged scope)
+        let mut rec = self.load_server(href).or_else(|| {
+            Some(ServerRecord {
+                v: RECORD_VERSION,
+                server_url: href.to_string(),
+                resource: href.to_string(),
+                requires_auth: true,
+                resource_metadata_url: None,
+                resource_metadata: None,
+                challenge_scope: None,
+                issuer: None,
+                as_metadata: None,
+                tokens: None,
+            })
+        });
         let granted = rec.as_ref().and_then(|r| r.tokens.as_ref()).and_then(|t| t.scope.clone());
         let scope = match insufficient {
             true => union_scopes(granted.as_deref(), challenge.scope.as_deref()),

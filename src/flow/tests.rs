@@ -530,6 +530,7 @@ fn r25_a_corrupt_record_is_removed_and_nothing_else() {
 fn r1_no_auth_needed() {
     let w = World::new();
     w.http.json(MCP, 200, "{}");
+    w.http.json(PRM, 404, "");
     let e = w.engine();
     let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     assert_eq!(s.state, "unknown");
@@ -831,6 +832,7 @@ fn r29_r33_forget_removes_the_vault_entry() {
 fn r28_a_challenge_on_a_bare_request_updates_discovery_and_names_the_scope() {
     let w = World::new();
     w.http.json(MCP, 200, "{}");
+    w.http.json(PRM, 404, "");
     let e = w.engine();
     let rec = block_on(e.discover(&srv(MCP))).unwrap();
     assert!(!rec.requires_auth, "the probe was answered without authorization");
@@ -838,8 +840,10 @@ fn r28_a_challenge_on_a_bare_request_updates_discovery_and_names_the_scope() {
     let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
     assert_eq!((err.code.as_str(), err.scope.as_deref(), err.status), ("authorization_required", Some("mcp:tools mcp:read"), Some(401)));
     assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
-    // the next authorize discovers again and asks for the challenged scope
+    // the next authorize discovers again (the metadata is served now) and asks for the
+    // challenged scope
     w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:tools"]}"#);
     let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     assert_eq!(param(url.query().unwrap(), "scope").as_deref(), Some("mcp:tools mcp:read"));
 }
@@ -1059,4 +1063,23 @@ fn r9_after_a_migration_the_client_registers_at_the_new_issuer() {
     assert!(url.as_str().starts_with("https://as2.example/auth?"), "{url}");
     assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
     assert!(w.http.urls().contains(&"https://as2.example/reg".to_string()));
+}
+
+/// R1: a probe answered 2xx, or 400/404/405 (a server of a revision that expects another first
+/// request), is not the last word: protected-resource metadata decides.
+#[test]
+fn r1_an_open_probe_defers_to_protected_resource_metadata() {
+    for status in [200, 400, 404, 405] {
+        let w = World::new();
+        w.http.json(MCP, status, "{}");
+        let rec = block_on(w.engine().discover(&srv(MCP))).unwrap();
+        assert!(rec.requires_auth && rec.as_metadata.is_some(), "{status}: the metadata says authorization is supported");
+        assert_eq!(w.http.urls()[1], PRM, "{status}");
+    }
+    // without metadata, a 400 stays an error with its status
+    let w = World::new();
+    w.http.json(MCP, 400, "{}");
+    w.http.json(PRM, 404, "");
+    let e = block_on(w.engine().discover(&srv(MCP))).unwrap_err();
+    assert_eq!((e.code.as_str(), e.status), ("server_error", Some(400)));
 }

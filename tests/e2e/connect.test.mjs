@@ -242,13 +242,14 @@ test('R33 a dump of localStorage, sessionStorage and IndexedDB after connecting 
   });
 });
 
-test('R24 R33 a full-page redirect: the flow waits in sessionStorage, the callback page completes it and returns to the app', { timeout: TIMEOUTS.test }, async (t) => {
+test('R24 R33 R35 a full-page redirect: the flow waits in sessionStorage, the callback page completes it and returns to the app', { timeout: TIMEOUTS.test }, async (t) => {
   assertPackageBuilt();
   const context = await (await getBrowser()).newContext();
   t.after(() => context.close().catch(() => {}));
   context.setDefaultTimeout(TIMEOUTS.action);
   const d = watchContext(context);
   const page = await context.newPage();
+  const exchangesBefore = stack.events.tokens.filter((x) => x.grant_type === 'authorization_code').length;
   await withDiagnostics(d, () => page, stack, async () => {
     await page.goto(`${stack.webUrl}/?mode=redirect#here`);
     await page.waitForSelector('body[data-ready="true"]');
@@ -266,5 +267,34 @@ test('R24 R33 a full-page redirect: the flow waits in sessionStorage, the callba
     assert.deepEqual(keys.filter((k) => k.includes(':flow:')), [], 'no flow in localStorage');
     const session = await page.evaluate(() => Object.keys(sessionStorage));
     assert.deepEqual(session.filter((k) => k.includes(':flow:')), [], 'the flow was taken out of sessionStorage');
+    // R35: the callback page called handleCallback twice at once: one code exchange
+    const codes = stack.events.tokens.filter((x) => x.grant_type === 'authorization_code');
+    assert.equal(codes.length - exchangesBefore, 1, 'one code exchange for two handleCallback calls');
   }, 'redirect-mode');
+});
+
+test('R23 a popup the user closes while discovery is still running rejects popup_closed at once', { timeout: TIMEOUTS.test }, async (t) => {
+  assertPackageBuilt();
+  const context = await (await getBrowser()).newContext();
+  t.after(() => context.close().catch(() => {}));
+  context.setDefaultTimeout(TIMEOUTS.action);
+  const d = watchContext(context);
+  const page = await context.newPage();
+  await withDiagnostics(d, () => page, stack, async () => {
+    await page.goto(`${stack.webUrl}/?server=${encodeURIComponent(`${stack.mcpUrl}?slow=1`)}`);
+    await page.waitForSelector('body[data-ready="true"]');
+    // discovery takes 5 s: the probe of this server URL answers late
+    await context.route((url) => url.href === `${stack.mcpUrl}?slow=1`, async (route) => {
+      await new Promise((r) => { setTimeout(r, 5000); });
+      await route.continue().catch(() => {});
+    });
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+    assert.equal(popup.url(), 'about:blank', 'the popup waits on about:blank for the authorization URL');
+    await popup.close();
+    const closedAt = Date.now();
+    await page.waitForFunction(() => document.querySelector('#error')?.textContent);
+    const elapsed = Date.now() - closedAt;
+    assert.match(await page.locator('#error').innerText(), /^popup_closed:/);
+    assert.ok(elapsed < 2000, `rejected ${elapsed} ms after the close, before discovery ended`);
+  }, 'popup-closed-blank');
 });
