@@ -247,18 +247,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         // R1: an open probe with no protected-resource metadata behind it
         match (open, &prm) {
             (Some(status), None) if (200..300).contains(&status) => {
-                let rec = ServerRecord {
-                    v: RECORD_VERSION,
-                    server_url: href.to_string(),
-                    resource: href.to_string(),
-                    requires_auth: false,
-                    resource_metadata_url: None,
-                    resource_metadata: None,
-                    challenge_scope: None,
-                    issuer: None,
-                    as_metadata: None,
-                    tokens: None,
-                };
+                let rec = ServerRecord::bare(href, false);
                 self.save_server(&rec)?;
                 return Ok(rec);
             }
@@ -710,50 +699,36 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         }
     }
 
-    /// R28, R1, R9: a refusal that stands. The server's record learns from the challenge — it
-    /// needs authorization ("not needed" is never final), its scope, and a change of
-    /// protected-resource metadata (a migration) makes discovery run again — and the error
-    /// carries the scope to ask for: the challenge's, or on `insufficient_scope` the union of
-    /// the granted and the challenged scopes, which the next `authorize` asks for by default.
+    /// R28, R1, R9: a refusal that stands. The server's record (a bare one for a server never
+    /// discovered) learns from the challenge — it needs authorization ("not needed" is never
+    /// final), its scope, and a change of protected-resource metadata (a migration) makes
+    /// discovery run again — and the error carries the scope to ask for: the challenge's, or on
+    /// `insufficient_scope` the union of the granted and the challenged scopes, which the next
+    /// `authorize` asks for by default.
     fn challenged(&self, server: &ServerUrl, status: u16, challenge: Option<BearerChallenge>, had_token: bool) -> Result<McpError, McpError> {
         let href = server.as_str();
         let challenge = challenge.unwrap_or_default();
         let insufficient = status == 403 && had_token && challenge.error.as_deref() == Some("insufficient_scope");
         // a server never discovered gets a record from the challenge, which the next
         // authorization completes (its discovery keeps the challenged scope)
-        let mut rec = self.load_server(href).or_else(|| {
-            Some(ServerRecord {
-                v: RECORD_VERSION,
-                server_url: href.to_string(),
-                resource: href.to_string(),
-                requires_auth: true,
-                resource_metadata_url: None,
-                resource_metadata: None,
-                challenge_scope: None,
-                issuer: None,
-                as_metadata: None,
-                tokens: None,
-            })
-        });
-        let granted = rec.as_ref().and_then(|r| r.tokens.as_ref()).and_then(|t| t.scope.clone());
+        let mut rec = self.load_server(href).unwrap_or_else(|| ServerRecord::bare(href, true));
+        let granted = rec.tokens.as_ref().and_then(|t| t.scope.clone());
         let scope = match insufficient {
             true => union_scopes(granted.as_deref(), challenge.scope.as_deref()),
             false => challenge.scope.clone(),
         };
-        if let Some(rec) = rec.as_mut() {
-            rec.requires_auth = true;
-            if scope.is_some() {
-                rec.challenge_scope = scope.clone();
-            }
-            // R9: a token refused for good, or a challenge naming other protected-resource
-            // metadata, may mean the server moved to another authorization server: the next
-            // authorization discovers again (and registers there if the issuer changed)
-            if (status == 401 && had_token) || challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
-                rec.as_metadata = None;
-            }
-            self.save_server(rec)?;
-            self.changed(rec);
+        rec.requires_auth = true;
+        if scope.is_some() {
+            rec.challenge_scope = scope.clone();
         }
+        // R9: a token refused for good, or a challenge naming other protected-resource metadata,
+        // may mean the server moved to another authorization server: the next authorization
+        // discovers again (and registers there if the issuer changed)
+        if (status == 401 && had_token) || challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
+            rec.as_metadata = None;
+        }
+        self.save_server(&rec)?;
+        self.changed(&rec);
         let (code, message) = match insufficient {
             true => (ErrorCode::InsufficientScope, "the server asks for more scope than the token carries"),
             false => (ErrorCode::AuthorizationRequired, "the server refused the request: authorize first"),

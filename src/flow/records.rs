@@ -45,6 +45,25 @@ pub struct ServerRecord {
     pub tokens: Option<TokenSet>,
 }
 
+impl ServerRecord {
+    /// A record that knows only whether the server needs authorization: no metadata, no
+    /// tokens; its resource the canonical server URI (R15).
+    pub fn bare(server_url: &str, requires_auth: bool) -> ServerRecord {
+        ServerRecord {
+            v: RECORD_VERSION,
+            server_url: server_url.to_string(),
+            resource: server_url.to_string(),
+            requires_auth,
+            resource_metadata_url: None,
+            resource_metadata: None,
+            challenge_scope: None,
+            issuer: None,
+            as_metadata: None,
+            tokens: None,
+        }
+    }
+}
+
 /// A client registration, kept per issuer (R9).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -181,7 +200,6 @@ pub enum Event<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::error::ErrorCode;
 
     #[test]
     fn r30_events_have_the_contracts_shape() {
