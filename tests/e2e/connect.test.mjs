@@ -35,7 +35,10 @@ async function getBrowser() {
  * Open the demo page in a fresh context and connect through the popup (clicking Approve on the
  * authorization server's page). Returns once #status-state reads `authorized`.
  */
-async function openAndConnect(t, query = '') {
+/**
+ * The demo page (with `query`) in a fresh context, ready; `run` wraps a step with diagnostics.
+ */
+async function openPage(t, query = '') {
   assertPackageBuilt();
   const context = await (await getBrowser()).newContext();
   t.after(() => context.close().catch(() => {}));
@@ -43,10 +46,16 @@ async function openAndConnect(t, query = '') {
   const d = watchContext(context);
   const page = await context.newPage();
   const run = (fn) => withDiagnostics(d, () => page, stack, fn, t.name.split(' ').slice(0, 6).join('-'));
-
   await run(async () => {
     await page.goto(`${stack.webUrl}/${query}`);
     await page.waitForSelector('body[data-ready="true"]');
+  });
+  return { context, page, d, run };
+}
+
+async function openAndConnect(t, query = '') {
+  const { context, page, d, run } = await openPage(t, query);
+  await run(async () => {
     assert.equal(await page.inputValue('#server-url'), stack.mcpUrl, 'the page is pre-filled with the local MCP server');
 
     const [popup] = await Promise.all([
@@ -243,16 +252,9 @@ test('R33 a dump of localStorage, sessionStorage and IndexedDB after connecting 
 });
 
 test('R24 R33 R35 a full-page redirect: the flow waits in sessionStorage, the callback page completes it and returns to the app', { timeout: TIMEOUTS.test }, async (t) => {
-  assertPackageBuilt();
-  const context = await (await getBrowser()).newContext();
-  t.after(() => context.close().catch(() => {}));
-  context.setDefaultTimeout(TIMEOUTS.action);
-  const d = watchContext(context);
-  const page = await context.newPage();
   const exchangesBefore = stack.events.tokens.filter((x) => x.grant_type === 'authorization_code').length;
-  await withDiagnostics(d, () => page, stack, async () => {
-    await page.goto(`${stack.webUrl}/?mode=redirect#here`);
-    await page.waitForSelector('body[data-ready="true"]');
+  const { page, d, run } = await openPage(t, '?mode=redirect#here');
+  await run(async () => {
     await page.click('#connect');
     await page.waitForURL((url) => url.href.startsWith(stack.asUrl));
     // the authorization server's page, in the same tab
@@ -270,19 +272,12 @@ test('R24 R33 R35 a full-page redirect: the flow waits in sessionStorage, the ca
     // R35: the callback page called handleCallback twice at once: one code exchange
     const codes = stack.events.tokens.filter((x) => x.grant_type === 'authorization_code');
     assert.equal(codes.length - exchangesBefore, 1, 'one code exchange for two handleCallback calls');
-  }, 'redirect-mode');
+  });
 });
 
 test('R23 a popup the user closes while discovery is still running rejects popup_closed at once', { timeout: TIMEOUTS.test }, async (t) => {
-  assertPackageBuilt();
-  const context = await (await getBrowser()).newContext();
-  t.after(() => context.close().catch(() => {}));
-  context.setDefaultTimeout(TIMEOUTS.action);
-  const d = watchContext(context);
-  const page = await context.newPage();
-  await withDiagnostics(d, () => page, stack, async () => {
-    await page.goto(`${stack.webUrl}/?server=${encodeURIComponent(`${stack.mcpUrl}?slow=1`)}`);
-    await page.waitForSelector('body[data-ready="true"]');
+  const { context, page, run } = await openPage(t, `?server=${encodeURIComponent(`${stack.mcpUrl}?slow=1`)}`);
+  await run(async () => {
     // discovery takes 5 s: the probe of this server URL answers late
     await context.route((url) => url.href === `${stack.mcpUrl}?slow=1`, async (route) => {
       await new Promise((r) => { setTimeout(r, 5000); });
@@ -296,5 +291,5 @@ test('R23 a popup the user closes while discovery is still running rejects popup
     const elapsed = Date.now() - closedAt;
     assert.match(await page.locator('#error').innerText(), /^popup_closed:/);
     assert.ok(elapsed < 2000, `rejected ${elapsed} ms after the close, before discovery ended`);
-  }, 'popup-closed-blank');
+  });
 });
