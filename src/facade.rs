@@ -99,9 +99,11 @@ export type Status = {
 
 export type CallbackResult = { serverUrl: string; returnTo: string | null; status: Status };
 
+/** `detail`: the URL the step requests (for `authorization`, the whole authorization URL the
+ *  popup or page opens), or for `step_up` the scope it asks for; never a secret. */
 export type FlowStep =
   | "probe" | "resource_metadata" | "authorization_server_metadata" | "registration"
-  | "authorization" | "popup_detached" | "token" | "refresh" | "revocation";
+  | "authorization" | "popup_detached" | "token" | "refresh" | "step_up" | "revocation";
 
 export type McpAuthEvent =
   | { type: "status"; status: Status }

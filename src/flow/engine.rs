@@ -386,7 +386,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             // a full-page redirect leaves this page: the flow waits in this tab's session
             self.redirect_flows.set(&self.flow_key(&state), &flow)?;
         }
-        self.env.step(&rec.server_url, "authorization", meta.authorization_endpoint.as_str());
+        // the whole URL the popup or page opens: it holds the code challenge, never the verifier
+        self.env.step(&rec.server_url, "authorization", url.as_str());
         Ok(Begin::Navigate { url, state })
     }
 
@@ -690,6 +691,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             match self.authorized_fetch(server, request_url, send).await {
                 Err(e) if e.code == ErrorCode::InsufficientScope && attempts < MAX_STEP_UPS => {
                     attempts += 1;
+                    self.env.step(server.as_str(), "step_up", e.scope.as_deref().unwrap_or_default());
                     if !step_up(e.scope.clone()).await? {
                         return Err(e);
                     }

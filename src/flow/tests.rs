@@ -285,6 +285,10 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     assert_eq!(steps, ["probe", "resource_metadata", "authorization_server_metadata", "registration", "authorization", "token"]);
     // R31: no secret in any step detail
     assert!(w.env.steps.borrow().iter().all(|(_, d)| !d.contains("at-1") && !d.contains("the-code")));
+    // R30: the authorization step names the whole URL the popup opens (the challenge, not the verifier)
+    let steps = w.env.steps.borrow();
+    let (_, url) = steps.iter().find(|(s, _)| s == "authorization").unwrap();
+    assert!(url.contains("code_challenge_method=S256") && url.contains("client_id=dyn-1") && !url.contains("code_verifier"), "{url}");
 }
 
 #[test]
@@ -904,6 +908,9 @@ fn r28_step_up_retries_the_request_and_stops_after_three() {
     };
     assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), step_up)).unwrap(), 200);
     assert_eq!(*asked.borrow(), ["mcp:tools mcp:admin", "mcp:tools mcp:admin"]);
+    // R30: each step-up is a step event naming the scope it asks for
+    let ups: Vec<String> = w.env.steps.borrow().iter().filter(|(s, _)| s == "step_up").map(|(_, d)| d.clone()).collect();
+    assert_eq!(ups, ["mcp:tools mcp:admin", "mcp:tools mcp:admin"]);
     // never enough: three step-ups, then insufficient_scope
     let s = FakeSend::answering(&[(403, Some(NEED_ADMIN)); 4]);
     let count = RefCell::new(0);
