@@ -754,8 +754,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
         let Some(rec) = self.load_server(href).filter(|r| r.tokens.is_some()) else { return Ok(()) };
         match self.revoke_record(&rec).await {
-            Ok(true) => {}
-            Ok(false) => self.env.warning(Some(href), Warning::NotRevoked, "the server offers no revocation: the tokens were dropped here only"),
+            Ok(Revoked::Both) => {}
+            Ok(Revoked::RefreshTokenOnly) => self.env.warning(
+                Some(href),
+                Warning::NotRevoked,
+                "the refresh token was revoked, but the server cannot revoke the access token (unsupported_token_type): dropped here, it stays valid at the server until it expires",
+            ),
+            Ok(Revoked::Nothing) => self.env.warning(Some(href), Warning::NotRevoked, "the server offers no revocation: the tokens were dropped here only"),
             Err(e) if force => self.env.warning(Some(href), Warning::NotRevoked, &format!("revocation failed ({e}); the tokens were dropped here as asked")),
             Err(e) => return Err(e.with_server(href)),
         }
@@ -765,15 +770,17 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(())
     }
 
-    /// RFC 7009 requests for the refresh token, then the access token. `Ok(false)` when the
-    /// server cannot be asked. `unsupported_token_type` is a failure for the refresh token, and
-    /// for the access token only when no refresh token was revoked (oidc-provider cannot revoke
-    /// its JWT access tokens).
-    async fn revoke_record(&self, rec: &ServerRecord) -> Result<bool, McpError> {
-        let Some(tokens) = self.full_tokens(rec).await else { return Ok(false) };
-        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref()) else { return Ok(false) };
+    /// RFC 7009 requests for the refresh token, then the access token. `Revoked::Nothing` when
+    /// the server cannot be asked. `unsupported_token_type` is a failure for the refresh token,
+    /// and for the access token only when no refresh token was revoked (oidc-provider cannot
+    /// revoke its JWT access tokens): then `Revoked::RefreshTokenOnly`, which the app hears of.
+    async fn revoke_record(&self, rec: &ServerRecord) -> Result<Revoked, McpError> {
+        let Some(tokens) = self.full_tokens(rec).await else { return Ok(Revoked::Nothing) };
+        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref()) else { return Ok(Revoked::Nothing) };
         let Document { fields: meta, .. } = meta;
-        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.client_for_requests(issuer).await) else { return Ok(false) };
+        let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.client_for_requests(issuer).await) else {
+            return Ok(Revoked::Nothing);
+        };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
         self.env.step(&rec.server_url, "revocation", endpoint.as_str());
         let unsupported = |what: &str| McpError::new(ErrorCode::RevocationFailed, format!("the server cannot revoke the {what} (unsupported_token_type)"));
@@ -785,8 +792,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             None => false,
         };
         match self.revoke_one(prepare_revocation(endpoint, &client, auth, tokens.access_token.secret(), "access_token")).await? {
-            false if !refresh_revoked => Err(unsupported("access token")),
-            _ => Ok(true),
+            true => Ok(Revoked::Both),
+            false if refresh_revoked => Ok(Revoked::RefreshTokenOnly),
+            false => Err(unsupported("access token")),
         }
     }
 
@@ -841,4 +849,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.env.status_changed(&Status::unknown(href));
         dropped
     }
+}
+
+/// What a revocation reached at the server (R29).
+enum Revoked {
+    Both,
+    /// The access token could not be revoked (`unsupported_token_type`): it stays valid there
+    /// until it expires.
+    RefreshTokenOnly,
+    /// The server cannot be asked: no revocation endpoint, or no client to ask with.
+    Nothing,
 }
