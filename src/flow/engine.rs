@@ -307,7 +307,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     // ---- client identity (R11–R13) -------------------------------------------------------
 
-    async fn ensure_client(&self, rec: &ServerRecord, meta: &AuthServerMetadata, issuer: &str, opts: &AuthorizeOptions, scope: Option<&str>) -> Result<Client, McpError> {
+    async fn ensure_client(&self, rec: &ServerRecord, meta: &AuthServerMetadata, issuer: &str, opts: &AuthorizeOptions, registration_scope: Option<&str>) -> Result<Client, McpError> {
         let client = |client_id: String, client_secret: Option<ClientSecret>, source: ClientSource| Client {
             client_id,
             client_secret,
@@ -327,7 +327,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             }
             (_, Some(endpoint)) => {
                 self.env.step(&rec.server_url, "registration", endpoint.as_str());
-                let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, scope);
+                let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, registration_scope);
                 let resp = self.send(req).await?;
                 let client = parse_registration(&resp, &self.config.redirect_uri)?;
                 self.save_client(issuer, client).await
@@ -363,7 +363,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 false,
             )
         });
-        let client = self.ensure_client(&rec, meta, &issuer, &opts, scope.as_deref()).await?;
+        // R12: a registration is for every scope the resource lists, never just this request's,
+        // so that a later step-up is not refused at servers holding a client to its scope
+        let registration_scope = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).filter(|s| !s.is_empty()).map(|s| s.join(" "));
+        let client = self.ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref()).await?;
         let state = random_state(&self.random::<16>()?);
         let flow = PendingFlow {
             state: state.clone(),

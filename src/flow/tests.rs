@@ -291,6 +291,27 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     assert!(url.contains("code_challenge_method=S256") && url.contains("client_id=dyn-1") && !url.contains("code_verifier"), "{url}");
 }
 
+/// R12: the registration asks for every scope the resource lists, not the narrower scope the
+/// challenge asks for now; without `scopes_supported` it names none.
+#[test]
+fn r12_the_registration_scope_is_the_resources_scopes_supported() {
+    let w = World::new();
+    w.http.route(MCP, |_| {
+        Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{PRM}", scope="mcp:tools""#))], "")))
+    });
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:tools","mcp:admin"]}"#);
+    let auth_url = w.connect();
+    let reg: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
+    assert_eq!(reg["scope"], "mcp:tools mcp:admin");
+    assert_eq!(param(auth_url.query().unwrap(), "scope").as_deref(), Some("mcp:tools"), "the request asks for what the challenge names");
+
+    let w = World::new();
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"]}"#);
+    w.connect();
+    let reg: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
+    assert!(reg.get("scope").is_none(), "{reg}");
+}
+
 #[test]
 fn r9_second_authorization_costs_no_discovery_or_registration() {
     let w = World::new();
