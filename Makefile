@@ -6,8 +6,11 @@
 
 WASM_BINDGEN_TEST_RUNNER := $(CURDIR)/.tools/bin/wasm-bindgen-test-runner
 
+# make demo [TOKEN_TTL=60] [AUTO_APPROVE=1] [DPOP=1]: the debugger at http://127.0.0.1:9412
+DEMO_ARGS := $(if $(TOKEN_TTL),--token-ttl=$(TOKEN_TTL)) $(if $(AUTO_APPROVE),--auto-approve) $(if $(DPOP),--dpop)
+
 demo: deps pkg
-	node tests/stack/stack.mjs
+	node tests/stack/stack.mjs $(DEMO_ARGS)
 
 test: deps-browser test-native pkg test-browser test-e2e conformance
 	@echo "make test: all layers passed"

@@ -1,5 +1,5 @@
 // End-to-end: the real stack (oidc-provider, MCP SDK server, static server) + headless Chromium
-// + the demo page in www/ + the built package in pkg/.
+// + the plain ES module app in tests/apps/plain/ + the built package in pkg/.
 //
 //   node --test tests/e2e/
 //
@@ -47,7 +47,7 @@ async function openPage(t, query = '') {
   const page = await context.newPage();
   const run = (fn) => withDiagnostics(d, () => page, stack, fn, t.name.split(' ').slice(0, 6).join('-'));
   await run(async () => {
-    await page.goto(`${stack.webUrl}/${query}`);
+    await page.goto(`${stack.webUrl}/apps/plain/${query}`);
     await page.waitForSelector('body[data-ready="true"]');
   });
   return { context, page, d, run };
@@ -98,7 +98,7 @@ test('R1 R3 R28 a request to the MCP server without a token gets 401 with a reso
   });
   assert.equal(res.status, 401);
   const resourceMetadataUrl = `http://127.0.0.1:${PORTS.mcpPort}/.well-known/oauth-protected-resource/mcp`;
-  assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${resourceMetadataUrl}"`);
+  assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${resourceMetadataUrl}", scope="mcp:tools"`);
   // a browser can read the challenge: CORS headers are on the 401 too
   assert.equal(res.headers.get('access-control-allow-origin'), origin);
   assert.match(res.headers.get('access-control-expose-headers') ?? '', /WWW-Authenticate/i);
@@ -117,12 +117,12 @@ test('R1 R3 R28 a request to the MCP server without a token gets 401 with a reso
   const prm = await (await fetch(resourceMetadataUrl, { signal: AbortSignal.timeout(TIMEOUTS.action) })).json();
   assert.deepEqual(prm.resource, stack.resource);
   assert.deepEqual(prm.authorization_servers, [stack.asUrl]);
-  assert.deepEqual(prm.scopes_supported, ['mcp:tools']);
+  assert.deepEqual(prm.scopes_supported, ['mcp:tools', 'mcp:admin']);
 });
 
 test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, tools list comes back through auth.fetch', { timeout: TIMEOUTS.test }, async (t) => {
   const { page, d, run } = await openAndConnect(t);
-  const redirectUri = `${stack.webUrl}/callback.html`;
+  const redirectUri = `${stack.webUrl}/apps/plain/callback.html`;
   const ev = stack.events;
 
   await run(async () => {
@@ -245,7 +245,7 @@ test('R33 a dump of localStorage, sessionStorage and IndexedDB after connecting 
     // and the library can still refresh: the status says so
     const refreshable = await page.evaluate(async (url) => {
       const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-      return new McpAuth({ redirectUri: `${location.origin}/callback.html` }).status(url).refreshable;
+      return new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html` }).status(url).refreshable;
     }, stack.mcpUrl);
     assert.equal(refreshable, true);
   });
@@ -260,11 +260,11 @@ test('R24 R33 R35 a full-page redirect: the flow waits in sessionStorage, the ca
     // the authorization server's page, in the same tab
     await page.waitForSelector('#approve');
     await page.click('#approve');
-    await page.waitForURL(`${stack.webUrl}/?mode=redirect#here`);
+    await page.waitForURL(`${stack.webUrl}/apps/plain/?mode=redirect#here`);
     await page.waitForSelector('body[data-ready="true"]');
     await page.waitForFunction(() => document.querySelector('#status-state')?.textContent === 'authorized');
     const navigations = d.navigations.filter((n) => n.label === 'page').map((n) => n.url);
-    assert.ok(navigations.some((u) => u.startsWith(`${stack.webUrl}/callback.html?code=`)), 'the callback page ran in the tab');
+    assert.ok(navigations.some((u) => u.startsWith(`${stack.webUrl}/apps/plain/callback.html?code=`)), 'the callback page ran in the tab');
     const keys = Object.keys(await readLocalStorage(page));
     assert.deepEqual(keys.filter((k) => k.includes(':flow:')), [], 'no flow in localStorage');
     const session = await page.evaluate(() => Object.keys(sessionStorage));

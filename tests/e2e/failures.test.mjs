@@ -27,11 +27,11 @@ before(async () => {
   context.setDefaultTimeout(TIMEOUTS.action);
   d = watchContext(context);
   page = await context.newPage();
-  await page.goto(`${stack.webUrl}/`);
+  await page.goto(`${stack.webUrl}/apps/plain/`);
   await page.waitForSelector('body[data-ready="true"]');
   await page.evaluate(async () => {
     const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, refreshSkewSeconds: 1 });
+    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
   });
 }, { timeout: 60_000 });
 
@@ -101,12 +101,12 @@ test('R27 R29 refresh tokens revoked at the server: authorization_required, and 
 test('R30 status changes reach the subscribers of another tab: forget, a new authorization, a refresh, a revoke', { timeout: TIMEOUTS.test }, async () => {
   const other = await context.newPage();
   await withDiagnostics(d, () => page, stack, async () => {
-    await other.goto(`${stack.webUrl}/`);
+    await other.goto(`${stack.webUrl}/apps/plain/`);
     await other.waitForSelector('body[data-ready="true"]');
     await other.evaluate(async () => {
       const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
       window.heard = [];
-      const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html` });
+      const auth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html` });
       auth.subscribe((e) => { if (e.type === 'status') window.heard.push(e.status); });
     });
     const heardSince = async (n, state) => {

@@ -33,11 +33,11 @@ const refreshes = () => stack.events.tokens.filter((t) => t.grant_type === 'refr
 /** A page of the demo with its own `McpAuth` (refresh skew 1 s) as `window.testAuth`. */
 async function openTab(context) {
   const page = await context.newPage();
-  await page.goto(`${stack.webUrl}/`);
+  await page.goto(`${stack.webUrl}/apps/plain/`);
   await page.waitForSelector('body[data-ready="true"]');
   await page.evaluate(async () => {
     const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, refreshSkewSeconds: 1 });
+    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
   });
   return page;
 }

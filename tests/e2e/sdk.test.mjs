@@ -46,7 +46,7 @@ test('R37 the MCP SDK Client over auth.fetchFor connects, lists and calls tools,
   const d = watchContext(context);
   const page = await context.newPage();
   await withDiagnostics(d, () => page, stack, async () => {
-    await page.goto(`${stack.webUrl}/`);
+    await page.goto(`${stack.webUrl}/apps/plain/`);
     await page.waitForSelector('body[data-ready="true"]');
     await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
     await page.waitForFunction(() => document.querySelector('#status-state')?.textContent === 'authorized'
@@ -57,7 +57,7 @@ test('R37 the MCP SDK Client over auth.fetchFor connects, lists and calls tools,
     const result = await page.evaluate(async (mcpUrl) => {
       const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
       const { Client, StreamableHTTPClientTransport } = await import('/mcp-sdk.js');
-      const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, refreshSkewSeconds: 1 });
+      const auth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
       const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: auth.fetchFor(mcpUrl) });
       const client = new Client({ name: 'mcp-oauth-wasm e2e', version: '0' });
       await client.connect(transport);

@@ -3,14 +3,15 @@
 // - issuer http://127.0.0.1:<port> (no trailing slash), metadata at both
 //   /.well-known/oauth-authorization-server and /.well-known/openid-configuration
 // - PKCE S256 required for every client
-// - open dynamic client registration (RFC 7591) at /reg, with CORS (oidc-provider sends none there)
+// - open dynamic client registration (RFC 7591) at /reg, with CORS (oidc-provider sends none there);
+//   or, with `registration: false`, none at all and only the pre-registered `clients`
 // - revocation (/token/revocation) and introspection (/token/introspection)
-// - one resource server (RFC 8707): the MCP server's resource URL, scope `mcp:tools`,
+// - one resource server (RFC 8707): the MCP server's resource URL, scopes `mcp:tools` and `mcp:admin`,
 //   JWT access tokens (ES256) whose `aud` is that resource
 // - refresh tokens for any client allowed the refresh_token grant (no offline_access needed), rotated
 // - /interaction/:uid: a one-button page that signs in `test-user` and grants what was asked
 //   (or no page at all with autoApprove)
-// - GET /__test/events: what happened, as JSON (DELETE clears it)
+// - what happened goes to `events` (tests read it from startStack's result)
 
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -18,6 +19,8 @@ import { listen } from './listen.mjs';
 
 export const TEST_ACCOUNT = 'test-user';
 export const RESOURCE_SCOPE = 'mcp:tools';
+/** A wider scope, for the MCP server's one tool that needs a step-up. */
+export const ADMIN_SCOPE = 'mcp:admin';
 
 // oidc-provider prints warnings that are expected here: "Unsupported runtime" when imported on
 // Node < 22 (it works on Node 20 for everything this stack does) and "in-memory adapter" (the
@@ -93,16 +96,18 @@ function interactionPage({ uid, clientName, clientId, scope, resource, prompt })
  * @param {number} [o.accessTokenTTL] seconds (default 600)
  * @param {number} [o.refreshTokenTTL] seconds (default 14 days)
  * @param {boolean} [o.dpop] enable DPoP (RFC 9449) at the token endpoint (default off)
+ * @param {boolean} [o.registration] open dynamic client registration (default true)
+ * @param {object[]} [o.clients] pre-registered clients (oidc-provider client metadata)
  * @param {boolean} [o.quiet]
  */
 export async function startAuthorizationServer({
   port, resource, events, autoApprove = false, accessTokenTTL = 600, refreshTokenTTL = 14 * 24 * 3600,
-  dpop = false, quiet = false,
+  dpop = false, registration = true, clients = [], quiet = false,
 }) {
   const { default: Provider, errors } = await loadProvider();
   const issuer = `http://127.0.0.1:${port}`;
-  const staticScopes = ['openid', 'offline_access', RESOURCE_SCOPE];
-  const resourceScopes = [RESOURCE_SCOPE];
+  const staticScopes = ['openid', 'offline_access', RESOURCE_SCOPE, ADMIN_SCOPE];
+  const resourceScopes = [RESOURCE_SCOPE, ADMIN_SCOPE];
 
   const configuration = {
     findAccount: async (_ctx, id) => ({
@@ -110,6 +115,7 @@ export async function startAuthorizationServer({
       claims: async () => ({ sub: id, name: 'Test User' }),
     }),
     jwks: { keys: signingKeys() },
+    clients,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     // `mcp:tools` is also listed here so a registration that carries `scope: "mcp:tools"` (R12) is
     // accepted: oidc-provider validates registered `scope` against this list only.
@@ -123,7 +129,7 @@ export async function startAuthorizationServer({
       // oidc-provider 9 enables DPoP by default (and advertises dpop_signing_alg_values_supported,
       // which makes a compliant client bind its tokens, R34). Off unless asked for.
       dPoP: { enabled: dpop },
-      registration: { enabled: true }, // open: no initial access token
+      registration: { enabled: registration }, // open: no initial access token
       revocation: { enabled: true },
       introspection: { enabled: true },
       resourceIndicators: {
@@ -264,25 +270,6 @@ export async function startAuthorizationServer({
       await next();
     } finally {
       setCors();
-    }
-    return undefined;
-  });
-
-  // The event log.
-  provider.use(async (ctx, next) => {
-    if (ctx.path !== '/__test/events') return next();
-    ctx.set('Access-Control-Allow-Origin', '*');
-    ctx.set('Cache-Control', 'no-store');
-    if (ctx.method === 'GET') {
-      ctx.body = events.snapshot();
-    } else if (ctx.method === 'DELETE') {
-      events.clear();
-      ctx.status = 204;
-    } else if (ctx.method === 'OPTIONS') {
-      ctx.set('Access-Control-Allow-Methods', 'GET, DELETE');
-      ctx.status = 204;
-    } else {
-      ctx.status = 405;
     }
     return undefined;
   });

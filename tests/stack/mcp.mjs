@@ -1,8 +1,10 @@
 // Local MCP server (Streamable HTTP, stateless) protected by OAuth bearer tokens from the local AS.
 //
-// - POST /mcp: MCP over Streamable HTTP; tools `echo`, `add`, `whoami`
+// - POST /mcp: MCP over Streamable HTTP; tools `echo`, `add`, `whoami`, and `admin_stats`, which
+//   needs the wider scope `mcp:admin`: calling it without answers 403 error="insufficient_scope"
+//   scope="mcp:tools mcp:admin" (a step-up)
 // - no token, or a bad one: 401 + WWW-Authenticate: Bearer resource_metadata="<PRM URL>"
-//   (+ error="invalid_token" when a token was sent); a token without `mcp:tools`: 403
+//   (+ scope="mcp:tools" without a token, error="invalid_token" with a bad one); a token without `mcp:tools`: 403
 //   error="insufficient_scope"
 // - tokens: JWT access tokens verified against the AS JWKS, issuer and audience == resource
 // - RFC 9728 metadata at /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource
@@ -23,8 +25,11 @@ import { listen } from './listen.mjs';
 
 const MAX_BODY = 1024 * 1024;
 
-function buildMcpServer(auth) {
-  const server = new McpServer({ name: 'mcp-oauth-wasm test server', version: '1.0.0' });
+export const ADMIN_TOOL = 'admin_stats';
+const ADMIN_SCOPE = 'mcp:admin';
+
+function buildMcpServer(auth, name) {
+  const server = new McpServer({ name, version: '1.0.0' });
   server.registerTool('echo', {
     description: 'Echo the given text back',
     inputSchema: { text: z.string() },
@@ -41,6 +46,12 @@ function buildMcpServer(auth) {
       type: 'text',
       text: JSON.stringify({ sub: auth.sub, client_id: auth.client_id, aud: auth.aud, scope: auth.scope, exp: auth.exp }),
     }],
+  }));
+  server.registerTool(ADMIN_TOOL, {
+    description: `Server statistics; needs the scope ${ADMIN_SCOPE} (calling it without is a step-up)`,
+    inputSchema: {},
+  }, async () => ({
+    content: [{ type: 'text', text: JSON.stringify({ uptimeSeconds: Math.round(process.uptime()), scope: auth.scope }) }],
   }));
   return server;
 }
@@ -74,10 +85,11 @@ const DPOP_MAX_AGE = 300;
  * @param {ReturnType<import('./events.mjs').createEvents>} o.events
  * @param {string} [o.requiredScope] default `mcp:tools`
  * @param {boolean} [o.dpop] accept DPoP-bound tokens (default false: Bearer only)
+ * @param {string} [o.name] the MCP server's and the resource's name
  * @param {boolean} [o.quiet]
  */
 export async function startMcpServer({
-  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, quiet = false,
+  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, name = 'mcp-oauth-wasm test server', quiet = false,
 }) {
   const origin = `http://127.0.0.1:${port}`;
   const resource = `${origin}/mcp`;
@@ -85,9 +97,9 @@ export async function startMcpServer({
   const resourceMetadata = {
     resource,
     authorization_servers: [issuer],
-    scopes_supported: [requiredScope],
+    scopes_supported: [requiredScope, ADMIN_SCOPE],
     bearer_methods_supported: ['header'],
-    resource_name: 'mcp-oauth-wasm test MCP server',
+    resource_name: name,
   };
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: 5000 });
 
@@ -196,7 +208,9 @@ export async function startMcpServer({
     const auth = await authenticate(req);
     if (!auth.ok) {
       record.error = auth.error ?? 'no_token';
+      // the scope this endpoint needs (MCP 2025-11-25): narrower than scopes_supported
       let challenge = `Bearer resource_metadata=${quote(resourceMetadataUrl)}`;
+      if (!auth.error) challenge += `, scope=${quote(requiredScope)}`;
       if (auth.error) {
         challenge += `, error=${quote(auth.error)}, error_description=${quote(auth.description)}`;
         if (auth.error === 'insufficient_scope') challenge += `, scope=${quote(requiredScope)}`;
@@ -225,10 +239,20 @@ export async function startMcpServer({
         });
       }
       record.rpcMethods = [].concat(body ?? []).map((m) => m?.method).filter(Boolean);
+      const scopes = String(auth.payload.scope ?? '').split(' ');
+      const wantsAdmin = [].concat(body ?? []).some((m) => m?.method === 'tools/call' && m.params?.name === ADMIN_TOOL);
+      if (wantsAdmin && !scopes.includes(ADMIN_SCOPE)) {
+        record.error = 'insufficient_scope';
+        const need = `${requiredScope} ${ADMIN_SCOPE}`;
+        return sendJson(res, 403, { error: 'insufficient_scope', error_description: `scope ${need} required` }, {
+          'WWW-Authenticate': `Bearer resource_metadata=${quote(resourceMetadataUrl)}, error="insufficient_scope", `
+            + `error_description=${quote(`${ADMIN_TOOL} needs ${ADMIN_SCOPE}`)}, scope=${quote(need)}`,
+        });
+      }
     }
 
     // Stateless Streamable HTTP: a fresh server + transport per request.
-    const server = buildMcpServer(auth.payload);
+    const server = buildMcpServer(auth.payload, name);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {
       transport.close().catch(() => {});

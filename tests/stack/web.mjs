@@ -1,5 +1,8 @@
 // Static web server for the demo page: `www/` at `/`, the built npm package (`pkg/`) at `/pkg/`,
-// and `/config.json` telling the page where the local MCP server and AS are.
+// the example apps of tests/apps/ at `/apps/` (the Vite app's build, tests/apps/vite/dist/, at
+// `/apps/vite/`), and `/config.json` telling the page where the local servers are.
+// Every HTML page is served with a strict CSP (no inline script, no eval; wasm allowed), so the
+// demo and the apps prove the package needs nothing more (R36).
 
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -37,16 +40,25 @@ function safeJoin(root, rel) {
   return full;
 }
 
+export const CSP = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'";
+
 /**
  * @param {object} o
  * @param {number} o.port
  * @param {string} o.webRoot absolute path of www/
  * @param {string} o.pkgDir absolute path of pkg/
+ * @param {string} [o.appsRoot] absolute path of tests/apps/
  * @param {object} o.config served as /config.json
  */
-export async function startWebServer({ port, webRoot, pkgDir, config }) {
+export async function startWebServer({ port, webRoot, pkgDir, appsRoot, config }) {
   const origin = `http://127.0.0.1:${port}`;
-  const roots = { www: path.resolve(webRoot), pkg: path.resolve(pkgDir) };
+  // URL prefix -> directory, the longest prefix first
+  const mounts = [['/pkg/', path.resolve(pkgDir)]];
+  if (appsRoot) {
+    mounts.push(['/apps/vite/', path.resolve(appsRoot, 'vite', 'dist')]);
+    mounts.push(['/apps/', path.resolve(appsRoot)]);
+  }
+  mounts.push(['/', path.resolve(webRoot)]);
 
   function send(res, status, type, body) {
     res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
@@ -62,36 +74,36 @@ export async function startWebServer({ port, webRoot, pkgDir, config }) {
     if (pathname === '/config.json') {
       return send(res, 200, MIME['.json'], JSON.stringify(config));
     }
-    let file;
-    if (pathname === '/pkg' || pathname.startsWith('/pkg/')) {
-      file = safeJoin(roots.pkg, pathname.slice('/pkg'.length));
-    } else {
-      file = safeJoin(roots.www, pathname);
-    }
+    const [prefix, root] = mounts.find(([p]) => pathname.startsWith(p) || `${pathname}/` === p);
+    const file = safeJoin(root, pathname.slice(prefix.length - 1));
     if (!file) return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
 
     let st = await stat(file).catch(() => null);
+    let served = file;
     if (st?.isDirectory()) {
       if (!pathname.endsWith('/')) {
         res.writeHead(301, { Location: `${pathname}/` });
         return res.end();
       }
-      file = path.join(file, 'index.html');
-      st = await stat(file).catch(() => null);
+      served = path.join(file, 'index.html');
+      st = await stat(served).catch(() => null);
     }
     if (!st?.isFile()) {
-      const hint = pathname.startsWith('/pkg/') ? ' (is the package built? run `make pkg`)' : '';
+      const hint = pathname.startsWith('/pkg/') ? ' (is the package built? run `make pkg`)'
+        : pathname.startsWith('/apps/vite/') ? ' (the Vite app is built by its test)' : '';
       return send(res, 404, 'text/plain; charset=utf-8', `not found: ${pathname}${hint}\n`);
     }
-    const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-    res.writeHead(200, {
+    const type = MIME[path.extname(served).toLowerCase()] ?? 'application/octet-stream';
+    const headers = {
       'Content-Type': type,
       'Content-Length': st.size,
       'Cache-Control': 'no-store',
       'X-Content-Type-Options': 'nosniff',
-    });
+    };
+    if (type.startsWith('text/html')) headers['Content-Security-Policy'] = CSP;
+    res.writeHead(200, headers);
     if (req.method === 'HEAD') return res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    createReadStream(served).on('error', () => res.destroy()).pipe(res);
     return undefined;
   }
 

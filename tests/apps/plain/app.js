@@ -1,5 +1,5 @@
-// Demo page for mcp-oauth-wasm: connect to an MCP server (OAuth in a popup), then list its tools
-// through auth.fetch. Plain ES modules, no build step.
+// The plain ES module app: connect to an MCP server (OAuth in a popup), then list its tools
+// through auth.fetch. No build step. The end-to-end tests drive it (tests/e2e/).
 import init, { McpAuth } from '/pkg/mcp_oauth_wasm.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -181,7 +181,7 @@ async function main() {
 
   await init();
   auth = new McpAuth({
-    redirectUri: `${location.origin}/callback.html`,
+    redirectUri: new URL('callback.html', location.href).href,
     clientName: 'mcp-oauth-wasm demo',
     storage: query.get('storage') ?? undefined, // ?storage=local|session|memory
   });
@@ -207,4 +207,7 @@ async function main() {
   log('ready');
 }
 
-main().catch(showError);
+main().catch((err) => {
+  showError(err);
+  if (!auth) $('#error').textContent += '\n(is the package built? make pkg)';
+});

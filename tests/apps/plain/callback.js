@@ -8,12 +8,12 @@ const error = document.querySelector('#error');
 
 try {
   await init();
-  const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html` });
+  const auth = new McpAuth({ redirectUri: new URL('callback.html', location.href).href });
   // called twice, as React StrictMode would run an effect: one exchange, the same result (R35)
   const [result] = await Promise.all([auth.handleCallback(), auth.handleCallback()]);
   if (result.serverUrl) {
     message.textContent = `Signed in (${result.status.state}).`;
-    location.replace(result.returnTo || '/');
+    location.replace(result.returnTo || new URL('./', location.href).href);
   } else {
     message.textContent = 'Signed in: the app takes it from here.';
   }
