@@ -195,6 +195,7 @@ async function main() {
     }
   });
 
+  $('#server-form').addEventListener('submit', (e) => e.preventDefault());
   $('#connect').addEventListener('click', onConnect);
   $('#list-tools').addEventListener('click', onListTools);
   $('#revoke').addEventListener('click', onRevoke);
