@@ -60,7 +60,7 @@ function errorView(err, serverUrl) {
     e.description && el('p', { className: 'description', textContent: `The server says: ${e.description}` }),
     e.message && e.message !== e.description && el('p', { className: 'message', textContent: e.message }),
     e.hint && el('p', { className: 'hint-line', textContent: e.hint }),
-  ];
+  ].filter(Boolean);
 }
 
 const STEP_NAMES = {

@@ -114,6 +114,7 @@ test('R21 R28 R29 R30 the debugger: add, connect in a popup, live countdown, tim
     for (const rec of stack.events.tokens) assert.ok(!text.includes(rec.access_token_sha256 ?? '\0'), 'no token fingerprint on the page');
     assert.equal((await page.content()).match(/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/), null, 'no JWT anywhere in the page');
     await shot(page, '03-authorized-timeline');
+    await page.screenshot({ path: path.join(shots, 'readme.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1500 } });
 
     // tools, and a call with JSON arguments
     await c.locator('button.list-tools').click();
@@ -203,6 +204,7 @@ test('R8 R10 the debugger: wrong URLs give a sentence and a hint, a phone-width 
     const wrong = card(page, wrongPath);
     await wrong.locator('.error').waitFor();
     assert.match(await wrong.locator('.error .hint-line').innerText(), /Is this the MCP endpoint\?.*\/mcp/);
+    assert.doesNotMatch(await wrong.locator('.error').innerText(), /undefined/);
     // nothing listens there
     const dead = `http://127.0.0.1:${base + 9}/mcp`;
     await addServer(page, dead);
