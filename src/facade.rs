@@ -328,7 +328,7 @@ impl McpAuth {
             BrowserStore::Memory(_) => BrowserStore::Memory(Default::default()),
             _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
         };
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default() }, popup_timeout_ms });
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default(), dpop_nonces: Default::default() }, popup_timeout_ms });
         // R33: secrets an earlier release kept in plain storage move to the vault
         let migrating = inner.clone();
         wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });
@@ -626,20 +626,22 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
         _ => Request::new_with_str_and_init(server.as_str(), &init),
     }
     .map_err(|e| invalid(js_message(&e)))?;
-    let send = |token: Option<crate::core::secret::AccessToken>| {
+    let send = |credentials: Option<crate::flow::Credentials>| {
         // every send takes its own copy: a body can be read once
         let copy = request.clone().map_err(|e| invalid(js_message(&e)));
         async move {
             let req = copy?;
-            if let Some(token) = token {
+            if let Some(c) = credentials {
                 // a fixed message: the browser's own names the header value, i.e. the token (R31)
-                req.headers()
-                    .set("authorization", &format!("Bearer {}", token.secret()))
-                    .map_err(|_| invalid("the access token cannot be sent as a header"))?;
+                let refused = |_| invalid("the access token cannot be sent as a header");
+                req.headers().set("authorization", &format!("{} {}", c.scheme, c.token.secret())).map_err(refused)?;
+                if let Some(proof) = &c.proof {
+                    req.headers().set("dpop", proof).map_err(refused)?;
+                }
             }
             let resp = engine.http.fetch_request(&req).await?;
-            let www_authenticate = resp.headers().get("www-authenticate").ok().flatten();
-            Ok(Sent { status: resp.status(), www_authenticate, response: JsValue::from(resp) })
+            let header = |name| resp.headers().get(name).ok().flatten();
+            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), response: JsValue::from(resp) })
         }
     };
     // R28: step-up while the click that started this call still counts as one: the popup asks
@@ -660,5 +662,5 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             stepped.map(|_| true)
         }
     };
-    engine.fetch_with_step_up(&server, &request.url(), send, step_up).await
+    engine.fetch_with_step_up(&server, &request.method(), &request.url(), send, step_up).await
 }

@@ -198,3 +198,44 @@ export async function sealedPut(db, name, value) {
   bytes.set(data, 12);
   sessionStorage.setItem(name, toBase64(bytes));
 }
+
+// DPoP (R34): one ECDSA P-256 key pair per issuer, generated with a non-extractable private key
+// and kept as a CryptoKeyPair (structured-cloneable) in the vault's database, read from there for
+// every proof (another tab may have replaced it); `db` null: this page's memory only.
+const pageKeys = new Map();
+
+/** @param {string | undefined} db @param {string} name @returns {Promise<CryptoKeyPair>} */
+async function dpopPair(db, name) {
+  const make = () => crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  if (db == null) {
+    if (!pageKeys.has(name)) pageKeys.set(name, make());
+    return pageKeys.get(name);
+  }
+  const { db: d } = await database(db);
+  const read = () => request(d.transaction(SECRETS, "readonly").objectStore(SECRETS).get(name));
+  const kept = await read();
+  if (kept?.privateKey) return kept;
+  const made = await make();
+  const tx = d.transaction(SECRETS, "readwrite");
+  tx.objectStore(SECRETS).add(made, name); // `add`: when two tabs race, the first key wins
+  try { await committed(tx); return made; } catch { return read(); }
+}
+
+/** The public key as JWK members, JSON. @param {string | undefined} db @param {string} name */
+export async function dpopPublicKey(db, name) {
+  const { publicKey } = await dpopPair(db, name);
+  const { crv, kty, x, y } = await crypto.subtle.exportKey("jwk", publicKey);
+  return JSON.stringify({ crv, kty, x, y });
+}
+
+/** ES256: the raw r || s signature. @param {string | undefined} db @param {string} name @param {Uint8Array} data */
+export async function dpopSign(db, name, data) {
+  const { privateKey } = await dpopPair(db, name);
+  return new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, data));
+}
+
+/** @param {string | undefined} db @param {string} name */
+export async function dpopDelete(db, name) {
+  pageKeys.delete(name);
+  if (db != null) await vaultDelete(db, name);
+}

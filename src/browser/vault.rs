@@ -2,6 +2,11 @@
 //! IndexedDB (`vaultGet` / `vaultPut` / `vaultDelete` in `shell.js`); for `session` storage the
 //! same encryption with the tab's own sessionStorage as the place (a tab's secrets end with it);
 //! the page's memory for `memory` storage, or where IndexedDB is missing.
+//!
+//! DPoP keys (R34, RFC 9449): one ECDSA P-256 pair per issuer, made by WebCrypto with a private
+//! half that cannot be exported, kept as a `CryptoKeyPair` in the same IndexedDB database (for
+//! `session` storage too: a key is no secret that could leak, and a bound refresh token needs it
+//! after a reload), or in the page's memory for `memory` storage.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -27,6 +32,12 @@ extern "C" {
     fn sealed_get(db: &str, name: &str) -> Promise;
     #[wasm_bindgen(js_name = sealedPut)]
     fn sealed_put(db: &str, name: &str, value: &str) -> Promise;
+    #[wasm_bindgen(js_name = dpopPublicKey)]
+    fn dpop_public_key(db: Option<&str>, name: &str) -> Promise;
+    #[wasm_bindgen(js_name = dpopSign)]
+    fn dpop_sign(db: Option<&str>, name: &str, data: &[u8]) -> Promise;
+    #[wasm_bindgen(js_name = dpopDelete)]
+    fn dpop_delete(db: Option<&str>, name: &str) -> Promise;
 }
 
 pub enum BrowserVault {
@@ -35,6 +46,20 @@ pub enum BrowserVault {
     /// sessionStorage, sealed with the key of the IndexedDB database of that name.
     Session(String),
     Memory(RefCell<BTreeMap<String, String>>),
+}
+
+impl BrowserVault {
+    /// The database DPoP keys live in; `None`: this page's memory.
+    fn key_db(&self) -> Option<&str> {
+        match self {
+            BrowserVault::IndexedDb(db) | BrowserVault::Session(db) => Some(db),
+            BrowserVault::Memory(_) => None,
+        }
+    }
+}
+
+fn no_key(e: JsValue) -> McpError {
+    McpError::new(ErrorCode::StorageUnavailable, format!("the DPoP key is not available: {}", js_message(&e)))
 }
 
 fn refused(e: JsValue) -> McpError {
@@ -75,5 +100,19 @@ impl Vault for BrowserVault {
                 m.borrow_mut().remove(key);
             }
         }
+    }
+
+    async fn dpop_public_key(&self, name: &str) -> Result<String, McpError> {
+        let jwk = JsFuture::from(dpop_public_key(self.key_db(), name)).await.map_err(no_key)?;
+        jwk.as_string().ok_or_else(|| no_key(JsValue::from_str("not a JWK")))
+    }
+
+    async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError> {
+        let signature = JsFuture::from(dpop_sign(self.key_db(), name, input)).await.map_err(no_key)?;
+        Ok(js_sys::Uint8Array::new(&signature).to_vec())
+    }
+
+    async fn dpop_delete(&self, name: &str) {
+        let _ = JsFuture::from(dpop_delete(self.key_db(), name)).await;
     }
 }

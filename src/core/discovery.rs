@@ -181,6 +181,9 @@ pub struct ResourceMetadata {
     pub authorization_servers: Option<Vec<String>>,
     #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
+    /// RFC 9449 §5.2 (R34).
+    #[serde(default, deserialize_with = "null_as_false")]
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 pub fn parse_resource_metadata(resp: &HttpResponse, server: &ServerUrl) -> Result<Document<ResourceMetadata>, DiscoveryError> {
@@ -234,6 +237,9 @@ pub struct AuthServerMetadata {
     /// Client ID metadata documents (R11).
     #[serde(default, deserialize_with = "null_as_false")]
     pub client_id_metadata_document_supported: bool,
+    /// RFC 9449 §5.1 (R34).
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 /// The endpoints that must be https (or http on loopback) when present (R8).
@@ -277,6 +283,7 @@ pub fn default_metadata(issuer: &str, issuer_url: &Url) -> Document<AuthServerMe
         token_endpoint_auth_methods_supported: None,
         authorization_response_iss_parameter_supported: false,
         client_id_metadata_document_supported: false,
+        dpop_signing_alg_values_supported: None,
     };
     let raw = serde_json::json!({
         "issuer": issuer,

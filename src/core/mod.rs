@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod challenge;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod http;
 pub mod pkce;

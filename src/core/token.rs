@@ -228,8 +228,9 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
     if t.access_token.is_empty() {
         return Err(HttpError::InvalidResponse("token response has an empty access_token").into());
     }
-    if !t.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(HttpError::InvalidResponse("token_type is not Bearer").into());
+    // RFC 6750 Bearer, or a DPoP-bound token (RFC 9449 §5, R34)
+    if !t.token_type.eq_ignore_ascii_case("bearer") && !t.token_type.eq_ignore_ascii_case("dpop") {
+        return Err(HttpError::InvalidResponse("token_type is neither Bearer nor DPoP").into());
     }
     Ok(TokenSet {
         access_token: AccessToken::new(t.access_token),

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, union_scopes};
 use crate::core::challenge::{BearerChallenge, bearer_challenge};
+use crate::core::dpop::{self, PublicJwk};
 use crate::core::discovery::{
     AuthServerMetadata, Document, ProbeOutcome, authorization_server_metadata_urls, default_metadata, may_fall_back,
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
@@ -22,7 +23,7 @@ use crate::core::secret::{AccessToken, ClientSecret};
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_code_exchange, prepare_refresh};
 
 use super::records::{ClientRecord, RECORD_VERSION, ServerInfo, ServerRecord, Status, Warning};
-use super::{Env, Http, Lock, Sent, Store, Vault};
+use super::{Credentials, Env, Http, Lock, Sent, Store, Vault};
 
 /// A client the app registered beforehand with an issuer (R11).
 #[derive(Debug, Clone)]
@@ -76,6 +77,8 @@ pub struct Engine<H, S, E, L, V> {
     /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
     /// callback page hands its parameters here (R22), whatever the storage mode.
     pub popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
+    /// R34: the latest `DPoP-Nonce` per origin (RFC 9449 §8, §9), for the next proof there.
+    pub dpop_nonces: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 /// R28: step-up attempts per server and request.
@@ -142,6 +145,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     /// The vault's key for an issuer's client secret (R33).
+    /// R34: one DPoP key per issuer.
+    fn dpop_key(&self, issuer: &str) -> String {
+        format!("{}:dpop:{issuer}", self.config.prefix)
+    }
     fn secret_key(&self, issuer: &str) -> String {
         format!("{}:client-secret:{issuer}", self.config.prefix)
     }
@@ -207,6 +214,57 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.http.send(req).await
+    }
+
+    // ---- DPoP (R34, RFC 9449) ------------------------------------------------------------
+
+    /// A proof for `htm` on `url` with the issuer's key (RFC 9449 §4.2): a fresh `jti`, the
+    /// origin's latest nonce, and `ath` for a resource request's token.
+    async fn dpop_proof(&self, issuer: &str, htm: &str, url: &Url, token: Option<&AccessToken>) -> Result<String, McpError> {
+        let name = self.dpop_key(issuer);
+        let jwk = parse_json::<PublicJwk>(&self.vault.dpop_public_key(&name).await?)
+            .ok_or_else(|| McpError::new(ErrorCode::StorageUnavailable, "the DPoP key could not be read"))?;
+        let jti = random_state(&self.random::<16>()?);
+        let nonce = self.dpop_nonces.borrow().get(&url.origin().ascii_serialization()).cloned();
+        let claims = dpop::Claims { jti: &jti, htm, htu: dpop::htu(url), iat: self.env.now_ms() / 1000, nonce: nonce.as_deref(), ath: token.map(dpop::ath) };
+        let input = dpop::signing_input(&jwk, &claims);
+        let signature = self.vault.dpop_sign(&name, input.as_bytes()).await?;
+        Ok(dpop::compact(&input, &signature))
+    }
+
+    /// RFC 9449 §8.2: a server may give a new nonce with any response.
+    fn remember_nonce(&self, url: &Url, nonce: Option<&str>) {
+        if let Some(n) = nonce.filter(|n| !n.is_empty()) {
+            self.dpop_nonces.borrow_mut().insert(url.origin().ascii_serialization(), n.to_string());
+        }
+    }
+
+    /// A token-endpoint request (R17, R26), with a DPoP proof made with `dpop_issuer`'s key when
+    /// there is one, and one retry when the server answers `use_dpop_nonce` (RFC 9449 §8).
+    async fn send_token_request(&self, req: HttpRequest, dpop_issuer: Option<&str>) -> Result<HttpResponse, McpError> {
+        let Some(issuer) = dpop_issuer else { return Ok(self.send(req).await?) };
+        let mut retried = false;
+        loop {
+            let mut with_proof = req.clone();
+            with_proof.headers.push(("dpop".into(), self.dpop_proof(issuer, "POST", &req.url, None).await?));
+            let resp = self.send(with_proof).await?;
+            self.remember_nonce(&req.url, resp.header("dpop-nonce"));
+            if !retried && dpop::authorization_server_nonce(&resp).is_some() {
+                retried = true;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// R28, R34: how a request carries `tokens`: `DPoP` and a proof for a bound token,
+    /// `Bearer` otherwise.
+    async fn credentials(&self, issuer: Option<&str>, tokens: &TokenSet, method: &str, url: &Url) -> Result<Credentials, McpError> {
+        let token = tokens.access_token.clone();
+        match issuer.filter(|_| dpop::is_dpop_bound(&tokens.token_type)) {
+            Some(issuer) => Ok(Credentials { scheme: "DPoP", proof: Some(self.dpop_proof(issuer, method, url, Some(&token)).await?), token }),
+            None => Ok(Credentials { scheme: "Bearer", token, proof: None }),
+        }
     }
 
     // ---- discovery (R1–R10) --------------------------------------------------------------
@@ -433,7 +491,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let m = &meta.fields;
         self.env.step(&flow.server_url, "token", m.token_endpoint.as_str());
         let req = prepare_code_exchange(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &code, &flow.verifier, &flow.resource);
-        let resp = self.send(req).await?;
+        let dpop_issuer = dpop::server_uses_dpop(m, rec.resource_metadata.as_ref().map(|d| &d.fields)).then_some(flow.issuer.as_str());
+        let resp = self.send_token_request(req, dpop_issuer).await?;
         let mut tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
         // RFC 6749 §5.1: no scope in the response means the scope requested
         tokens.scope = tokens.scope.or_else(|| flow.scope.clone());
@@ -524,26 +583,34 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.vault.delete(&self.tokens_key(server.as_str())).await;
         if let Some(issuer) = dropped_issuer {
             self.vault.delete(&self.secret_key(issuer)).await;
+            // R34: the issuer's DPoP key goes with the last server that used it
+            self.vault.dpop_delete(&self.dpop_key(issuer)).await;
         }
     }
 
     /// R26, R27: a valid access token, refreshed first when it expires within the skew.
     pub async fn access_token(&self, server: &ServerUrl) -> Result<AccessToken, McpError> {
+        self.current_tokens(server).await.map(|t| t.access_token)
+    }
+
+    /// The token set whose access token [`Engine::access_token`] gives (its type says how to
+    /// send it, R34).
+    async fn current_tokens(&self, server: &ServerUrl) -> Result<TokenSet, McpError> {
         let href = server.as_str();
         let tokens = self.load_server(href).and_then(|r| r.tokens).ok_or_else(|| not_authorized(href))?;
         let now = self.env.now_ms();
         if !tokens.expires_within(now, self.config.refresh_skew_ms) {
-            return Ok(tokens.access_token);
+            return Ok(tokens);
         }
         if !tokens.can_refresh() {
-            return if tokens.expires_within(now, 0) { Err(not_authorized(href)) } else { Ok(tokens.access_token) };
+            return if tokens.expires_within(now, 0) { Err(not_authorized(href)) } else { Ok(tokens) };
         }
         match self.refreshed(server, &tokens.access_token).await {
-            Ok(t) => Ok(t.access_token),
+            Ok(t) => Ok(t),
             // R27: a network or server failure (or a lock held too long) keeps everything; an
             // unexpired token still serves
             Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError | ErrorCode::Timeout) && !tokens.expires_within(now, 0) => {
-                Ok(tokens.access_token)
+                Ok(tokens)
             }
             Err(e) => Err(e.with_server(href)),
         }
@@ -593,7 +660,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let m = &meta.fields;
         self.env.step(&server, "refresh", m.token_endpoint.as_str());
         let req = prepare_refresh(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &refresh_token, &rec.resource);
-        let resp = self.send(req).await;
+        // a bound refresh token needs a proof from the same key (RFC 9449 §5.0)
+        let uses_dpop = dpop::server_uses_dpop(m, rec.resource_metadata.as_ref().map(|d| &d.fields)) || dpop::is_dpop_bound(&full.token_type);
+        let resp = self.send_token_request(req, uses_dpop.then_some(issuer.as_str())).await;
         rec.as_metadata = Some(meta);
         let e = match parse_token_response(&resp?, self.env.now_ms()) {
             Ok(t) => {
@@ -639,42 +708,54 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// retry; a refusal that stands (401, or 403 with a Bearer challenge) updates the server's
     /// discovery from its challenge and rejects `authorization_required` — or, for a 403
     /// `insufficient_scope`, `insufficient_scope` — with the scope the next `authorize` asks for.
-    pub async fn authorized_fetch<R, F, Fut>(&self, server: &ServerUrl, request_url: &str, mut send: F) -> Result<R, McpError>
+    pub async fn authorized_fetch<R, F, Fut>(&self, server: &ServerUrl, method: &str, request_url: &str, mut send: F) -> Result<R, McpError>
     where
-        F: FnMut(Option<AccessToken>) -> Fut,
+        F: FnMut(Option<Credentials>) -> Fut,
         Fut: Future<Output = Result<Sent<R>, McpError>>,
     {
-        let same_origin = Url::parse(request_url).is_ok_and(|u| u.origin() == server.url().origin());
-        if !same_origin {
-            return send(None).await.map(|s| s.response);
-        }
-        let mut token = match self.access_token(server).await {
-            Ok(token) => Some(token),
+        let url = match Url::parse(request_url) {
+            Ok(u) if u.origin() == server.url().origin() => u,
+            _ => return send(None).await.map(|s| s.response),
+        };
+        let mut tokens = match self.current_tokens(server).await {
+            Ok(t) => Some(t),
             // no usable token: the request goes without one (a server may need authorization for
             // some requests only)
             Err(e) if e.code == ErrorCode::AuthorizationRequired => None,
             Err(e) => return Err(e),
         };
-        let mut retried = false;
+        let issuer = self.load_server(server.as_str()).and_then(|r| r.issuer);
+        let (mut retried, mut nonce_retried) = (false, false);
         loop {
-            let sent = send(token.clone()).await?;
+            let credentials = match &tokens {
+                Some(t) => Some(self.credentials(issuer.as_deref(), t, method, &url).await?),
+                None => None,
+            };
+            let bound = credentials.as_ref().is_some_and(|c| c.proof.is_some());
+            let sent = send(credentials).await?;
+            self.remember_nonce(&url, sent.dpop_nonce.as_deref());
+            // R34, RFC 9449 §9: a resource server that wants a nonce gets one retry with it
+            if bound && !nonce_retried && dpop::resource_server_nonce(sent.status, sent.www_authenticate.as_deref(), sent.dpop_nonce.as_deref()).is_some() {
+                nonce_retried = true;
+                continue;
+            }
             let challenge = sent.www_authenticate.as_deref().and_then(bearer_challenge);
             if sent.status != 401 && !(sent.status == 403 && challenge.is_some()) {
                 return Ok(sent.response);
             }
-            if let (401, false, Some(t)) = (sent.status, retried, &token) {
+            if let (401, false, Some(t)) = (sent.status, retried, &tokens) {
                 // R26, R28: the retry's refresh goes through the same single flight as any other
                 retried = true;
-                match self.refreshed(server, t).await {
+                match self.refreshed(server, &t.access_token).await {
                     Ok(fresh) => {
-                        token = Some(fresh.access_token);
+                        tokens = Some(fresh);
                         continue;
                     }
                     Err(e) if e.code != ErrorCode::AuthorizationRequired => return Err(e),
                     Err(_) => {}
                 }
             }
-            return Err(self.challenged(server, sent.status, challenge, token.is_some())?);
+            return Err(self.challenged(server, sent.status, challenge, tokens.is_some())?);
         }
     }
 
@@ -682,16 +763,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// asked to authorize again for the scope the error names (the shell opens the popup while
     /// the click that started the call still counts; it answers `false` when it cannot), and the
     /// request goes again — at most [`MAX_STEP_UPS`] times per request.
-    pub async fn fetch_with_step_up<R, F, Fut, U, UFut>(&self, server: &ServerUrl, request_url: &str, send: F, mut step_up: U) -> Result<R, McpError>
+    pub async fn fetch_with_step_up<R, F, Fut, U, UFut>(&self, server: &ServerUrl, method: &str, request_url: &str, send: F, mut step_up: U) -> Result<R, McpError>
     where
-        F: FnMut(Option<AccessToken>) -> Fut + Copy,
+        F: FnMut(Option<Credentials>) -> Fut + Copy,
         Fut: Future<Output = Result<Sent<R>, McpError>>,
         U: FnMut(Option<String>) -> UFut,
         UFut: Future<Output = Result<bool, McpError>>,
     {
         let mut attempts = 0;
         loop {
-            match self.authorized_fetch(server, request_url, send).await {
+            match self.authorized_fetch(server, method, request_url, send).await {
                 Err(e) if e.code == ErrorCode::InsufficientScope && attempts < MAX_STEP_UPS => {
                     attempts += 1;
                     self.env.step(server.as_str(), "step_up", e.scope.as_deref().unwrap_or_default());

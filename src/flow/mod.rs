@@ -20,11 +20,23 @@ pub trait Http {
 }
 
 /// What the shell's `send` gives back for the app's own request (`auth.fetch`): the status, the
-/// `WWW-Authenticate` header, and the response itself, which the flow hands back untouched.
+/// `WWW-Authenticate` and `DPoP-Nonce` headers, and the response itself, which the flow hands
+/// back untouched.
 pub struct Sent<R> {
     pub status: u16,
     pub www_authenticate: Option<String>,
+    /// RFC 9449 §8.2: a nonce the server gives for the next proof.
+    pub dpop_nonce: Option<String>,
     pub response: R,
+}
+
+/// What the app's request to the server carries (R28, R34): `Authorization: <scheme> <token>`,
+/// and for a DPoP-bound token the proof for this request in the `DPoP` header.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub scheme: &'static str,
+    pub token: crate::core::secret::AccessToken,
+    pub proof: Option<String>,
 }
 
 /// A stored value that is there but is not a record of the expected type and version.
@@ -60,6 +72,12 @@ pub trait Vault {
     async fn get(&self, key: &str) -> Option<String>;
     async fn put(&self, key: &str, value: &str) -> Result<(), McpError>;
     async fn delete(&self, key: &str);
+    /// R34: the public JWK (JSON) of the DPoP key `name`, an ECDSA P-256 pair made on first use
+    /// whose private half cannot be exported, and kept as long as the vault keeps secrets.
+    async fn dpop_public_key(&self, name: &str) -> Result<String, McpError>;
+    /// R34: an ES256 signature (raw `r || s`, RFC 7518 §3.4) of `input` with the key `name`.
+    async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError>;
+    async fn dpop_delete(&self, name: &str);
 }
 
 /// Clock, randomness and the event sink.

@@ -8,16 +8,17 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use serde::de::DeserializeOwned;
 
 use super::engine::{AuthorizeOptions, Begin, Config, Engine};
 use super::records::{Status, Warning};
-use super::{Corrupt, Env, Http, Lock, Sent, Store, Vault};
+use super::{Corrupt, Credentials, Env, Http, Lock, Sent, Store, Vault};
 use crate::core::authorize::PendingFlow;
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
 use crate::core::resource::ServerUrl;
-use crate::core::secret::AccessToken;
+
 
 /// The fakes never wait, so one poll finishes any future.
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -43,6 +44,7 @@ type TestEngine<'a> = Engine<&'a FakeHttp, &'a MemStore, &'a FakeEnv, &'a FakeLo
 struct FakeVault {
     secrets: RefCell<BTreeMap<String, String>>,
     broken: std::cell::Cell<bool>,
+    dpop_keys: RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Vault for &FakeVault {
@@ -58,6 +60,18 @@ impl Vault for &FakeVault {
     }
     async fn delete(&self, key: &str) {
         self.secrets.borrow_mut().remove(key);
+    }
+    async fn dpop_public_key(&self, name: &str) -> Result<String, McpError> {
+        self.dpop_keys.borrow_mut().insert(name.into());
+        Ok(format!(r#"{{"crv":"P-256","kty":"EC","x":"x-of-{name}","y":"y"}}"#))
+    }
+    /// A test double: "signs" with the key's name, so a test can tell which key signed what.
+    async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError> {
+        assert!(self.dpop_keys.borrow().contains(name), "a key is made before it signs");
+        Ok([name.as_bytes(), b"|", &Sha256::digest(input)[..4]].concat())
+    }
+    async fn dpop_delete(&self, name: &str) {
+        self.dpop_keys.borrow_mut().remove(name);
     }
 }
 
@@ -240,6 +254,7 @@ impl World {
                 allow_missing_pkce: false,
             },
             popup_flows: RefCell::default(),
+            dpop_nonces: RefCell::default(),
         }
     }
 
@@ -568,9 +583,11 @@ fn r1_no_auth_needed() {
 
 /// The shell's side of `auth.fetch` in these tests: records the token each send carried and
 /// answers with the scripted statuses in turn.
+type Answer = (u16, Option<&'static str>, Option<&'static str>);
+
 struct FakeSend {
-    answers: RefCell<Vec<(u16, Option<&'static str>)>>,
-    tokens: RefCell<Vec<Option<String>>>,
+    answers: RefCell<Vec<Answer>>,
+    sent: RefCell<Vec<Option<Credentials>>>,
 }
 
 impl FakeSend {
@@ -579,16 +596,24 @@ impl FakeSend {
     }
     /// Statuses with a `WWW-Authenticate` header each.
     fn answering(answers: &[(u16, Option<&'static str>)]) -> FakeSend {
-        FakeSend { answers: RefCell::new(answers.to_vec()), tokens: RefCell::default() }
+        Self::answering_with_nonces(&answers.iter().map(|(s, c)| (*s, *c, None)).collect::<Vec<_>>())
     }
-    async fn send(&self, token: Option<AccessToken>) -> Result<Sent<u16>, McpError> {
-        self.tokens.borrow_mut().push(token.map(|t| t.secret().to_string()));
-        let (status, challenge) = self.answers.borrow_mut().remove(0);
-        Ok(Sent { status, www_authenticate: challenge.map(str::to_string), response: status })
+    /// Statuses with a `WWW-Authenticate` and a `DPoP-Nonce` header each.
+    fn answering_with_nonces(answers: &[Answer]) -> FakeSend {
+        FakeSend { answers: RefCell::new(answers.to_vec()), sent: RefCell::default() }
+    }
+    async fn send(&self, credentials: Option<Credentials>) -> Result<Sent<u16>, McpError> {
+        self.sent.borrow_mut().push(credentials);
+        let (status, challenge, nonce) = self.answers.borrow_mut().remove(0);
+        Ok(Sent { status, www_authenticate: challenge.map(str::to_string), dpop_nonce: nonce.map(str::to_string), response: status })
+    }
+    /// The credentials of each send in turn.
+    fn credentials(&self) -> Vec<Option<Credentials>> {
+        self.sent.borrow().clone()
     }
     /// The token of each send in turn, `-` for none.
     fn tokens(&self) -> Vec<String> {
-        self.tokens.borrow().iter().map(|t| t.clone().unwrap_or_else(|| "-".into())).collect()
+        self.sent.borrow().iter().map(|c| c.as_ref().map_or_else(|| "-".into(), |c| c.token.secret().to_string())).collect()
     }
 }
 
@@ -598,12 +623,12 @@ fn r28_fetch_sends_the_token_to_the_servers_origin_only() {
     w.connect();
     let e = w.engine();
     let s = FakeSend::new(&[200, 200]);
-    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "https://mcp.example/other/path?x=1", |t| s.send(t))).unwrap(), 200);
-    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "https://elsewhere.example/mcp", |t| s.send(t))).unwrap(), 200);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", "https://mcp.example/other/path?x=1", |t| s.send(t))).unwrap(), 200);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", "https://elsewhere.example/mcp", |t| s.send(t))).unwrap(), 200);
     assert_eq!(s.tokens(), ["at-1", "-"], "a token to the server's origin, none elsewhere");
     // another port is another origin
     let s = FakeSend::new(&[200]);
-    block_on(e.authorized_fetch(&srv(MCP), "https://mcp.example:8443/mcp", |t| s.send(t))).unwrap();
+    block_on(e.authorized_fetch(&srv(MCP), "POST", "https://mcp.example:8443/mcp", |t| s.send(t))).unwrap();
     assert_eq!(s.tokens(), ["-"]);
 }
 
@@ -614,14 +639,14 @@ fn r28_a_401_costs_one_refresh_and_one_retry() {
     let e = w.engine();
     w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
     let s = FakeSend::new(&[401, 200]);
-    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 200);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap(), 200);
     assert_eq!(s.tokens(), ["at-1", "at-2"]);
     let refreshes = w.http.urls().iter().filter(|u| u.ends_with("/token")).count();
     assert_eq!(refreshes, 2, "the code exchange and one refresh");
 
     // refused again after the refresh: authorization_required, no third send
     let s = FakeSend::new(&[401, 401]);
-    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
     assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("authorization_required", Some(MCP)));
     assert_eq!(s.tokens().len(), 2);
 }
@@ -630,8 +655,8 @@ fn r28_a_401_costs_one_refresh_and_one_retry() {
 fn r28_without_a_token_fetch_sends_the_request_bare_and_a_401_asks_for_authorization() {
     let w = World::new();
     let s = FakeSend::new(&[200, 401]);
-    assert_eq!(block_on(w.engine().authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 200);
-    let err = block_on(w.engine().authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!(block_on(w.engine().authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap(), 200);
+    let err = block_on(w.engine().authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
     assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("authorization_required", Some(MCP)));
     assert_eq!(s.tokens(), ["-", "-"]);
 }
@@ -752,13 +777,13 @@ fn r26_r28_concurrent_401_retries_share_one_refresh() {
     let e = w.engine();
     let server = srv(MCP);
     // the resource server refuses at-1 (revoked there), accepts anything newer
-    let send = |t: Option<AccessToken>| async move {
-        let t = t.map(|t| t.secret().to_string()).unwrap_or_default();
+    let send = |c: Option<Credentials>| async move {
+        let t = c.map(|c| c.token.secret().to_string()).unwrap_or_default();
         YieldNow(false).await;
         let status = if t == "at-1" { 401 } else { 200 };
-        Ok::<_, McpError>(Sent { status, www_authenticate: None, response: t })
+        Ok::<_, McpError>(Sent { status, www_authenticate: None, dpop_nonce: None, response: t })
     };
-    let calls = (0..4).map(|_| e.authorized_fetch(&server, MCP, send));
+    let calls = (0..4).map(|_| e.authorized_fetch(&server, "POST", MCP, send));
     let results = futures::executor::block_on(futures::future::join_all(calls));
     let sent: Vec<String> = results.into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(sent, ["at-2"; 4]);
@@ -863,7 +888,7 @@ fn r28_a_challenge_on_a_bare_request_updates_discovery_and_names_the_scope() {
     let rec = block_on(e.discover(&srv(MCP))).unwrap();
     assert!(!rec.requires_auth, "the probe was answered without authorization");
     let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", scope="mcp:tools mcp:read""#))]);
-    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
     assert_eq!((err.code.as_str(), err.scope.as_deref(), err.status), ("authorization_required", Some("mcp:tools mcp:read"), Some(401)));
     assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
     // the next authorize discovers again (the metadata is served now) and asks for the
@@ -882,7 +907,7 @@ fn r28_insufficient_scope_asks_for_the_union_next_time() {
     w.connect();
     let e = w.engine();
     let s = FakeSend::answering(&[(403, Some(r#"Bearer error="insufficient_scope", scope="mcp:admin", error_description="admin needed""#))]);
-    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
     assert_eq!((err.code.as_str(), err.scope.as_deref()), ("insufficient_scope", Some("mcp:tools mcp:admin")));
     assert_eq!((err.oauth_error.as_deref(), err.description.as_deref()), (Some("insufficient_scope"), Some("admin needed")));
     assert_eq!(s.tokens(), ["at-1"], "no refresh for a 403");
@@ -891,7 +916,7 @@ fn r28_insufficient_scope_asks_for_the_union_next_time() {
     assert_eq!(param(url.query().unwrap(), "scope").as_deref(), Some("mcp:tools mcp:admin"));
     // a 403 without a Bearer challenge is the server's answer, handed back as it is
     let s = FakeSend::new(&[403]);
-    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap(), 403);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap(), 403);
 }
 
 /// R9: a challenge naming other protected-resource metadata (the server moved to another
@@ -903,7 +928,7 @@ fn r9_a_challenge_naming_other_metadata_makes_discovery_run_again() {
     let e = w.engine();
     let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/prm-v2""#))]);
     w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
-    let err = block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err();
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
     assert_eq!(err.code.as_str(), "authorization_required");
     assert!(e.load_server(MCP).unwrap().as_metadata.is_none(), "the old authorization server's metadata is dropped");
     w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), r#"Bearer resource_metadata="https://mcp.example/prm-v2""#.into())], ""))));
@@ -928,7 +953,7 @@ fn r28_step_up_retries_the_request_and_stops_after_three() {
         asked.borrow_mut().push(scope.unwrap_or_default());
         async { Ok(true) }
     };
-    assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), step_up)).unwrap(), 200);
+    assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), "POST", MCP, |t| s.send(t), step_up)).unwrap(), 200);
     assert_eq!(*asked.borrow(), ["mcp:tools mcp:admin", "mcp:tools mcp:admin"]);
     // R30: each step-up is a step event naming the scope it asks for
     let ups: Vec<String> = w.env.steps.borrow().iter().filter(|(s, _)| s == "step_up").map(|(_, d)| d.clone()).collect();
@@ -940,11 +965,11 @@ fn r28_step_up_retries_the_request_and_stops_after_three() {
         *count.borrow_mut() += 1;
         async { Ok(true) }
     };
-    let err = block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), step_up)).unwrap_err();
+    let err = block_on(e.fetch_with_step_up(&srv(MCP), "POST", MCP, |t| s.send(t), step_up)).unwrap_err();
     assert_eq!((err.code.as_str(), *count.borrow(), s.tokens().len()), ("insufficient_scope", 3, 4));
     // no user activation: the error at once, with the scope for the app's next authorize
     let s = FakeSend::answering(&[(403, Some(NEED_ADMIN))]);
-    let err = block_on(e.fetch_with_step_up(&srv(MCP), MCP, |t| s.send(t), |_| async { Ok(false) })).unwrap_err();
+    let err = block_on(e.fetch_with_step_up(&srv(MCP), "POST", MCP, |t| s.send(t), |_| async { Ok(false) })).unwrap_err();
     assert_eq!((err.code.as_str(), err.scope.as_deref()), ("insufficient_scope", Some("mcp:tools mcp:admin")));
 }
 
@@ -1087,7 +1112,7 @@ fn r9_after_a_migration_the_client_registers_at_the_new_issuer() {
     w.http.json("https://as2.example/reg", 201, r#"{"client_id":"dyn-2"}"#);
     w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
     let s = FakeSend::answering(&[(401, Some(r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp""#))]);
-    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), MCP, |t| s.send(t))).unwrap_err().code.as_str(), "authorization_required");
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err().code.as_str(), "authorization_required");
     let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else { panic!() };
     assert!(url.as_str().starts_with("https://as2.example/auth?"), "{url}");
     assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
@@ -1111,4 +1136,160 @@ fn r1_an_open_probe_defers_to_protected_resource_metadata() {
     w.http.json(PRM, 404, "");
     let e = block_on(w.engine().discover(&srv(MCP))).unwrap_err();
     assert_eq!((e.code.as_str(), e.status), ("server_error", Some(400)));
+}
+
+// ---- DPoP (R34) ---------------------------------------------------------------------------------
+
+const DPOP_AS_META: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","revocation_endpoint":"https://as.example/revoke","code_challenge_methods_supported":["S256"],"dpop_signing_alg_values_supported":["ES256"]}"#;
+
+/// The header and the claims of a compact proof.
+fn proof_parts(proof: &str) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine as _;
+    let part = |i: usize| serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(proof.split('.').nth(i).unwrap()).unwrap()).unwrap();
+    (part(0), part(1))
+}
+
+fn dpop_world(token_type: &'static str) -> World {
+    let w = World::new();
+    w.http.json(AS_META, 200, DPOP_AS_META);
+    w.http.route("https://as.example/token", move |req| {
+        let n = if param(req.body.as_deref().unwrap_or_default(), "grant_type").as_deref() == Some("refresh_token") { 2 } else { 1 };
+        let body = format!(r#"{{"access_token":"at-{n}","token_type":"{token_type}","expires_in":3600,"refresh_token":"rt-{n}","scope":"mcp:tools"}}"#);
+        Some(Ok(HttpResponse::new(200, vec![], Box::leak(body.into_boxed_str()))))
+    });
+    w
+}
+
+/// R34: a server whose authorization server lists ES256 gets proofs on the code exchange, the
+/// refresh and every request to it, from one key per issuer; its bound token goes as `DPoP`.
+#[test]
+fn r34_proofs_on_exchange_refresh_and_requests_with_one_key_per_issuer() {
+    let w = dpop_world("DPoP");
+    w.connect();
+    let exchange = w.http.last_to("https://as.example/token");
+    let (header, claims) = proof_parts(exchange.header("dpop").expect("the code exchange carries a proof"));
+    assert_eq!((header["typ"].as_str(), header["alg"].as_str()), (Some("dpop+jwt"), Some("ES256")));
+    assert_eq!(header["jwk"]["x"], "x-of-mcp-oauth:dpop:https://as.example", "the issuer's key");
+    assert_eq!((claims["htm"].as_str(), claims["htu"].as_str()), (Some("POST"), Some("https://as.example/token")));
+    assert_eq!(claims["iat"].as_u64(), Some(1_000), "seconds, from the clock");
+    assert!(claims.get("ath").is_none() && claims.get("nonce").is_none());
+    let e = w.engine();
+
+    // a request to the server: DPoP scheme, a proof for it with ath, a fresh jti each time
+    let s = FakeSend::new(&[200, 200]);
+    block_on(e.authorized_fetch(&srv(MCP), "GET", "https://mcp.example/mcp?cursor=2", |c| s.send(c))).unwrap();
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    let sent = s.credentials();
+    let first = sent[0].as_ref().unwrap();
+    assert_eq!((first.scheme, first.token.secret()), ("DPoP", "at-1"));
+    let (_, c1) = proof_parts(first.proof.as_deref().unwrap());
+    assert_eq!((c1["htm"].as_str(), c1["htu"].as_str()), (Some("GET"), Some(MCP)), "htu without the query");
+    assert_eq!(c1["ath"], crate::core::dpop::ath(&first.token));
+    let (_, c2) = proof_parts(sent[1].as_ref().unwrap().proof.as_deref().unwrap());
+    assert_ne!(c1["jti"], c2["jti"], "a fresh jti for every proof");
+    assert_eq!(c2["htm"], "POST");
+
+    // the refresh: a proof with the same key
+    expire(&w);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    let refresh = w.http.last_to("https://as.example/token");
+    let (header, claims) = proof_parts(refresh.header("dpop").expect("the refresh carries a proof"));
+    assert_eq!(header["jwk"]["x"], "x-of-mcp-oauth:dpop:https://as.example");
+    assert_eq!(claims["htu"], "https://as.example/token");
+
+    // forget: the issuer's key goes with its last server
+    let dropped = e.forget(&srv(MCP));
+    block_on(e.forget_secrets(&srv(MCP), dropped.as_deref()));
+    assert!(w.vault.dpop_keys.borrow().is_empty(), "the key is deleted");
+}
+
+/// R34: a token the server did not bind (`token_type` Bearer) goes as Bearer, with no proof; a
+/// server without DPoP gets no proof at the token endpoint either.
+#[test]
+fn r34_the_dpop_or_bearer_scheme_follows_the_token_type() {
+    let w = dpop_world("Bearer");
+    w.connect();
+    let e = w.engine();
+    let s = FakeSend::new(&[200]);
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    let c = s.credentials()[0].clone().unwrap();
+    assert_eq!((c.scheme, c.proof.is_none()), ("Bearer", true));
+
+    let w = World::new();
+    w.connect();
+    assert!(w.http.last_to("https://as.example/token").header("dpop").is_none(), "no DPoP where the server offers none");
+    assert!(w.vault.dpop_keys.borrow().is_empty(), "and no key is made");
+}
+
+/// R34, RFC 9449 §8: an authorization server that answers `use_dpop_nonce` gets one retry with
+/// its nonce, and the nonce is kept for the next proof to that origin.
+#[test]
+fn r34_nonce_retry_at_the_authorization_server() {
+    let w = dpop_world("DPoP");
+    w.http.route("https://as.example/token", |req| {
+        let (_, claims) = proof_parts(req.header("dpop")?);
+        let nonce = |n: &'static str| vec![("dpop-nonce".to_string(), n.to_string())];
+        Some(Ok(match claims["nonce"].as_str() {
+            Some("as-n1") => HttpResponse::new(200, nonce("as-n2"), r#"{"access_token":"at-1","token_type":"DPoP","expires_in":3600,"refresh_token":"rt-1"}"#),
+            Some("as-n2") => HttpResponse::new(200, vec![], r#"{"access_token":"at-2","token_type":"DPoP","expires_in":3600,"refresh_token":"rt-2"}"#),
+            _ => HttpResponse::new(400, nonce("as-n1"), r#"{"error":"use_dpop_nonce","error_description":"nonce required"}"#),
+        }))
+    });
+    // one engine throughout: the nonces live as long as the page's McpAuth
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
+    let tokens: Vec<_> = w.http.log.borrow().iter().filter(|r| r.url.as_str() == "https://as.example/token").map(|r| proof_parts(r.header("dpop").unwrap()).1).collect();
+    assert_eq!(tokens.len(), 2, "one retry");
+    assert_eq!(tokens[1]["nonce"], "as-n1");
+    assert_ne!(tokens[0]["jti"], tokens[1]["jti"]);
+    // the nonce of the last answer serves the refresh at once
+    expire(&w);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    let (_, refresh) = proof_parts(w.http.last_to("https://as.example/token").header("dpop").unwrap());
+    assert_eq!(refresh["nonce"], "as-n2");
+    // a server that keeps asking gets no second retry: the error stands
+    let w = dpop_world("DPoP");
+    w.http.route("https://as.example/token", |_| {
+        Some(Ok(HttpResponse::new(400, vec![("dpop-nonce".into(), "again".into())], r#"{"error":"use_dpop_nonce"}"#)))
+    });
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    let (_, status) = callback(&e, &format!("{CB}?code=the-code&state={state}"));
+    assert!(status.is_err());
+    assert_eq!(w.http.urls().iter().filter(|u| *u == "https://as.example/token").count(), 2);
+}
+
+/// R34, RFC 9449 §9: a resource server's 401 with `DPoP error="use_dpop_nonce"` gets one retry
+/// whose proof carries its nonce; the nonce is kept for the next request there.
+#[test]
+fn r34_nonce_retry_at_the_resource_server() {
+    let w = dpop_world("DPoP");
+    w.connect();
+    let e = w.engine();
+    const WANTS_NONCE: &str = r#"DPoP error="use_dpop_nonce", error_description="nonce required", algs="ES256""#;
+    let s = FakeSend::answering_with_nonces(&[(401, Some(WANTS_NONCE), Some("rs-n1")), (200, None, Some("rs-n2")), (200, None, None)]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap(), 200);
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    let nonces: Vec<_> = s.credentials().iter().map(|c| proof_parts(c.as_ref().unwrap().proof.as_deref().unwrap()).1["nonce"].clone()).collect();
+    assert_eq!(nonces, [serde_json::Value::Null, "rs-n1".into(), "rs-n2".into()]);
+    assert!(w.http.urls().iter().all(|u| !u.ends_with("/token") || u == "https://as.example/token"));
+    assert_eq!(w.http.urls().iter().filter(|u| *u == "https://as.example/token").count(), 1, "a nonce retry is not a refresh");
+}
+
+/// R26, R34: callers racing on a stale DPoP-bound token share one refresh, whose proof is made
+/// with the issuer's key, and all get the new token as DPoP.
+#[test]
+fn r26_r34_the_single_flight_holds_for_dpop_bound_tokens() {
+    let w = dpop_world("DPoP");
+    w.connect();
+    expire(&w);
+    let e = w.engine();
+    let server = srv(MCP);
+    let s = FakeSend::new(&[200; 5]);
+    let results = futures::executor::block_on(futures::future::join_all((0..5).map(|_| e.authorized_fetch(&server, "POST", MCP, |c| s.send(c)))));
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|s| *s == 200)));
+    let refreshes = w.http.log.borrow().iter().filter(|r| r.url.as_str() == "https://as.example/token" && r.header("dpop").is_some()).count();
+    assert_eq!(refreshes, 2, "the code exchange and one refresh");
+    assert!(s.credentials().iter().all(|c| c.as_ref().is_some_and(|c| c.scheme == "DPoP" && c.token.secret() == "at-2")));
 }

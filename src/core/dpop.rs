@@ -1,0 +1,194 @@
+//! DPoP, RFC 9449 (R34): the proof JWT a request carries, built here as its signing input; the
+//! signature comes from the shell's non-extractable WebCrypto key (ES256, whose raw `r || s`
+//! output is the JWS signature as it is, RFC 7518 §3.4).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::challenge::parse_challenges;
+use super::discovery::{AuthServerMetadata, ResourceMetadata};
+use super::http::HttpResponse;
+use super::secret::AccessToken;
+
+/// The one algorithm this client signs with: ECDSA P-256 with SHA-256.
+pub const ALG: &str = "ES256";
+
+/// The public half of a P-256 key, as a JWK (RFC 7517 §4, RFC 7518 §6.2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicJwk {
+    pub crv: String,
+    pub kty: String,
+    pub x: String,
+    pub y: String,
+}
+
+/// R34: DPoP for this server when its authorization server lists ES256 among its DPoP
+/// algorithms (RFC 9449 §5.1), or its protected-resource metadata demands bound tokens
+/// (RFC 9449 §5.2).
+pub fn server_uses_dpop(authorization_server: &AuthServerMetadata, resource: Option<&ResourceMetadata>) -> bool {
+    let listed = authorization_server.dpop_signing_alg_values_supported.as_deref().is_some_and(|algs| algs.iter().any(|a| a == ALG));
+    listed || resource.is_some_and(|r| r.dpop_bound_access_tokens_required)
+}
+
+/// RFC 9449 §7.1: a token of type `DPoP` (case-insensitive) is sent with the `DPoP` scheme and a
+/// proof; any other with `Bearer`.
+pub fn is_dpop_bound(token_type: &str) -> bool {
+    token_type.eq_ignore_ascii_case("dpop")
+}
+
+/// RFC 9449 §4.2 `htu`: the request URI without query and fragment.
+pub fn htu(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.into()
+}
+
+/// RFC 9449 §4.2 `ath`: base64url of the SHA-256 of the access token's ASCII bytes.
+pub fn ath(token: &AccessToken) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.secret().as_bytes()))
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    typ: &'a str,
+    alg: &'a str,
+    jwk: &'a PublicJwk,
+}
+
+/// The claims of one proof (RFC 9449 §4.2).
+#[derive(Debug, Serialize)]
+pub struct Claims<'a> {
+    pub jti: &'a str,
+    pub htm: &'a str,
+    pub htu: String,
+    pub iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ath: Option<String>,
+}
+
+fn b64_json<T: Serialize>(value: &T) -> String {
+    // serializing these plain structs cannot fail
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The JWS signing input `base64url(header) "." base64url(claims)` (RFC 7515 §5.1).
+pub fn signing_input(jwk: &PublicJwk, claims: &Claims<'_>) -> String {
+    format!("{}.{}", b64_json(&Header { typ: "dpop+jwt", alg: ALG, jwk }), b64_json(claims))
+}
+
+/// The compact proof: the signing input and the signature.
+pub fn compact(signing_input: &str, signature: &[u8]) -> String {
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// RFC 9449 §8: an authorization server that wants a nonce answers 400 `use_dpop_nonce` with
+/// the nonce in `DPoP-Nonce`.
+pub fn authorization_server_nonce(resp: &HttpResponse) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Error {
+        error: String,
+    }
+    let wants = resp.status == 400 && resp.json::<Error>().is_some_and(|e| e.error == "use_dpop_nonce");
+    wants.then(|| resp.header("dpop-nonce")).flatten()
+}
+
+/// RFC 9449 §9: a resource server that wants a nonce answers 401 with a `DPoP` challenge whose
+/// error is `use_dpop_nonce`, and the nonce in `DPoP-Nonce`.
+pub fn resource_server_nonce<'a>(status: u16, www_authenticate: Option<&str>, dpop_nonce: Option<&'a str>) -> Option<&'a str> {
+    let challenged = status == 401
+        && www_authenticate.is_some_and(|h| parse_challenges(h).iter().any(|c| c.scheme == "dpop" && c.param("error") == Some("use_dpop_nonce")));
+    challenged.then_some(dpop_nonce).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk() -> PublicJwk {
+        PublicJwk { crv: "P-256".into(), kty: "EC".into(), x: "x-coord".into(), y: "y-coord".into() }
+    }
+
+    fn decode(part: &str) -> serde_json::Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn r34_proof_header_and_claims() {
+        let token = AccessToken::new("the-token");
+        let claims = Claims {
+            jti: "j-1",
+            htm: "POST",
+            htu: htu(&Url::parse("https://mcp.example/mcp?x=1#f").unwrap()),
+            iat: 1_700_000_000,
+            nonce: Some("n-1"),
+            ath: Some(ath(&token)),
+        };
+        let input = signing_input(&jwk(), &claims);
+        let proof = compact(&input, &[1, 2, 3]);
+        let parts: Vec<&str> = proof.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            decode(parts[0]),
+            serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"crv": "P-256", "kty": "EC", "x": "x-coord", "y": "y-coord"}})
+        );
+        let c = decode(parts[1]);
+        assert_eq!((c["jti"].as_str(), c["htm"].as_str(), c["iat"].as_u64()), (Some("j-1"), Some("POST"), Some(1_700_000_000)));
+        assert_eq!(c["htu"], "https://mcp.example/mcp", "no query, no fragment");
+        assert_eq!(c["nonce"], "n-1");
+        // RFC 9449 §4.2: base64url(SHA-256("the-token"))
+        assert_eq!(c["ath"], URL_SAFE_NO_PAD.encode(Sha256::digest(b"the-token")));
+        assert_eq!(parts[2], "AQID");
+        // no nonce, no ath: the members are absent, not null
+        let bare = Claims { jti: "j", htm: "POST", htu: "https://as.example/token".into(), iat: 1, nonce: None, ath: None };
+        let c = decode(signing_input(&jwk(), &bare).split('.').nth(1).unwrap());
+        assert!(c.get("nonce").is_none() && c.get("ath").is_none(), "{c}");
+    }
+
+    #[test]
+    fn r34_htu_normalisation() {
+        let h = |s: &str| htu(&Url::parse(s).unwrap());
+        assert_eq!(h("https://AS.Example:443/token?a=b"), "https://as.example/token");
+        assert_eq!(h("http://127.0.0.1:9411/mcp#x"), "http://127.0.0.1:9411/mcp");
+        assert_eq!(h("https://as.example"), "https://as.example/");
+    }
+
+    #[test]
+    fn r34_the_scheme_follows_the_token_type() {
+        assert!(is_dpop_bound("DPoP") && is_dpop_bound("dpop") && is_dpop_bound("DPOP"));
+        assert!(!is_dpop_bound("Bearer") && !is_dpop_bound("bearer") && !is_dpop_bound(""));
+    }
+
+    #[test]
+    fn r34_nonce_challenges() {
+        let with_nonce = |status, body: &str| HttpResponse::new(status, vec![("dpop-nonce".into(), "n-2".into())], body);
+        assert_eq!(authorization_server_nonce(&with_nonce(400, r#"{"error":"use_dpop_nonce"}"#)), Some("n-2"));
+        assert_eq!(authorization_server_nonce(&with_nonce(400, r#"{"error":"invalid_grant"}"#)), None);
+        assert_eq!(authorization_server_nonce(&HttpResponse::new(400, vec![], r#"{"error":"use_dpop_nonce"}"#)), None, "no nonce, no retry");
+        let h = r#"Bearer resource_metadata="x", DPoP error="use_dpop_nonce", algs="ES256""#;
+        assert_eq!(resource_server_nonce(401, Some(h), Some("n-3")), Some("n-3"));
+        assert_eq!(resource_server_nonce(401, Some(r#"DPoP error="invalid_token""#), Some("n-3")), None);
+        assert_eq!(resource_server_nonce(403, Some(h), Some("n-3")), None);
+    }
+
+    #[test]
+    fn r34_when_dpop_is_used() {
+        let meta = |algs: Option<&[&str]>| {
+            let mut v = serde_json::json!({"issuer": "https://as.example", "authorization_endpoint": "https://as.example/a", "token_endpoint": "https://as.example/t"});
+            if let Some(a) = algs {
+                v["dpop_signing_alg_values_supported"] = serde_json::json!(a);
+            }
+            serde_json::from_value::<AuthServerMetadata>(v).unwrap()
+        };
+        let prm = |required: bool| serde_json::from_value::<ResourceMetadata>(serde_json::json!({"resource": "https://mcp.example/mcp", "dpop_bound_access_tokens_required": required})).unwrap();
+        assert!(server_uses_dpop(&meta(Some(&["RS256", "ES256"])), None));
+        assert!(!server_uses_dpop(&meta(Some(&["EdDSA"])), None), "only ES256 is signed with");
+        assert!(!server_uses_dpop(&meta(None), Some(&prm(false))));
+        assert!(server_uses_dpop(&meta(None), Some(&prm(true))));
+    }
+}
