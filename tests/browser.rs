@@ -421,3 +421,53 @@ async fn r26_without_web_locks_the_page_queues_with_a_bound() {
     let locks = js_sys::Function::new_no_args("return navigator.locks").call0(&JsValue::NULL).unwrap();
     assert!(locks.is_object(), "restored");
 }
+
+/// R34: the DPoP key is an ECDSA P-256 pair kept in IndexedDB (what a reload reads) whose private
+/// half cannot be exported; a signature verifies with the public JWK; delete makes the next key a
+/// new one; `memory` storage keeps its key in the page only.
+#[wasm_bindgen_test]
+async fn r34_the_dpop_key_is_non_extractable_kept_in_indexeddb_and_its_proofs_verify() {
+    use mcp_oauth_wasm::browser::vault::BrowserVault;
+    use mcp_oauth_wasm::flow::Vault;
+    let vault = BrowserVault::IndexedDb("mcp-oauth-test-dpop".into());
+    let jwk = vault.dpop_public_key("mcp-oauth:dpop:https://as.example").await.unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&jwk).unwrap();
+    assert_eq!((parsed["kty"].as_str(), parsed["crv"].as_str()), (Some("EC"), Some("P-256")));
+    assert!(parsed.get("d").is_none(), "the public half only");
+    // another handle (as after a reload) finds the same key
+    let again = BrowserVault::IndexedDb("mcp-oauth-test-dpop".into());
+    assert_eq!(again.dpop_public_key("mcp-oauth:dpop:https://as.example").await.unwrap(), jwk);
+    let signature = vault.dpop_sign("mcp-oauth:dpop:https://as.example", b"header.claims").await.unwrap();
+    assert_eq!(signature.len(), 64, "raw r || s");
+    let check = js_sys::Function::new_with_args(
+        "jwk, sig",
+        "return new Promise((ok, ko) => { const o = indexedDB.open('mcp-oauth-test-dpop'); o.onerror = () => ko(o.error);
+           o.onsuccess = () => { const r = o.result.transaction('secrets').objectStore('secrets').get('mcp-oauth:dpop:https://as.example');
+             r.onsuccess = async () => {
+               const pair = r.result;
+               let exported = 'exported';
+               try { await crypto.subtle.exportKey('jwk', pair.privateKey); } catch (e) { exported = e.name; }
+               const pub = await crypto.subtle.importKey('jwk', JSON.parse(jwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+               const data = new TextEncoder().encode('header.claims');
+               const verifies = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, pub, sig, data);
+               const tampered = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, pub, sig, new TextEncoder().encode('header.claimz'));
+               ok({ extractable: pair.privateKey.extractable, exported, verifies, tampered });
+             };
+           };
+         })",
+    );
+    let sig = js_sys::Uint8Array::from(&signature[..]);
+    let found = JsFuture::from(js_sys::Promise::from(check.call2(&JsValue::NULL, &JsValue::from_str(&jwk), &sig).unwrap())).await.unwrap();
+    assert_eq!(prop(&found, "extractable"), JsValue::FALSE);
+    assert_eq!(prop(&found, "exported").as_string().as_deref(), Some("InvalidAccessError"));
+    assert_eq!(prop(&found, "verifies"), JsValue::TRUE, "the signature verifies with the public JWK");
+    assert_eq!(prop(&found, "tampered"), JsValue::FALSE);
+    // deleted (forget): the next key is another one
+    vault.dpop_delete("mcp-oauth:dpop:https://as.example").await;
+    assert_ne!(vault.dpop_public_key("mcp-oauth:dpop:https://as.example").await.unwrap(), jwk);
+    // memory storage: a key for the page's life
+    let memory = BrowserVault::Memory(Default::default());
+    let m1 = memory.dpop_public_key("mcp-oauth:dpop:https://mem.example").await.unwrap();
+    assert_eq!(memory.dpop_public_key("mcp-oauth:dpop:https://mem.example").await.unwrap(), m1);
+    assert_eq!(memory.dpop_sign("mcp-oauth:dpop:https://mem.example", b"x").await.unwrap().len(), 64);
+}
