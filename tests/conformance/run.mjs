@@ -25,6 +25,11 @@ const RUNS = listing.split('\n').flatMap((line) => {
   if (!m || m[2] === 'extension') return [];
   return m[2].split(',').map((version) => [m[1], version.trim()]);
 });
+// Extensions this client implements, run once each (at no particular revision): DPoP (R34).
+const EXTENSIONS = ['auth/dpop', 'auth/dpop-nonce'];
+for (const scenario of EXTENSIONS) {
+  if (listing.includes(`${scenario} [extension]`)) RUNS.push([scenario, 'extension']);
+}
 if (RUNS.length === 0) {
   console.error('conformance: the suite listed no client-authorization scenarios');
   process.exit(1);
@@ -36,8 +41,9 @@ const out = mkdtempSync(path.join(tmpdir(), 'mcp-conformance-'));
 const failed = [];
 for (const [scenario, version] of runs) {
   const started = Date.now();
+  const revision = version === 'extension' ? [] : ['--spec-version', version];
   const r = spawnSync(node22, [cli, 'client', '--command', `${node22} ${adapter}`, '--scenario', scenario,
-    '--spec-version', version, '--output-dir', out], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+    ...revision, '--output-dir', out], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
   const text = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '');
   const passed = text.match(/Passed: (\d+\/\d+)/)?.[1] ?? '?';
   const ok = r.status === 0;
