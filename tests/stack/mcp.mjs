@@ -13,7 +13,7 @@
 //   valid `DPoP` proof (htm, htu, ath, jkt, iat window, jti replay); a bound token sent as Bearer
 //   is refused. Challenges then carry a `DPoP algs="..."` challenge after the Bearer one.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import {
   EmbeddedJWK, calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, jwtVerify,
@@ -85,11 +85,12 @@ const DPOP_MAX_AGE = 300;
  * @param {ReturnType<import('./events.mjs').createEvents>} o.events
  * @param {string} [o.requiredScope] default `mcp:tools`
  * @param {boolean} [o.dpop] accept DPoP-bound tokens (default false: Bearer only)
+ * @param {boolean} [o.dpopNonce] with dpop: proofs must carry this server's nonce (RFC 9449 §9)
  * @param {string} [o.name] the MCP server's and the resource's name
  * @param {boolean} [o.quiet]
  */
 export async function startMcpServer({
-  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, name = 'mcp-oauth-wasm test server', quiet = false,
+  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, dpopNonce = false, name = 'mcp-oauth-wasm test server', quiet = false,
 }) {
   const origin = `http://127.0.0.1:${port}`;
   const resource = `${origin}/mcp`;
@@ -104,6 +105,10 @@ export async function startMcpServer({
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: 5000 });
 
   const seenProofs = new Map(); // DPoP proof jti -> expiry (ms)
+  // RFC 9449 §9: the nonce proofs must carry, changed every minute (the previous one still counts)
+  const nonces = [randomBytes(16).toString('base64url')];
+  const nonceTimer = setInterval(() => { nonces.unshift(randomBytes(16).toString('base64url')); nonces.length = 2; }, 60_000);
+  nonceTimer.unref();
 
   async function checkDpopProof(req, token, jkt) {
     const proof = req.headers.dpop;
@@ -113,6 +118,7 @@ export async function startMcpServer({
     const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, {
       typ: 'dpop+jwt', algorithms: DPOP_ALGS, maxTokenAge: DPOP_MAX_AGE, clockTolerance: 60,
     });
+    if (dpopNonce && !nonces.includes(payload.nonce)) throw Object.assign(new Error('DPoP proof nonce missing or stale'), { useNonce: true });
     if (payload.htm !== req.method) throw new Error('DPoP proof htm mismatch');
     const htu = new URL(payload.htu);
     htu.search = '';
@@ -151,6 +157,7 @@ export async function startMcpServer({
         try {
           await checkDpopProof(req, token, jkt);
         } catch (err) {
+          if (err.useNonce) return { ok: false, hadAuthorization: true, error: 'use_dpop_nonce', description: err.message };
           return { ok: false, hadAuthorization: true, error: 'invalid_dpop_proof', description: err.code ?? err.message };
         }
       }
@@ -167,7 +174,8 @@ export async function startMcpServer({
   function setCors(req, res) {
     res.setHeader('Access-Control-Allow-Origin', req.headers.origin || '*');
     res.setHeader('Vary', 'Origin');
-    res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version');
+    res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce');
+    if (dpopNonce) res.setHeader('DPoP-Nonce', nonces[0]);
   }
 
   function sendJson(res, status, body, headers = {}) {
@@ -211,11 +219,15 @@ export async function startMcpServer({
       // the scope this endpoint needs (MCP 2025-11-25): narrower than scopes_supported
       let challenge = `Bearer resource_metadata=${quote(resourceMetadataUrl)}`;
       if (!auth.error) challenge += `, scope=${quote(requiredScope)}`;
+      if (auth.error === 'use_dpop_nonce') {
+        // RFC 9449 §9: the DPoP scheme's own challenge, and the nonce in DPoP-Nonce
+        challenge = `DPoP error="use_dpop_nonce", error_description=${quote(auth.description)}, algs=${quote(DPOP_ALGS.join(' '))}`;
+      }
       if (auth.error) {
         challenge += `, error=${quote(auth.error)}, error_description=${quote(auth.description)}`;
         if (auth.error === 'insufficient_scope') challenge += `, scope=${quote(requiredScope)}`;
       }
-      if (dpop) challenge += `, DPoP algs=${quote(DPOP_ALGS.join(' '))}`;
+      if (dpop && auth.error !== 'use_dpop_nonce') challenge += `, DPoP algs=${quote(DPOP_ALGS.join(' '))}`;
       const status = auth.status ?? (auth.error === 'invalid_request' ? 400 : 401);
       // drain the body so the connection stays usable
       req.resume();
@@ -278,6 +290,7 @@ export async function startMcpServer({
     server: httpServer,
     async close() {
       await new Promise((resolve) => {
+        clearInterval(nonceTimer);
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();
       });

@@ -49,13 +49,14 @@ function port(value, envName, fallback) {
  * @param {number} [o.accessTokenTTL] seconds, default 600
  * @param {number} [o.refreshTokenTTL] seconds, default 14 days
  * @param {boolean} [o.dpop] DPoP (RFC 9449) at the AS and the MCP server, default off
+ * @param {boolean} [o.dpopNonce] with dpop: both servers demand a nonce in every proof
  * @param {boolean} [o.preregistered] also start the pre-registered pair, default off
  * @param {number} [o.closedAsPort] default env MCP_OAUTH_CLOSED_AS_PORT or 9413
  * @param {number} [o.closedMcpPort] default env MCP_OAUTH_CLOSED_MCP_PORT or 9414
  */
 export async function startStack({
   asPort, mcpPort, webPort, webRoot, pkgDir, quiet = false,
-  autoApprove = false, accessTokenTTL, refreshTokenTTL, dpop = false,
+  autoApprove = false, accessTokenTTL, refreshTokenTTL, dpop = false, dpopNonce = false,
   preregistered = false, closedAsPort, closedMcpPort,
 } = {}) {
   const ports = {
@@ -86,9 +87,9 @@ export async function startStack({
 
   try {
     started.push(await startAuthorizationServer({
-      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, quiet,
+      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, dpopNonce, quiet,
     }));
-    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, quiet }));
+    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, dpopNonce, quiet }));
     if (preregistered) {
       closed = {
         asUrl: `http://127.0.0.1:${ports.closedAs}`,
