@@ -1,6 +1,6 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
-.PHONY: demo test deps deps-browser pkg size test-native test-browser test-e2e conformance clean
+.PHONY: demo test deps deps-browser pkg size bench bench-smoke test-native test-browser test-e2e conformance clean
 # one target at a time: deps.sh installs into the project and must not race itself under -j
 .NOTPARALLEL:
 
@@ -12,7 +12,7 @@ DEMO_ARGS := $(if $(TOKEN_TTL),--token-ttl=$(TOKEN_TTL)) $(if $(AUTO_APPROVE),--
 demo: deps pkg
 	node tests/stack/stack.mjs $(DEMO_ARGS)
 
-test: deps-browser test-native pkg test-browser test-e2e conformance
+test: deps-browser test-native pkg test-browser test-e2e conformance bench-smoke
 	@echo "make test: all layers passed"
 
 deps:
@@ -26,6 +26,14 @@ pkg: deps
 
 size: pkg
 	bash scripts/size.sh
+
+# this package against the MCP TypeScript SDK's client auth, side by side: bench/results.md
+bench: deps-browser pkg
+	node bench/run.mjs
+
+# every measure of the benchmark runs, one round (nothing about time is asserted)
+bench-smoke: deps-browser pkg
+	node bench/run.mjs --smoke
 
 test-native:
 	cargo test --lib

@@ -198,6 +198,9 @@ thread_local! {
 struct Inner {
     engine: BrowserEngine,
     popup_timeout_ms: f64,
+    /// The JS string of each server's last token handed out, so a fresh token is not decoded
+    /// into a new JS string on every `getAccessToken`.
+    token_strings: std::cell::RefCell<std::collections::BTreeMap<String, (crate::core::secret::AccessToken, JsValue)>>,
 }
 
 /// The OAuth client for MCP servers. One per page is enough.
@@ -328,7 +331,7 @@ impl McpAuth {
             BrowserStore::Memory(_) => BrowserStore::Memory(Default::default()),
             _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
         };
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default(), dpop_nonces: Default::default() }, popup_timeout_ms });
+        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default(), dpop_nonces: Default::default(), token_cache: Default::default() }, popup_timeout_ms, token_strings: Default::default() });
         // R33: secrets an earlier release kept in plain storage move to the vault
         let migrating = inner.clone();
         wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });
@@ -336,11 +339,14 @@ impl McpAuth {
         let weak = Rc::downgrade(&inner);
         let listener = window().ok().and_then(|w| {
             popup::Listener::new(&w, "storage", move |ev: JsValue| {
-                let (Some(inner), Some(key)) = (weak.upgrade(), get(&ev, "key").as_string()) else { return };
-                if let Some(server) = key.strip_prefix(&inner.engine.server_key(""))
-                    && let Ok(server) = ServerUrl::parse(server)
-                {
-                    inner.engine.env.status_changed(&inner.engine.status(&server));
+                let Some(inner) = weak.upgrade() else { return };
+                // another tab wrote: the in-memory tokens give way to what it stored
+                let Some(key) = get(&ev, "key").as_string() else { return inner.engine.uncache_all() };
+                if let Some(server) = key.strip_prefix(&inner.engine.server_key("")) {
+                    inner.engine.uncache(server);
+                    if let Ok(server) = ServerUrl::parse(server) {
+                        inner.engine.env.status_changed(&inner.engine.status(&server));
+                    }
                 }
             })
         });
@@ -427,6 +433,19 @@ impl McpAuth {
     /// A valid access token, refreshed first when needed (R26, R27).
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
+        // a fresh token kept in memory, asked for by its canonical URL: no parse, no storage
+        if let Some(token) = self.inner.engine.fresh_cached_token(&server_url) {
+            let mut strings = self.inner.token_strings.borrow_mut();
+            let js = match strings.get(&server_url) {
+                Some((t, js)) if *t == token => js.clone(),
+                _ => {
+                    let js = JsValue::from_str(token.secret());
+                    strings.insert(server_url, (token, js.clone()));
+                    js
+                }
+            };
+            return Promise::resolve(&js);
+        }
         let inner = self.inner.clone();
         promise(async move {
             let token = inner.engine.access_token(&self::server_url(&server_url)?).await?;
@@ -487,7 +506,9 @@ impl McpAuth {
         let inner = self.inner.clone();
         let force = option::<bool>(&opts.unwrap_or(JsValue::UNDEFINED), "force", "a boolean");
         promise(async move {
-            inner.engine.revoke(&self::server_url(&server_url)?, force?.unwrap_or(false)).await?;
+            let server = self::server_url(&server_url)?;
+            inner.engine.revoke(&server, force?.unwrap_or(false)).await?;
+            inner.token_strings.borrow_mut().remove(server.as_str());
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -497,6 +518,7 @@ impl McpAuth {
     pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
         if let Ok(server) = self::server_url(&server_url) {
             let dropped = self.inner.engine.forget(&server);
+            self.inner.token_strings.borrow_mut().remove(server.as_str());
             let inner = self.inner.clone();
             wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server, dropped.as_deref()).await });
         }
@@ -616,19 +638,28 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
         Some(i) if i.is_object() => i.unchecked_into(),
         _ => RequestInit::new(),
     };
-    let request = match input {
-        Some(v) if v.is_instance_of::<Request>() => Request::new_with_request_and_init(v.unchecked_ref(), &init),
+    let target = match &input {
+        Some(v) if v.is_instance_of::<Request>() => None,
         // a string or a `URL` (its `toString()` is its href)
-        Some(v) if !v.is_undefined() && !v.is_null() => {
-            let s: String = v.unchecked_ref::<js_sys::Object>().to_string().into();
-            Request::new_with_str_and_init(&s, &init)
-        }
-        _ => Request::new_with_str_and_init(server.as_str(), &init),
+        Some(v) if !v.is_undefined() && !v.is_null() => Some(String::from(v.unchecked_ref::<js_sys::Object>().to_string())),
+        _ => Some(server.as_str().to_string()),
+    };
+    let request = match (&target, &input) {
+        (Some(url), _) => Request::new_with_str_and_init(url, &init),
+        (None, Some(v)) => Request::new_with_request_and_init(v.unchecked_ref(), &init),
+        (None, None) => Request::new_with_str_and_init(server.as_str(), &init),
     }
     .map_err(|e| invalid(js_message(&e)))?;
+    // a body given as a string (JSON-RPC, a form) is sent as it is by every attempt; any other
+    // (a stream, a Request's) goes through `Request.clone()`, whose body is a stream
+    let plain_body = target.is_some() && js_sys::Reflect::get(&init, &JsValue::from_str("body")).is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
     let send = |credentials: Option<crate::flow::Credentials>| {
         // every send takes its own copy: a body can be read once
-        let copy = request.clone().map_err(|e| invalid(js_message(&e)));
+        let copy = match (&target, plain_body) {
+            (Some(url), true) => Request::new_with_str_and_init(url, &init),
+            _ => request.clone(),
+        }
+        .map_err(|e| invalid(js_message(&e)));
         async move {
             let req = copy?;
             if let Some(c) = credentials {

@@ -40,6 +40,9 @@ extern "C" {
     fn ack(this: &ResultWatch, state: &str);
     #[wasm_bindgen(method)]
     fn stop(this: &ResultWatch);
+    /// Resolves when a message arrives, or after `ms` (to look at the popup again).
+    #[wasm_bindgen(method)]
+    fn next(this: &ResultWatch, ms: i32) -> Promise;
     /// The popup's end of R22 (shell.js): channel and `postMessage` to the opener, then the
     /// opener's word that it took the parameters (`true`), or `false` after the timeout.
     #[wasm_bindgen(js_name = handOver)]
@@ -157,6 +160,7 @@ pub async fn wait_for_result(w: Watch<'_>) -> Result<CallbackParams, McpError> {
                 return Err(McpError::new(ErrorCode::PopupClosed, "the sign-in window was closed"));
             }
         }
-        sleep(POLL_MS).await;
+        // woken by the popup's message at once; the popup's state is looked at every POLL_MS
+        let _ = JsFuture::from(watch.0.next(POLL_MS)).await;
     }
 }

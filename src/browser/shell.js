@@ -13,7 +13,8 @@
  */
 export function watchResult(popup, channel) {
   const texts = [];
-  const keep = (d) => { if (typeof d == "string") texts.push(d); };
+  let wake = null;
+  const keep = (d) => { if (typeof d == "string") { texts.push(d); wake?.(); } };
   const onMessage = (e) => { if (e.origin == location.origin && e.source == popup) keep(e.data); };
   addEventListener("message", onMessage);
   let bc;
@@ -27,7 +28,12 @@ export function watchResult(popup, channel) {
       bc?.postMessage(TAKEN + state);
       try { popup.postMessage(TAKEN + state, location.origin); } catch {}
     },
-    stop() { removeEventListener("message", onMessage); bc?.close(); },
+    stop() { removeEventListener("message", onMessage); bc?.close(); wake?.(); },
+    /** Resolves when a message arrives, or after `ms`. */
+    next: (ms) => new Promise((resolve) => {
+      const timer = setTimeout(() => { wake = null; resolve(); }, ms);
+      wake = () => { clearTimeout(timer); wake = null; resolve(); };
+    }),
   };
 }
 
@@ -71,35 +77,65 @@ export const userActivation = () => !!globalThis.navigator?.userActivation?.isAc
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Each lock name's queue in this page, where Web Locks are missing (an insecure context). */
-const queues = new Map();
-
 /**
- * Takes the Web Lock `name`, shared by every tab of the origin and every caller in the page
- * (R26), and resolves with the function that releases it; rejects when the lock is not free
- * within `timeoutMs` (an orphaned lock never hangs a call). Without Web Locks, the callers of
- * this page queue for it one after another, with the same bound.
+ * Takes the lock `name`, shared by every tab of the origin and every caller in the page (R26),
+ * and resolves with the function that releases it; rejects when the lock is not free within
+ * `timeoutMs` (an orphaned lock never hangs a call). The page's callers queue here, and the Web
+ * Lock is taken once for a run of them: a release hands it to the next caller of the page at
+ * once, and it goes back to the other tabs when the page has no one waiting. Without Web Locks
+ * (an insecure context) the page's callers still queue, with the same bound.
  * @param {string} name
  * @param {number} timeoutMs
  * @returns {Promise<() => void>}
  */
 export function acquireLock(name, timeoutMs) {
-  const locks = globalThis.navigator?.locks;
-  if (locks) {
-    return new Promise((resolve, reject) => {
-      const held = () => new Promise((release) => resolve(release));
-      locks.request(name, { signal: AbortSignal.timeout(timeoutMs) }, held).catch(reject);
-    });
-  }
-  const before = queues.get(name) ?? Promise.resolve();
-  let release;
-  const mine = new Promise((r) => (release = r));
-  queues.set(name, before.then(() => mine));
+  let line = lines.get(name);
+  if (!line) lines.set(name, (line = { waiting: [], held: false, web: null, asking: false }));
   return new Promise((resolve, reject) => {
-    let late = false;
-    const timer = setTimeout(() => { late = true; reject(new DOMException("lock wait timed out", "TimeoutError")); }, timeoutMs);
-    // a waiter that gave up passes its turn on at once
-    before.then(() => { clearTimeout(timer); if (late) release(); else resolve(release); });
+    const waiter = { resolve };
+    waiter.timer = setTimeout(() => {
+      // a waiter that gave up leaves the line at once
+      line.waiting = line.waiting.filter((w) => w !== waiter);
+      reject(new DOMException("lock wait timed out", "TimeoutError"));
+      settle(name, line);
+    }, timeoutMs);
+    line.waiting.push(waiter);
+    settle(name, line, timeoutMs);
+  });
+}
+
+/** Each lock name's line in this page: its waiters, whether one of them holds it, and the Web
+ *  Lock's release while the page holds that. */
+const lines = new Map();
+
+function settle(name, line, timeoutMs = 10000) {
+  if (line.held) return;
+  if (!line.waiting.length) {
+    // no one in the page wants it: back to the other tabs
+    if (line.web) { line.web(); line.web = null; }
+    if (!line.asking) lines.delete(name);
+    return;
+  }
+  const locks = globalThis.navigator?.locks;
+  if (locks && !line.web) {
+    if (line.asking) return;
+    line.asking = true;
+    locks.request(name, { signal: AbortSignal.timeout(timeoutMs) }, () => new Promise((release) => {
+      line.asking = false;
+      line.web = release;
+      settle(name, line);
+    })).catch(() => { line.asking = false; settle(name, line); });
+    return;
+  }
+  const next = line.waiting.shift();
+  clearTimeout(next.timer);
+  line.held = true;
+  let released = false;
+  next.resolve(() => {
+    if (released) return;
+    released = true;
+    line.held = false;
+    settle(name, line);
   });
 }
 

@@ -79,6 +79,9 @@ pub struct Engine<H, S, E, L, V> {
     pub popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
     /// R34: the latest `DPoP-Nonce` per origin (RFC 9449 §8, §9), for the next proof there.
     pub dpop_nonces: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+    /// The record's token set per server, as last read or written, so that a fresh token costs
+    /// no storage read and no parse; dropped on every write here and in other tabs.
+    pub token_cache: std::cell::RefCell<std::collections::BTreeMap<String, TokenSet>>,
 }
 
 /// R28: step-up attempts per server and request.
@@ -135,7 +138,30 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     fn save_server(&self, rec: &ServerRecord) -> Result<(), McpError> {
-        self.save(&self.server_key(&rec.server_url), rec)
+        self.uncache(&rec.server_url);
+        self.save(&self.server_key(&rec.server_url), rec)?;
+        // what is stored is what is kept in memory
+        if let Some(t) = &rec.tokens {
+            self.token_cache.borrow_mut().insert(rec.server_url.clone(), t.clone());
+        }
+        Ok(())
+    }
+
+    /// Drops the in-memory copy of a server's tokens: after this tab writes its record, and when
+    /// another tab did (the shell calls it on the `storage` event); `None`: every server's.
+    pub fn uncache(&self, server_url: &str) {
+        self.token_cache.borrow_mut().remove(server_url);
+    }
+    /// The fresh access token kept in memory for the server whose canonical URL is exactly
+    /// `href`, if there is one: what `getAccessToken` answers without a future (issue 13).
+    pub fn fresh_cached_token(&self, href: &str) -> Option<AccessToken> {
+        let now = self.env.now_ms();
+        let cache = self.token_cache.borrow();
+        cache.get(href).filter(|t| !t.expires_within(now, self.config.refresh_skew_ms)).map(|t| t.access_token.clone())
+    }
+
+    pub fn uncache_all(&self) {
+        self.token_cache.borrow_mut().clear();
     }
 
     fn stored_client(&self, issuer: &str) -> Option<Client> {
@@ -144,11 +170,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .map(|r| r.client)
     }
 
-    /// The vault's key for an issuer's client secret (R33).
     /// R34: one DPoP key per issuer.
     fn dpop_key(&self, issuer: &str) -> String {
         format!("{}:dpop:{issuer}", self.config.prefix)
     }
+    /// The vault's key for an issuer's client secret (R33).
     fn secret_key(&self, issuer: &str) -> String {
         format!("{}:client-secret:{issuer}", self.config.prefix)
     }
@@ -259,10 +285,15 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// R28, R34: how a request carries `tokens`: `DPoP` and a proof for a bound token,
     /// `Bearer` otherwise.
-    async fn credentials(&self, issuer: Option<&str>, tokens: &TokenSet, method: &str, url: &Url) -> Result<Credentials, McpError> {
+    async fn credentials(&self, server: &ServerUrl, tokens: &TokenSet, method: &str, url: &Url) -> Result<Credentials, McpError> {
         let token = tokens.access_token.clone();
-        match issuer.filter(|_| dpop::is_dpop_bound(&tokens.token_type)) {
-            Some(issuer) => Ok(Credentials { scheme: "DPoP", proof: Some(self.dpop_proof(issuer, method, url, Some(&token)).await?), token }),
+        // the issuer (whose key signs) is read only for a bound token
+        let issuer = match dpop::is_dpop_bound(&tokens.token_type) {
+            true => self.load_server(server.as_str()).and_then(|r| r.issuer),
+            false => None,
+        };
+        match issuer {
+            Some(issuer) => Ok(Credentials { scheme: "DPoP", proof: Some(self.dpop_proof(&issuer, method, url, Some(&token)).await?), token }),
             None => Ok(Credentials { scheme: "Bearer", token, proof: None }),
         }
     }
@@ -597,8 +628,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// send it, R34).
     async fn current_tokens(&self, server: &ServerUrl) -> Result<TokenSet, McpError> {
         let href = server.as_str();
-        let tokens = self.load_server(href).and_then(|r| r.tokens).ok_or_else(|| not_authorized(href))?;
         let now = self.env.now_ms();
+        let cached = self.token_cache.borrow().get(href).cloned();
+        let tokens = match cached {
+            Some(t) => t,
+            None => {
+                let t = self.load_server(href).and_then(|r| r.tokens).ok_or_else(|| not_authorized(href))?;
+                self.token_cache.borrow_mut().insert(href.to_string(), t.clone());
+                t
+            }
+        };
         if !tokens.expires_within(now, self.config.refresh_skew_ms) {
             return Ok(tokens);
         }
@@ -625,6 +664,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
         let href = server.as_str();
         let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
+        // a caller in this page refreshed while this one waited: its tokens, from memory, with no
+        // record to parse and no vault to read (another tab's write has dropped this copy)
+        let now = self.env.now_ms();
+        let theirs = self.token_cache.borrow().get(href).filter(|t| t.access_token != *seen && !t.expires_within(now, 0)).cloned();
+        if let Some(t) = theirs {
+            return Ok(t);
+        }
         let mut rec = self.load_server(href).ok_or_else(|| not_authorized(href))?;
         let current = self.full_tokens(&rec).await.ok_or_else(|| not_authorized(href))?;
         if current.refresh_token.is_none() {
@@ -724,11 +770,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Err(e) if e.code == ErrorCode::AuthorizationRequired => None,
             Err(e) => return Err(e),
         };
-        let issuer = self.load_server(server.as_str()).and_then(|r| r.issuer);
         let (mut retried, mut nonce_retried) = (false, false);
         loop {
             let credentials = match &tokens {
-                Some(t) => Some(self.credentials(issuer.as_deref(), t, method, &url).await?),
+                Some(t) => Some(self.credentials(server, t, method, &url).await?),
                 None => None,
             };
             let bound = credentials.as_ref().is_some_and(|c| c.proof.is_some());
@@ -911,6 +956,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub fn forget(&self, server: &ServerUrl) -> Option<String> {
         let href = server.as_str();
         let issuer = self.load_server(href).and_then(|r| r.issuer);
+        self.uncache(href);
         self.store.remove(&self.server_key(href));
         self.popup_flows.borrow_mut().retain(|f| f.server_url != href);
         let flows = self.flow_key("");

@@ -255,6 +255,7 @@ impl World {
             },
             popup_flows: RefCell::default(),
             dpop_nonces: RefCell::default(),
+            token_cache: RefCell::default(),
         }
     }
 
@@ -1292,4 +1293,29 @@ fn r26_r34_the_single_flight_holds_for_dpop_bound_tokens() {
     let refreshes = w.http.log.borrow().iter().filter(|r| r.url.as_str() == "https://as.example/token" && r.header("dpop").is_some()).count();
     assert_eq!(refreshes, 2, "the code exchange and one refresh");
     assert!(s.credentials().iter().all(|c| c.as_ref().is_some_and(|c| c.scheme == "DPoP" && c.token.secret() == "at-2")));
+}
+
+/// R26 (issue 13): a fresh token is served from memory, without reading or parsing storage; a
+/// write in this tab or another (`uncache`, on the `storage` event) makes the next call read
+/// again.
+#[test]
+fn r26_a_fresh_token_costs_no_storage_read_until_something_writes() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
+    // what is stored is now unreadable: a read would notice (and report a corrupt record)
+    let key = format!("mcp-oauth:server:{MCP}");
+    let kept = w.store.0.borrow().get(&key).cloned().unwrap();
+    w.store.0.borrow_mut().insert(key.clone(), "not json".into());
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
+    assert!(w.env.warnings.borrow().is_empty(), "storage was not read");
+    // another tab replaced the record: after the storage event, the next call reads it
+    w.store.0.borrow_mut().insert(key.clone(), kept.replace("at-1", "at-other-tab"));
+    e.uncache(MCP);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-other-tab");
+    // this tab's own writes (a revocation here) are seen at once
+    w.http.json("https://as.example/revoke", 200, "");
+    block_on(e.revoke(&srv(MCP), false)).unwrap();
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
 }

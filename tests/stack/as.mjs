@@ -15,7 +15,7 @@
 
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { listen } from './listen.mjs';
+import { listen, onTheWire } from './listen.mjs';
 
 export const TEST_ACCOUNT = 'test-user';
 export const RESOURCE_SCOPE = 'mcp:tools';
@@ -99,11 +99,12 @@ function interactionPage({ uid, clientName, clientId, scope, resource, prompt })
  * @param {boolean} [o.dpopNonce] with dpop: every proof must carry a server nonce (RFC 9449 §8)
  * @param {boolean} [o.registration] open dynamic client registration (default true)
  * @param {object[]} [o.clients] pre-registered clients (oidc-provider client metadata)
+ * @param {{ delayMs?: number }} [o.wire] an added delay before every response
  * @param {boolean} [o.quiet]
  */
 export async function startAuthorizationServer({
   port, resource, events, autoApprove = false, accessTokenTTL = 600, refreshTokenTTL = 14 * 24 * 3600,
-  dpop = false, dpopNonce = false, registration = true, clients = [], quiet = false,
+  dpop = false, dpopNonce = false, registration = true, clients = [], wire, quiet = false,
 }) {
   const { default: Provider, errors } = await loadProvider();
   const issuer = `http://127.0.0.1:${port}`;
@@ -377,7 +378,7 @@ export async function startAuthorizationServer({
   });
 
   // ---- listen ------------------------------------------------------------------------------
-  const server = createServer(provider.callback());
+  const server = createServer(onTheWire('as', provider.callback(), events, wire));
   await listen(server, port);
 
   return {

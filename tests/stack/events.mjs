@@ -15,6 +15,8 @@ export function createEvents() {
     errors: [], // { where: "<oidc-provider event>", error, error_description }
     // MCP server
     mcpRequests: [], // { method, path, hadAuthorization, protocolVersion, rpcMethods, status, error?, client_id?, aud?, scheme? }
+    // both servers, every exchange (preflights included): { server: "as" | "mcp", method, path, start, end }
+    http: [],
   };
   // every record also has `at` (ms since epoch)
   const listeners = new Set();

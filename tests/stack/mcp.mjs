@@ -21,7 +21,7 @@ import {
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
-import { listen } from './listen.mjs';
+import { listen, onTheWire } from './listen.mjs';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -87,10 +87,11 @@ const DPOP_MAX_AGE = 300;
  * @param {boolean} [o.dpop] accept DPoP-bound tokens (default false: Bearer only)
  * @param {boolean} [o.dpopNonce] with dpop: proofs must carry this server's nonce (RFC 9449 §9)
  * @param {string} [o.name] the MCP server's and the resource's name
+ * @param {{ delayMs?: number }} [o.wire] an added delay before every response
  * @param {boolean} [o.quiet]
  */
 export async function startMcpServer({
-  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, dpopNonce = false, name = 'mcp-oauth-wasm test server', quiet = false,
+  port, issuer, events, requiredScope = 'mcp:tools', dpop = false, dpopNonce = false, name = 'mcp-oauth-wasm test server', wire, quiet = false,
 }) {
   const origin = `http://127.0.0.1:${port}`;
   const resource = `${origin}/mcp`;
@@ -274,13 +275,13 @@ export async function startMcpServer({
     await transport.handleRequest(req, res, body);
   }
 
-  const httpServer = createServer((req, res) => {
+  const httpServer = createServer(onTheWire('mcp', (req, res) => {
     handle(req, res).catch((err) => {
       if (!quiet) console.error('[mcp] request failed:', err);
       if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
       else res.end();
     });
-  });
+  }, events, wire));
   await listen(httpServer, port);
 
   return {

@@ -51,13 +51,14 @@ function port(value, envName, fallback) {
  * @param {boolean} [o.dpop] DPoP (RFC 9449) at the AS and the MCP server, default off
  * @param {boolean} [o.dpopNonce] with dpop: both servers demand a nonce in every proof
  * @param {boolean} [o.preregistered] also start the pre-registered pair, default off
+ * @param {boolean} [o.cacheable] the web server lets the browser cache its files
  * @param {number} [o.closedAsPort] default env MCP_OAUTH_CLOSED_AS_PORT or 9413
  * @param {number} [o.closedMcpPort] default env MCP_OAUTH_CLOSED_MCP_PORT or 9414
  */
 export async function startStack({
   asPort, mcpPort, webPort, webRoot, pkgDir, quiet = false,
   autoApprove = false, accessTokenTTL, refreshTokenTTL, dpop = false, dpopNonce = false,
-  preregistered = false, closedAsPort, closedMcpPort,
+  preregistered = false, closedAsPort, closedMcpPort, cacheable = false,
 } = {}) {
   const ports = {
     as: port(asPort, 'MCP_OAUTH_AS_PORT', 9410),
@@ -74,6 +75,7 @@ export async function startStack({
   const events = createEvents();
 
   const started = [];
+  const wire = { delayMs: 0 };
   let closed = null;
   let stopped = false;
   async function stop() {
@@ -87,9 +89,9 @@ export async function startStack({
 
   try {
     started.push(await startAuthorizationServer({
-      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, dpopNonce, quiet,
+      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, dpopNonce, wire, quiet,
     }));
-    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, dpopNonce, quiet }));
+    started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, dpopNonce, wire, quiet }));
     if (preregistered) {
       closed = {
         asUrl: `http://127.0.0.1:${ports.closedAs}`,
@@ -120,6 +122,7 @@ export async function startStack({
       appsRoot: path.join(repoRoot, 'tests', 'apps'),
       pkgDir: pkgDir ?? (process.env.MCP_OAUTH_PKG_DIR ? path.resolve(process.env.MCP_OAUTH_PKG_DIR) : path.join(repoRoot, 'pkg')),
       config: { mcpUrl, asUrl, resource, preregistered: closed },
+      cacheable,
     }));
   } catch (err) {
     await stop();
@@ -129,7 +132,9 @@ export async function startStack({
   // the authorization server itself (its provider and http server), for tests that stop it
   // for a while or act on its grants
   const authorizationServer = started[0];
-  return { asUrl, mcpUrl, webUrl, resource, events, stop, authorizationServer, preregistered: closed };
+  /** An added delay before every response of the authorization server and the MCP server. */
+  const setResponseDelay = (ms) => { wire.delayMs = ms; };
+  return { asUrl, mcpUrl, webUrl, resource, events, stop, authorizationServer, preregistered: closed, setResponseDelay };
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -49,8 +49,10 @@ export const CSP = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; bas
  * @param {string} o.pkgDir absolute path of pkg/
  * @param {string} [o.appsRoot] absolute path of tests/apps/
  * @param {object} o.config served as /config.json
+ * @param {boolean} [o.cacheable] let the browser cache files for an hour (the benchmark's
+ *   "served from cache"); by default nothing is cached, so a rebuilt package is always seen
  */
-export async function startWebServer({ port, webRoot, pkgDir, appsRoot, config }) {
+export async function startWebServer({ port, webRoot, pkgDir, appsRoot, config, cacheable = false }) {
   const origin = `http://127.0.0.1:${port}`;
   // URL prefix -> directory, the longest prefix first
   const mounts = [['/pkg/', path.resolve(pkgDir)]];
@@ -97,7 +99,7 @@ export async function startWebServer({ port, webRoot, pkgDir, appsRoot, config }
     const headers = {
       'Content-Type': type,
       'Content-Length': st.size,
-      'Cache-Control': 'no-store',
+      'Cache-Control': cacheable ? 'max-age=3600' : 'no-store',
       'X-Content-Type-Options': 'nosniff',
     };
     if (type.startsWith('text/html')) headers['Content-Security-Policy'] = CSP;
