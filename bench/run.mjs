@@ -134,31 +134,13 @@ const sides = {
     }, url),
     expiresAt: (page, url) => page.evaluate((u) => window.side.auth.status(u).expiresAt, url),
     signedIn: (page, url) => page.evaluate((u) => ['authorized', 'expired'].includes(window.side.auth.status(u).state), url),
-    underLoad: (page, n) => page.evaluate(async (k) => {
-      const t0 = performance.now();
-      const results = await Promise.allSettled(Array.from({ length: k }, () => window.side.client.listTools()));
-      return { failures: results.filter((r) => r.status === 'rejected').length, ms: performance.now() - t0 };
-    }, n),
     hot: (page, url, calls, fetches) => page.evaluate(async ({ u, calls, fetches }) => {
+      const { hotPath } = await import('/hot.js');
       const { auth } = window.side;
-      let t0 = performance.now();
-      for (let i = 0; i < calls; i += 1) await auth.getAccessToken(u);
-      const tokenUs = ((performance.now() - t0) / calls) * 1000;
-      const init = () => ({ method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
-      const token = await auth.getAccessToken(u);
-      let plain = 0;
-      let side = 0;
-      for (let i = 0; i < fetches; i += 1) {
-        t0 = performance.now();
-        const a = init();
-        a.headers.authorization = `Bearer ${token}`;
-        await (await fetch(u, a)).text();
-        plain += performance.now() - t0;
-        t0 = performance.now();
-        await (await auth.fetch(u, u, init())).text();
-        side += performance.now() - t0;
-      }
-      return { tokenUs, fetchRatio: side / plain };
+      return hotPath({
+        url: u, calls, fetches, token: () => auth.getAccessToken(u), bearer: await auth.getAccessToken(u),
+        authorizedFetch: (init) => auth.fetch(u, u, init),
+      });
     }, { u: url, calls, fetches }),
   },
   sdk: {
@@ -194,33 +176,18 @@ const sides = {
       return (window.side.savedAt ?? Date.now()) + t.expires_in * 1000;
     }),
     signedIn: (page) => page.evaluate(() => localStorage.getItem('sdk-bench:tokens') != null),
-    underLoad: (page, n) => page.evaluate(async (k) => {
-      const t0 = performance.now();
-      const results = await Promise.allSettled(Array.from({ length: k }, () => window.side.client.listTools()));
-      return { failures: results.filter((r) => r.status === 'rejected').length, ms: performance.now() - t0 };
-    }, n),
     hot: (page, url, calls, fetches) => page.evaluate(async ({ u, calls, fetches }) => {
+      const { hotPath } = await import('/hot.js');
       const { provider } = window.side;
-      let t0 = performance.now();
-      for (let i = 0; i < calls; i += 1) await provider.tokens(); // what its transport reads per request
-      const tokenUs = ((performance.now() - t0) / calls) * 1000;
-      const init = () => ({ method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
-      const token = (await provider.tokens()).access_token;
-      let plain = 0;
-      let side = 0;
-      for (let i = 0; i < fetches; i += 1) {
-        t0 = performance.now();
-        const a = init();
-        a.headers.authorization = `Bearer ${token}`;
-        await (await fetch(u, a)).text();
-        plain += performance.now() - t0;
-        t0 = performance.now();
-        const b = init();
-        b.headers.authorization = `Bearer ${(await provider.tokens()).access_token}`;
-        await (await fetch(u, b)).text();
-        side += performance.now() - t0;
-      }
-      return { tokenUs, fetchRatio: side / plain };
+      return hotPath({
+        url: u, calls, fetches,
+        token: () => provider.tokens(), // what its transport reads per request
+        bearer: (await provider.tokens()).access_token,
+        authorizedFetch: async (init) => {
+          init.headers.authorization = `Bearer ${(await provider.tokens()).access_token}`;
+          return fetch(u, init);
+        },
+      });
     }, { u: url, calls, fetches }),
   },
 };
@@ -259,7 +226,7 @@ async function round(side) {
     for (const n of LOADS) {
       await waitExpired(side, page);
       const since = Date.now();
-      const r = await s.underLoad(page, n);
+      const r = await page.evaluate(async (k) => (await import('/hot.js')).underLoad(window.side.client, k), n);
       if (side === 'sdk') await page.evaluate(() => { window.side.savedAt = Date.now(); });
       const w = wire(since);
       const signedIn = await s.signedIn(page, mcpUrl);

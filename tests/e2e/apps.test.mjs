@@ -13,7 +13,7 @@ import { build } from 'vite';
 import { startStack } from '../stack/stack.mjs';
 import { CSP } from '../stack/web.mjs';
 import {
-  TIMEOUTS, assertPackageBuilt, launchBrowser, pkgDir, repoRoot, watchContext, withDiagnostics,
+  TIMEOUTS, assertPackageBuilt, cspWatchedContext, launchBrowser, pkgDir, repoRoot, withDiagnostics,
 } from './helpers.mjs';
 
 const base = Number(process.env.MCP_OAUTH_E2E_APPS_PORT ?? 9470);
@@ -41,14 +41,7 @@ after(async () => {
 
 /** Open `pagePath` in a fresh context that records CSP violations; returns the page and its response. */
 async function open(t, pagePath) {
-  const context = await browser.newContext();
-  t.after(() => context.close().catch(() => {}));
-  context.setDefaultTimeout(TIMEOUTS.action);
-  await context.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-  const d = watchContext(context);
+  const { context, d } = await cspWatchedContext(browser, t);
   const page = await context.newPage();
   const run = (fn) => withDiagnostics(d, () => page, stack, fn, `apps-${t.name.split(' ').slice(0, 5).join('-')}`);
   const response = await run(() => page.goto(`${stack.webUrl}${pagePath}`));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startStack } from '../stack/stack.mjs';
 import {
-  TIMEOUTS, artifactsDir, assertPackageBuilt, launchBrowser, pkgDir, watchContext, withDiagnostics,
+  artifactsDir, assertPackageBuilt, cspWatchedContext, launchBrowser, pkgDir, withDiagnostics,
 } from './helpers.mjs';
 
 const base = Number(process.env.MCP_OAUTH_E2E_DEBUGGER_PORT ?? 9460);
@@ -36,14 +36,7 @@ after(async () => {
 
 /** A fresh context on the debugger, with CSP violations collected. */
 async function openDebugger(t, viewport) {
-  const context = await browser.newContext(viewport ? { viewport } : {});
-  t.after(() => context.close().catch(() => {}));
-  context.setDefaultTimeout(TIMEOUTS.action);
-  await context.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-  const d = watchContext(context);
+  const { context, d } = await cspWatchedContext(browser, t, viewport ? { viewport } : {});
   const page = await context.newPage();
   const run = (fn) => withDiagnostics(d, () => page, stack, fn, `debugger-${t.name.split(' ').slice(0, 4).join('-')}`);
   await run(async () => {

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startStack } from '../stack/stack.mjs';
 import {
-  TIMEOUTS, assertPackageBuilt, launchBrowser, pkgDir, sha256, watchContext, withDiagnostics,
+  TIMEOUTS, assertPackageBuilt, launchBrowser, openPlainApp, pkgDir, sha256, watchContext, withDiagnostics,
 } from './helpers.mjs';
 
 const base = Number(process.env.MCP_OAUTH_E2E_DPOP_PORT ?? 9480);
@@ -29,13 +29,7 @@ before(async () => {
   const context = await browser.newContext();
   context.setDefaultTimeout(TIMEOUTS.action);
   d = watchContext(context);
-  page = await context.newPage();
-  await page.goto(`${stack.webUrl}/apps/plain/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.evaluate(async () => {
-    const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
-  });
+  page = await openPlainApp(context, stack.webUrl);
 }, { timeout: 60_000 });
 
 after(async () => {

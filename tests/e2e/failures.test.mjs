@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startStack } from '../stack/stack.mjs';
 import { listen } from '../stack/listen.mjs';
-import { TIMEOUTS, assertPackageBuilt, launchBrowser, pkgDir, watchContext, withDiagnostics } from './helpers.mjs';
+import {
+  TIMEOUTS, assertPackageBuilt, launchBrowser, openPlainApp, pkgDir, watchContext, withDiagnostics,
+} from './helpers.mjs';
 
 const base = Number(process.env.MCP_OAUTH_E2E_FAILURES_PORT ?? 9450);
 let stack;
@@ -26,13 +28,7 @@ before(async () => {
   context = await browser.newContext();
   context.setDefaultTimeout(TIMEOUTS.action);
   d = watchContext(context);
-  page = await context.newPage();
-  await page.goto(`${stack.webUrl}/apps/plain/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.evaluate(async () => {
-    const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
-  });
+  page = await openPlainApp(context, stack.webUrl);
 }, { timeout: 60_000 });
 
 after(async () => {

@@ -141,3 +141,33 @@ export const jwtsIn = (s) => s.match(/eyJ[\w-]*\.[\w-]+\.[\w-]+/g) ?? [];
 export function decodeJwtPayload(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 }
+
+/**
+ * The plain app (tests/apps/plain/) in a new page of `context`, ready, with an `McpAuth` of its
+ * own (refresh skew 1 s) as `window.testAuth` beside the app's.
+ */
+export async function openPlainApp(context, webUrl) {
+  const page = await context.newPage();
+  await page.goto(`${webUrl}/apps/plain/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(async () => {
+    const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
+    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
+  });
+  return page;
+}
+
+/**
+ * A new context, closed after test `t`, whose pages are watched (`d`) and record every CSP
+ * violation in `window.cspViolations`.
+ */
+export async function cspWatchedContext(browser, t, options = {}) {
+  const context = await browser.newContext(options);
+  t.after(() => context.close().catch(() => {}));
+  context.setDefaultTimeout(TIMEOUTS.action);
+  await context.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return { context, d: watchContext(context) };
+}

@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startStack } from '../stack/stack.mjs';
-import { TIMEOUTS, assertPackageBuilt, launchBrowser, pkgDir, watchContext, withDiagnostics } from './helpers.mjs';
+import {
+  TIMEOUTS, assertPackageBuilt, launchBrowser, openPlainApp, pkgDir, watchContext, withDiagnostics,
+} from './helpers.mjs';
 
 const base = Number(process.env.MCP_OAUTH_E2E_REFRESH_PORT ?? 9430);
 const TTL_SECONDS = 3;
@@ -30,17 +32,8 @@ after(async () => {
 
 const refreshes = () => stack.events.tokens.filter((t) => t.grant_type === 'refresh_token').length;
 
-/** A page of the demo with its own `McpAuth` (refresh skew 1 s) as `window.testAuth`. */
-async function openTab(context) {
-  const page = await context.newPage();
-  await page.goto(`${stack.webUrl}/apps/plain/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.evaluate(async () => {
-    const { McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
-    window.testAuth = new McpAuth({ redirectUri: `${location.origin}/apps/plain/callback.html`, refreshSkewSeconds: 1 });
-  });
-  return page;
-}
+/** A page of the plain app with its own `McpAuth` (refresh skew 1 s) as `window.testAuth`. */
+const openTab = (context) => openPlainApp(context, stack.webUrl);
 
 /** Waits in the page until the stored access token has expired (as the library counts it). */
 function untilExpired(page) {
