@@ -307,7 +307,7 @@ class Card {
     const pill = $('.pill', this.el);
     pill.dataset.state = state;
     if (pill.textContent !== text) pill.textContent = text;
-    const registration = { dynamic: 'registered dynamically', preregistered: 'pre-registered', metadata_document: 'client ID metadata document', manual: 'entered by hand' }[this.info?.registration];
+    const registration = { dynamic: 'registered dynamically', preregistered: 'pre-registered', metadata_document: 'client ID metadata document', manual: 'a client ID registered by hand' }[this.info?.registration];
     $('.f-issuer', this.el).textContent = s?.issuer ?? this.info?.issuer ?? '-';
     $('.f-client', this.el).textContent = s?.clientId ? `${s.clientId}${registration ? ` (${registration})` : ''}` : (registration ? `(${registration})` : '-');
     $('.f-scope', this.el).textContent = s?.scope ?? '-';

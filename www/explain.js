@@ -64,7 +64,7 @@ function hintFor(err, serverUrl) {
     case 'insecure_url':
       return 'Tokens must never travel in clear text: use the https URL.';
     case 'client_registration_required':
-      return 'Enter the client ID in the form below (the secret only if the server issued one).';
+      return 'Enter the client ID in the form above (the secret only if the server issued one), then Connect.';
     case 'popup_blocked':
       return 'Allow popups for this page, or choose the redirect mode.';
     case 'popup_closed':
