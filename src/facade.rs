@@ -193,6 +193,20 @@ fn reject(e: McpError) -> Promise {
 thread_local! {
     /// R35: the callbacks this document handled, by URL, with their promises.
     static CALLBACKS: std::cell::RefCell<BTreeMap<String, Promise>> = Default::default();
+    /// The page's in-memory token copies, one map per storage (kind and key prefix): instances
+    /// on the same storage share it, so a write by one is seen by the others at once (`storage`
+    /// events reach only other documents).
+    static TOKEN_CACHES: std::cell::RefCell<BTreeMap<String, crate::flow::engine::TokenCache>> = Default::default();
+}
+
+fn shared_token_cache(store: &BrowserStore, prefix: &str) -> crate::flow::engine::TokenCache {
+    let kind = match store {
+        BrowserStore::Local => "local",
+        BrowserStore::Session => "session",
+        // a memory store is the instance's own
+        BrowserStore::Memory(_) => return Default::default(),
+    };
+    TOKEN_CACHES.with(|c| c.borrow_mut().entry(format!("{kind}|{prefix}")).or_default().clone())
 }
 
 struct Inner {
@@ -331,7 +345,20 @@ impl McpAuth {
             BrowserStore::Memory(_) => BrowserStore::Memory(Default::default()),
             _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
         };
-        let inner = Rc::new(Inner { engine: Engine { http, store, env, lock: BrowserLock, vault, redirect_flows, config, popup_flows: Default::default(), dpop_nonces: Default::default(), token_cache: Default::default() }, popup_timeout_ms, token_strings: Default::default() });
+        let token_cache = shared_token_cache(&store, &config.prefix);
+        let engine = Engine {
+            http,
+            store,
+            env,
+            lock: BrowserLock,
+            vault,
+            redirect_flows,
+            config,
+            popup_flows: Default::default(),
+            dpop_nonces: Default::default(),
+            token_cache,
+        };
+        let inner = Rc::new(Inner { engine, popup_timeout_ms, token_strings: Default::default() });
         // R33: secrets an earlier release kept in plain storage move to the vault
         let migrating = inner.clone();
         wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });

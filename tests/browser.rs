@@ -465,9 +465,29 @@ async fn r34_the_dpop_key_is_non_extractable_kept_in_indexeddb_and_its_proofs_ve
     // deleted (forget): the next key is another one
     vault.dpop_delete("mcp-oauth:dpop:https://as.example").await;
     assert_ne!(vault.dpop_public_key("mcp-oauth:dpop:https://as.example").await.unwrap(), jwk);
+    // session storage: the tab's own key, which outlives a reload (a second handle finds it) and
+    // which a delete of the shared name (another tab forgetting the server) does not touch
+    let shared = BrowserVault::IndexedDb("mcp-oauth-test-dpop".into());
+    let session = BrowserVault::Session("mcp-oauth-test-dpop".into());
+    let tab_key = session.dpop_public_key("mcp-oauth:dpop:https://tab.example").await.unwrap();
+    assert_ne!(shared.dpop_public_key("mcp-oauth:dpop:https://tab.example").await.unwrap(), tab_key);
+    shared.dpop_delete("mcp-oauth:dpop:https://tab.example").await;
+    assert_eq!(BrowserVault::Session("mcp-oauth-test-dpop".into()).dpop_public_key("mcp-oauth:dpop:https://tab.example").await.unwrap(), tab_key);
     // memory storage: a key for the page's life
     let memory = BrowserVault::Memory(Default::default());
     let m1 = memory.dpop_public_key("mcp-oauth:dpop:https://mem.example").await.unwrap();
     assert_eq!(memory.dpop_public_key("mcp-oauth:dpop:https://mem.example").await.unwrap(), m1);
     assert_eq!(memory.dpop_sign("mcp-oauth:dpop:https://mem.example", b"x").await.unwrap().len(), 64);
+}
+
+/// R26: a lock the browser refuses outright (Web Locks take no name starting with "-") fails the
+/// caller at once, and the page goes on (no retry loop).
+#[wasm_bindgen_test]
+async fn r26_a_refused_web_lock_fails_the_caller_at_once() {
+    let started = js_sys::Date::now();
+    assert!(BrowserLock.acquire("-refused", 5_000).await.is_err());
+    assert!(js_sys::Date::now() - started < 2_000.0, "refused at once, not after the wait");
+    // the page still runs its timers and other locks
+    mcp_oauth_wasm::browser::popup::sleep(10).await;
+    drop(BrowserLock.acquire("mcp-oauth-test:after-refusal", 1_000).await.unwrap());
 }

@@ -92,7 +92,7 @@ export function acquireLock(name, timeoutMs) {
   let line = lines.get(name);
   if (!line) lines.set(name, (line = { waiting: [], held: false, web: null, asking: false }));
   return new Promise((resolve, reject) => {
-    const waiter = { resolve };
+    const waiter = { resolve, reject };
     waiter.timer = setTimeout(() => {
       // a waiter that gave up leaves the line at once
       line.waiting = line.waiting.filter((w) => w !== waiter);
@@ -124,7 +124,15 @@ function settle(name, line, timeoutMs = 10000) {
       line.asking = false;
       line.web = release;
       settle(name, line);
-    })).catch(() => { line.asking = false; settle(name, line); });
+    })).catch((err) => {
+      line.asking = false;
+      if (err?.name !== "AbortError" && err?.name !== "TimeoutError") {
+        // refused outright (an opaque origin, a document no longer active): every waiter is
+        // told at once, never asked again in a loop
+        for (const w of line.waiting.splice(0)) { clearTimeout(w.timer); w.reject(err); }
+      }
+      settle(name, line);
+    });
     return;
   }
   const next = line.waiting.shift();
@@ -255,6 +263,14 @@ async function dpopPair(db, name) {
   const tx = d.transaction(SECRETS, "readwrite");
   tx.objectStore(SECRETS).add(made, name); // `add`: when two tabs race, the first key wins
   try { await committed(tx); return made; } catch { return read(); }
+}
+
+/** This tab's id, kept in its sessionStorage (a reload keeps it; another tab has its own). */
+export function tabId() {
+  const key = "mcp-oauth-wasm:tab";
+  let id = sessionStorage.getItem(key);
+  if (!id) sessionStorage.setItem(key, (id = crypto.randomUUID()));
+  return id;
 }
 
 /** The public key as JWK members, JSON. @param {string | undefined} db @param {string} name */

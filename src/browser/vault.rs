@@ -4,9 +4,10 @@
 //! the page's memory for `memory` storage, or where IndexedDB is missing.
 //!
 //! DPoP keys (R34, RFC 9449): one ECDSA P-256 pair per issuer, made by WebCrypto with a private
-//! half that cannot be exported, kept as a `CryptoKeyPair` in the same IndexedDB database (for
-//! `session` storage too: a key is no secret that could leak, and a bound refresh token needs it
-//! after a reload), or in the page's memory for `memory` storage.
+//! half that cannot be exported, kept as a `CryptoKeyPair` in the same IndexedDB database, or in
+//! the page's memory for `memory` storage. For `session` storage the key is the tab's own (its
+//! name carries the tab's id from sessionStorage): it outlives a reload, as the tab's bound
+//! refresh token does, and another tab forgetting the server cannot delete it.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -38,6 +39,8 @@ extern "C" {
     fn dpop_sign(db: Option<&str>, name: &str, data: &[u8]) -> Promise;
     #[wasm_bindgen(js_name = dpopDelete)]
     fn dpop_delete(db: Option<&str>, name: &str) -> Promise;
+    #[wasm_bindgen(js_name = tabId, catch)]
+    fn tab_id() -> Result<String, JsValue>;
 }
 
 pub enum BrowserVault {
@@ -54,6 +57,14 @@ impl BrowserVault {
         match self {
             BrowserVault::IndexedDb(db) | BrowserVault::Session(db) => Some(db),
             BrowserVault::Memory(_) => None,
+        }
+    }
+
+    /// A DPoP key's name: for `session` storage, the tab's own.
+    fn key_name(&self, name: &str) -> Result<String, McpError> {
+        match self {
+            BrowserVault::Session(_) => Ok(format!("{name}@{}", tab_id().map_err(no_key)?)),
+            _ => Ok(name.to_string()),
         }
     }
 }
@@ -103,16 +114,18 @@ impl Vault for BrowserVault {
     }
 
     async fn dpop_public_key(&self, name: &str) -> Result<String, McpError> {
-        let jwk = JsFuture::from(dpop_public_key(self.key_db(), name)).await.map_err(no_key)?;
+        let jwk = JsFuture::from(dpop_public_key(self.key_db(), &self.key_name(name)?)).await.map_err(no_key)?;
         jwk.as_string().ok_or_else(|| no_key(JsValue::from_str("not a JWK")))
     }
 
     async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError> {
-        let signature = JsFuture::from(dpop_sign(self.key_db(), name, input)).await.map_err(no_key)?;
+        let signature = JsFuture::from(dpop_sign(self.key_db(), &self.key_name(name)?, input)).await.map_err(no_key)?;
         Ok(js_sys::Uint8Array::new(&signature).to_vec())
     }
 
     async fn dpop_delete(&self, name: &str) {
-        let _ = JsFuture::from(dpop_delete(self.key_db(), name)).await;
+        if let Ok(name) = self.key_name(name) {
+            let _ = JsFuture::from(dpop_delete(self.key_db(), &name)).await;
+        }
     }
 }

@@ -74,12 +74,17 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     out
 }
 
-/// The `Bearer` challenge's parameters (R2). `None` when there is no Bearer challenge.
+/// The parameters of the challenge a refusal stands on (R2): the `Bearer` challenge, or the
+/// `DPoP` one a server answering a DPoP-bound token sends (RFC 9449 §7.1) — whichever carries an
+/// `error`, else Bearer. `None` when there is neither.
 pub fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
-    let ch = parse_challenges(header).into_iter().find(|c| c.scheme == "bearer")?;
+    let all = parse_challenges(header);
+    let of = |scheme: &str| all.iter().find(|c| c.scheme == scheme);
+    let with_error = |c: &&Challenge| c.param("error").is_some();
+    let ch = of("bearer").filter(with_error).or_else(|| of("dpop").filter(with_error)).or_else(|| of("bearer")).or_else(|| of("dpop"))?;
     let get = |n: &str| ch.param(n).map(str::to_string);
     Some(BearerChallenge {
-        resource_metadata: get("resource_metadata"),
+        resource_metadata: get("resource_metadata").or_else(|| of("bearer").and_then(|b| b.param("resource_metadata")).map(str::to_string)),
         scope: get("scope"),
         error: get("error"),
         error_description: get("error_description"),
@@ -279,5 +284,19 @@ mod tests {
         }
         // an unterminated quoted string yields no value for that param
         assert_eq!(bearer_challenge("Bearer scope=\"x").map(|b| b.scope), Some(None));
+    }
+
+    /// R28, RFC 9449 §7.1: a DPoP resource server refuses with the DPoP scheme; its error, scope
+    /// and metadata count as a Bearer challenge's would, and an error-less DPoP challenge beside
+    /// a Bearer one does not hide the Bearer one's parameters.
+    #[test]
+    fn r28_r34_a_dpop_scheme_challenge_is_read_too() {
+        let c = bearer_challenge(r#"DPoP error="insufficient_scope", scope="mcp:admin", algs="ES256""#).unwrap();
+        assert_eq!((c.error.as_deref(), c.scope.as_deref()), (Some("insufficient_scope"), Some("mcp:admin")));
+        let c = bearer_challenge(r#"Bearer resource_metadata="https://m.example/prm", DPoP algs="ES256""#).unwrap();
+        assert_eq!((c.resource_metadata.as_deref(), c.error), (Some("https://m.example/prm"), None));
+        let c = bearer_challenge(r#"Bearer resource_metadata="https://m.example/prm", DPoP error="invalid_token", algs="ES256""#).unwrap();
+        assert_eq!((c.error.as_deref(), c.resource_metadata.as_deref()), (Some("invalid_token"), Some("https://m.example/prm")));
+        assert!(bearer_challenge(r#"Basic realm="x""#).is_none());
     }
 }

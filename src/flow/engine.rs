@@ -81,11 +81,16 @@ pub struct Engine<H, S, E, L, V> {
     pub dpop_nonces: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
     /// The record's token set per server, as last read or written, so that a fresh token costs
     /// no storage read and no parse; dropped on every write here and in other tabs.
-    pub token_cache: std::cell::RefCell<std::collections::BTreeMap<String, TokenSet>>,
+    /// Shared by the instances of a page that use the same storage (the shell hands them one
+    /// map), so one instance's write is seen by the others at once.
+    pub token_cache: TokenCache,
 }
 
 /// R28: step-up attempts per server and request.
 pub const MAX_STEP_UPS: u32 = 3;
+
+/// R34: `use_dpop_nonce` retries of one request at a resource server.
+const MAX_NONCE_RETRIES: u32 = 2;
 
 /// R26: how long a refresh waits for another caller's or tab's refresh of the same server.
 pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
@@ -244,14 +249,20 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     // ---- DPoP (R34, RFC 9449) ------------------------------------------------------------
 
+    /// Where a nonce is kept: per origin, and apart for the token endpoint and for resource
+    /// requests, whose servers may share an origin and each keep their own (RFC 9449 §8, §9).
+    fn nonce_key(url: &Url, resource: bool) -> String {
+        format!("{}|{}", if resource { "resource" } else { "token" }, url.origin().ascii_serialization())
+    }
+
     /// A proof for `htm` on `url` with the issuer's key (RFC 9449 §4.2): a fresh `jti`, the
-    /// origin's latest nonce, and `ath` for a resource request's token.
+    /// latest nonce of that server, and `ath` for a resource request's token.
     async fn dpop_proof(&self, issuer: &str, htm: &str, url: &Url, token: Option<&AccessToken>) -> Result<String, McpError> {
         let name = self.dpop_key(issuer);
         let jwk = parse_json::<PublicJwk>(&self.vault.dpop_public_key(&name).await?)
             .ok_or_else(|| McpError::new(ErrorCode::StorageUnavailable, "the DPoP key could not be read"))?;
         let jti = random_state(&self.random::<16>()?);
-        let nonce = self.dpop_nonces.borrow().get(&url.origin().ascii_serialization()).cloned();
+        let nonce = self.dpop_nonces.borrow().get(&Self::nonce_key(url, token.is_some())).cloned();
         let claims = dpop::Claims { jti: &jti, htm, htu: dpop::htu(url), iat: self.env.now_ms() / 1000, nonce: nonce.as_deref(), ath: token.map(dpop::ath) };
         let input = dpop::signing_input(&jwk, &claims);
         let signature = self.vault.dpop_sign(&name, input.as_bytes()).await?;
@@ -259,9 +270,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     /// RFC 9449 §8.2: a server may give a new nonce with any response.
-    fn remember_nonce(&self, url: &Url, nonce: Option<&str>) {
+    fn remember_nonce(&self, url: &Url, resource: bool, nonce: Option<&str>) {
         if let Some(n) = nonce.filter(|n| !n.is_empty()) {
-            self.dpop_nonces.borrow_mut().insert(url.origin().ascii_serialization(), n.to_string());
+            self.dpop_nonces.borrow_mut().insert(Self::nonce_key(url, resource), n.to_string());
         }
     }
 
@@ -274,7 +285,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             let mut with_proof = req.clone();
             with_proof.headers.push(("dpop".into(), self.dpop_proof(issuer, "POST", &req.url, None).await?));
             let resp = self.send(with_proof).await?;
-            self.remember_nonce(&req.url, resp.header("dpop-nonce"));
+            self.remember_nonce(&req.url, false, resp.header("dpop-nonce"));
             if !retried && dpop::authorization_server_nonce(&resp).is_some() {
                 retried = true;
                 continue;
@@ -452,9 +463,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 false,
             )
         });
-        // R12: a registration is for every scope the resource lists, never just this request's,
-        // so that a later step-up is not refused at servers holding a client to its scope
-        let registration_scope = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).filter(|s| !s.is_empty()).map(|s| s.join(" "));
+        // R12: a registration is for every scope the resource lists (and this request's), never
+        // just this request's, so that a later step-up is not refused at servers holding a client
+        // to its registered scope
+        let supported = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).map(|s| s.join(" "));
+        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref());
         let client = self.ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref()).await?;
         let state = random_state(&self.random::<16>()?);
         let flow = PendingFlow {
@@ -770,7 +783,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Err(e) if e.code == ErrorCode::AuthorizationRequired => None,
             Err(e) => return Err(e),
         };
-        let (mut retried, mut nonce_retried) = (false, false);
+        let (mut retried, mut nonce_retries) = (false, 0);
         loop {
             let credentials = match &tokens {
                 Some(t) => Some(self.credentials(server, t, method, &url).await?),
@@ -778,10 +791,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             };
             let bound = credentials.as_ref().is_some_and(|c| c.proof.is_some());
             let sent = send(credentials).await?;
-            self.remember_nonce(&url, sent.dpop_nonce.as_deref());
-            // R34, RFC 9449 §9: a resource server that wants a nonce gets one retry with it
-            if bound && !nonce_retried && dpop::resource_server_nonce(sent.status, sent.www_authenticate.as_deref(), sent.dpop_nonce.as_deref()).is_some() {
-                nonce_retried = true;
+            self.remember_nonce(&url, true, sent.dpop_nonce.as_deref());
+            // R34, RFC 9449 §9: a resource server that wants a nonce gets a retry with it (two at
+            // most: a refresh in between may meet a nonce that changed meanwhile)
+            if bound && nonce_retries < MAX_NONCE_RETRIES && dpop::resource_server_nonce(sent.status, sent.www_authenticate.as_deref(), sent.dpop_nonce.as_deref()).is_some() {
+                nonce_retries += 1;
                 continue;
             }
             let challenge = sent.www_authenticate.as_deref().and_then(bearer_challenge);
@@ -990,3 +1004,6 @@ enum Revoked {
     /// The server cannot be asked: no revocation endpoint, or no client to ask with.
     Nothing,
 }
+
+/// The in-memory copies of the servers' token sets (see `Engine::token_cache`).
+pub type TokenCache = std::rc::Rc<std::cell::RefCell<std::collections::BTreeMap<String, TokenSet>>>;

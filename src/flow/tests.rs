@@ -216,11 +216,13 @@ struct World {
     vault: FakeVault,
     /// sessionStorage, for full-page redirect flows
     session: MemStore,
+    /// the page's token copies, shared by every engine of this world (one page)
+    token_cache: super::engine::TokenCache,
 }
 
 impl World {
     fn new() -> World {
-        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default(), vault: FakeVault::default(), session: MemStore::default() };
+        let w = World { http: FakeHttp::default(), store: MemStore::default(), env: FakeEnv::default(), lock: FakeLock::default(), vault: FakeVault::default(), session: MemStore::default(), token_cache: Default::default() };
         *w.env.now.borrow_mut() = 1_000_000;
         w.http.route(MCP, |_| {
             Some(Ok(HttpResponse::new(
@@ -255,7 +257,7 @@ impl World {
             },
             popup_flows: RefCell::default(),
             dpop_nonces: RefCell::default(),
-            token_cache: RefCell::default(),
+            token_cache: self.token_cache.clone(),
         }
     }
 
@@ -1318,4 +1320,59 @@ fn r26_a_fresh_token_costs_no_storage_read_until_something_writes() {
     w.http.json("https://as.example/revoke", 200, "");
     block_on(e.revoke(&srv(MCP), false)).unwrap();
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+}
+
+/// R34: a token endpoint and a resource on one origin keep their own nonces: a refresh's
+/// `DPoP-Nonce` does not replace the one the resource server gave.
+#[test]
+fn r34_an_origin_shared_by_both_servers_keeps_two_nonces() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://mcp.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["S256"],"dpop_signing_alg_values_supported":["ES256"]}"#);
+    w.http.route("https://mcp.example/token", |req| {
+        let n = if param(req.body.as_deref().unwrap_or_default(), "grant_type").as_deref() == Some("refresh_token") { 2 } else { 1 };
+        let body = if n == 1 { r#"{"access_token":"at-1","token_type":"DPoP","expires_in":3600,"refresh_token":"rt-1"}"# } else { r#"{"access_token":"at-2","token_type":"DPoP","expires_in":3600,"refresh_token":"rt-2"}"# };
+        Some(Ok(HttpResponse::new(200, vec![("dpop-nonce".into(), format!("token-n{n}"))], body)))
+    });
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
+    let s = FakeSend::answering_with_nonces(&[(200, None, Some("resource-n1")), (200, None, None)]);
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    expire(&w);
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    let (_, refresh) = proof_parts(w.http.last_to("https://mcp.example/token").header("dpop").unwrap());
+    assert_eq!(refresh["nonce"], "token-n1", "the token endpoint's own nonce");
+    let (_, second) = proof_parts(s.credentials()[1].as_ref().unwrap().proof.as_deref().unwrap());
+    assert_eq!(second["nonce"], "resource-n1", "the resource server's own nonce, not the refresh's");
+}
+
+/// R28, R34: a DPoP resource server's refusal in its own scheme (RFC 9449 §7.1) is a step-up
+/// like a Bearer one.
+#[test]
+fn r28_r34_a_dpop_scheme_insufficient_scope_steps_up() {
+    let w = dpop_world("DPoP");
+    w.connect();
+    let e = w.engine();
+    let s = FakeSend::answering(&[(403, Some(r#"DPoP error="insufficient_scope", scope="mcp:admin", algs="ES256""#)), (200, None)]);
+    let asked = RefCell::new(Vec::new());
+    let step_up = |scope: Option<String>| {
+        asked.borrow_mut().push(scope.unwrap_or_default());
+        async { Ok(true) }
+    };
+    assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), "POST", MCP, |c| s.send(c), step_up)).unwrap(), 200);
+    assert_eq!(*asked.borrow(), ["mcp:tools mcp:admin"]);
+}
+
+/// R26, R29: two instances of one page on the same storage share their token copies: a
+/// revocation by one is seen by the other at once (no `storage` event reaches the same page).
+#[test]
+fn r26_r29_instances_of_a_page_share_their_token_copies() {
+    let w = World::new();
+    w.connect();
+    let (a, b) = (w.engine(), w.engine());
+    assert_eq!(block_on(a.access_token(&srv(MCP))).unwrap().secret(), "at-1");
+    w.http.json("https://as.example/revoke", 200, "");
+    block_on(b.revoke(&srv(MCP), false)).unwrap();
+    assert_eq!(a.fresh_cached_token(MCP), None);
+    assert_eq!(block_on(a.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
 }
