@@ -212,9 +212,6 @@ fn shared_token_cache(store: &BrowserStore, prefix: &str) -> crate::flow::engine
 struct Inner {
     engine: BrowserEngine,
     popup_timeout_ms: f64,
-    /// The JS string of each server's last token handed out, so a fresh token is not decoded
-    /// into a new JS string on every `getAccessToken`.
-    token_strings: std::cell::RefCell<std::collections::BTreeMap<String, (crate::core::secret::AccessToken, JsValue)>>,
 }
 
 /// The OAuth client for MCP servers. One per page is enough.
@@ -358,7 +355,7 @@ impl McpAuth {
             dpop_nonces: Default::default(),
             token_cache,
         };
-        let inner = Rc::new(Inner { engine, popup_timeout_ms, token_strings: Default::default() });
+        let inner = Rc::new(Inner { engine, popup_timeout_ms });
         // R33: secrets an earlier release kept in plain storage move to the vault
         let migrating = inner.clone();
         wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });
@@ -462,16 +459,7 @@ impl McpAuth {
     pub fn get_access_token(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) -> Promise {
         // a fresh token kept in memory, asked for by its canonical URL: no parse, no storage
         if let Some(token) = self.inner.engine.fresh_cached_token(&server_url) {
-            let mut strings = self.inner.token_strings.borrow_mut();
-            let js = match strings.get(&server_url) {
-                Some((t, js)) if *t == token => js.clone(),
-                _ => {
-                    let js = JsValue::from_str(token.secret());
-                    strings.insert(server_url, (token, js.clone()));
-                    js
-                }
-            };
-            return Promise::resolve(&js);
+            return Promise::resolve(&JsValue::from_str(token.secret()));
         }
         let inner = self.inner.clone();
         promise(async move {
@@ -533,9 +521,7 @@ impl McpAuth {
         let inner = self.inner.clone();
         let force = option::<bool>(&opts.unwrap_or(JsValue::UNDEFINED), "force", "a boolean");
         promise(async move {
-            let server = self::server_url(&server_url)?;
-            inner.engine.revoke(&server, force?.unwrap_or(false)).await?;
-            inner.token_strings.borrow_mut().remove(server.as_str());
+            inner.engine.revoke(&self::server_url(&server_url)?, force?.unwrap_or(false)).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -545,7 +531,6 @@ impl McpAuth {
     pub fn forget(&self, #[wasm_bindgen(js_name = serverUrl)] server_url: String) {
         if let Ok(server) = self::server_url(&server_url) {
             let dropped = self.inner.engine.forget(&server);
-            self.inner.token_strings.borrow_mut().remove(server.as_str());
             let inner = self.inner.clone();
             wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server, dropped.as_deref()).await });
         }
@@ -665,26 +650,27 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
         Some(i) if i.is_object() => i.unchecked_into(),
         _ => RequestInit::new(),
     };
-    let target = match &input {
-        Some(v) if v.is_instance_of::<Request>() => None,
+    // the request, and the URL it was given as when it was not a `Request`
+    let (request, given_url) = match &input {
+        Some(v) if v.is_instance_of::<Request>() => (Request::new_with_request_and_init(v.unchecked_ref(), &init), None),
         // a string or a `URL` (its `toString()` is its href)
-        Some(v) if !v.is_undefined() && !v.is_null() => Some(String::from(v.unchecked_ref::<js_sys::Object>().to_string())),
-        _ => Some(server.as_str().to_string()),
+        Some(v) if !v.is_undefined() && !v.is_null() => {
+            let url = String::from(v.unchecked_ref::<js_sys::Object>().to_string());
+            (Request::new_with_str_and_init(&url, &init), Some(url))
+        }
+        _ => (Request::new_with_str_and_init(server.as_str(), &init), Some(server.as_str().to_string())),
     };
-    let request = match (&target, &input) {
-        (Some(url), _) => Request::new_with_str_and_init(url, &init),
-        (None, Some(v)) => Request::new_with_request_and_init(v.unchecked_ref(), &init),
-        (None, None) => Request::new_with_str_and_init(server.as_str(), &init),
-    }
-    .map_err(|e| invalid(js_message(&e)))?;
-    // a body given as a string (JSON-RPC, a form) is sent as it is by every attempt; any other
-    // (a stream, a Request's) goes through `Request.clone()`, whose body is a stream
-    let plain_body = target.is_some() && js_sys::Reflect::get(&init, &JsValue::from_str("body")).is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
+    let request = request.map_err(|e| invalid(js_message(&e)))?;
+    // a body given as a string (JSON-RPC, a form) is sent as it is by every attempt, built from
+    // the URL and `init` again; any other (a stream, a Request's) goes through `Request.clone()`,
+    // whose body is a stream
+    let plain_body = js_sys::Reflect::get(&init, &JsValue::from_str("body")).is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
+    let rebuild_from = given_url.filter(|_| plain_body);
     let send = |credentials: Option<crate::flow::Credentials>| {
         // every send takes its own copy: a body can be read once
-        let copy = match (&target, plain_body) {
-            (Some(url), true) => Request::new_with_str_and_init(url, &init),
-            _ => request.clone(),
+        let copy = match &rebuild_from {
+            Some(url) => Request::new_with_str_and_init(url, &init),
+            None => request.clone(),
         }
         .map_err(|e| invalid(js_message(&e)));
         async move {

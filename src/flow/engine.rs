@@ -142,18 +142,19 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.load(&self.server_key(server_url))
     }
 
+    /// Stores a server's record, and keeps in memory what it stored of the tokens (nothing when
+    /// the write fails).
     fn save_server(&self, rec: &ServerRecord) -> Result<(), McpError> {
         self.uncache(&rec.server_url);
         self.save(&self.server_key(&rec.server_url), rec)?;
-        // what is stored is what is kept in memory
         if let Some(t) = &rec.tokens {
             self.token_cache.borrow_mut().insert(rec.server_url.clone(), t.clone());
         }
         Ok(())
     }
 
-    /// Drops the in-memory copy of a server's tokens: after this tab writes its record, and when
-    /// another tab did (the shell calls it on the `storage` event); `None`: every server's.
+    /// Drops the in-memory copy of a server's tokens, as when another tab wrote its record (the
+    /// shell calls it on the `storage` event); [`Engine::uncache_all`] drops every server's.
     pub fn uncache(&self, server_url: &str) {
         self.token_cache.borrow_mut().remove(server_url);
     }
