@@ -20,6 +20,7 @@ use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::vault::BrowserVault;
 use crate::browser::{js_message, to_js, window};
+use crate::core::dpop::DpopMode;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
@@ -60,6 +61,10 @@ export type McpAuthOptions = {
   refreshSkewSeconds?: number;
   popupTimeoutSeconds?: number;
   allowMissingPkceMetadata?: boolean;
+  /** R34: bind tokens with DPoP "auto" (default: where the resource's metadata says it takes
+   *  DPoP and the authorization server lists ES256), "always" (whenever the authorization
+   *  server lists ES256) or "never" (Bearer). */
+  dpop?: "auto" | "always" | "never";
   fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 };
 
@@ -282,6 +287,10 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
         prefix: option(options, "storageKeyPrefix", STRING)?.unwrap_or_else(|| "mcp-oauth".into()),
         refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
         allow_missing_pkce: option(options, "allowMissingPkceMetadata", "a boolean")?.unwrap_or(false),
+        dpop: match option::<String>(options, "dpop", STRING)? {
+            None => DpopMode::Auto,
+            Some(v) => DpopMode::parse(&v).ok_or_else(|| invalid("option dpop must be \"auto\", \"always\" or \"never\""))?,
+        },
     };
     let timeout = seconds("popupTimeoutSeconds", 300.0)? * 1000.0;
     Ok((config, store, BrowserHttp { fetch_fn }, timeout))

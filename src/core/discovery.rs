@@ -184,6 +184,9 @@ pub struct ResourceMetadata {
     /// RFC 9449 §5.2 (R34).
     #[serde(default, deserialize_with = "null_as_false")]
     pub dpop_bound_access_tokens_required: bool,
+    /// RFC 9728 §2: the DPoP proof algorithms the resource takes (R34).
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 pub fn parse_resource_metadata(resp: &HttpResponse, server: &ServerUrl) -> Result<Document<ResourceMetadata>, DiscoveryError> {

@@ -25,12 +25,52 @@ pub struct PublicJwk {
     pub y: String,
 }
 
-/// R34: DPoP for this server when its authorization server lists ES256 among its DPoP
-/// algorithms (RFC 9449 §5.1), or its protected-resource metadata demands bound tokens
-/// (RFC 9449 §5.2).
-pub fn server_uses_dpop(authorization_server: &AuthServerMetadata, resource: Option<&ResourceMetadata>) -> bool {
-    let listed = authorization_server.dpop_signing_alg_values_supported.as_deref().is_some_and(|algs| algs.iter().any(|a| a == ALG));
-    listed || resource.is_some_and(|r| r.dpop_bound_access_tokens_required)
+/// R34: when tokens are bound with DPoP (the `dpop` option).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DpopMode {
+    /// When both servers take it: the resource's metadata says it accepts DPoP and the
+    /// authorization server lists ES256.
+    #[default]
+    Auto,
+    /// Whenever the authorization server lists ES256 (for resources that take DPoP without
+    /// saying so).
+    Always,
+    /// Never: Bearer.
+    Never,
+}
+
+impl DpopMode {
+    /// The option's value, `None` for anything else.
+    pub fn parse(value: &str) -> Option<DpopMode> {
+        match value {
+            "auto" => Some(DpopMode::Auto),
+            "always" => Some(DpopMode::Always),
+            "never" => Some(DpopMode::Never),
+            _ => None,
+        }
+    }
+}
+
+/// RFC 9728 §2 as RFC 9449 reads it: the resource says it accepts DPoP-bound tokens when it
+/// requires them or lists ES256 among the proof algorithms it takes.
+pub fn resource_takes_dpop(resource: Option<&ResourceMetadata>) -> bool {
+    resource.is_some_and(|r| r.dpop_bound_access_tokens_required || lists_es256(r.dpop_signing_alg_values_supported.as_deref()))
+}
+
+fn lists_es256(algs: Option<&[String]>) -> bool {
+    algs.is_some_and(|algs| algs.iter().any(|a| a == ALG))
+}
+
+/// R34: whether new tokens for a server are bound with DPoP. An authorization server that
+/// merely supports DPoP (RFC 9449 §5.1) never makes a Bearer-only resource unusable: in `Auto`
+/// mode the resource has to say it takes DPoP too.
+pub fn server_uses_dpop(mode: DpopMode, authorization_server: &AuthServerMetadata, resource: Option<&ResourceMetadata>) -> bool {
+    let as_lists = lists_es256(authorization_server.dpop_signing_alg_values_supported.as_deref());
+    match mode {
+        DpopMode::Never => false,
+        DpopMode::Always => as_lists,
+        DpopMode::Auto => as_lists && resource_takes_dpop(resource),
+    }
 }
 
 /// RFC 9449 §7.1: a token of type `DPoP` (case-insensitive) is sent with the `DPoP` scheme and a
@@ -96,6 +136,13 @@ pub fn authorization_server_nonce(resp: &HttpResponse) -> Option<&str> {
     }
     let wants = resp.status == 400 && resp.json::<Error>().is_some_and(|e| e.error == "use_dpop_nonce");
     wants.then(|| resp.header("dpop-nonce")).flatten()
+}
+
+/// R34: a challenge that offers the `Bearer` scheme and not `DPoP` (RFC 9449 §7.1): the server
+/// does not take DPoP-bound tokens.
+pub fn offers_bearer_only(www_authenticate: &str) -> bool {
+    let challenges = parse_challenges(www_authenticate);
+    challenges.iter().any(|c| c.scheme == "bearer") && !challenges.iter().any(|c| c.scheme == "dpop")
 }
 
 /// RFC 9449 §9: a resource server that wants a nonce answers 401 with a `DPoP` challenge whose
@@ -176,8 +223,9 @@ mod tests {
         assert_eq!(resource_server_nonce(403, Some(h), Some("n-3")), None);
     }
 
+    /// R34: every `dpop` mode against every combination of what the two servers say.
     #[test]
-    fn r34_when_dpop_is_used() {
+    fn r34_dpop_only_where_both_servers_take_it_every_mode() {
         let meta = |algs: Option<&[&str]>| {
             let mut v = serde_json::json!({"issuer": "https://as.example", "authorization_endpoint": "https://as.example/a", "token_endpoint": "https://as.example/t"});
             if let Some(a) = algs {
@@ -185,10 +233,45 @@ mod tests {
             }
             serde_json::from_value::<AuthServerMetadata>(v).unwrap()
         };
-        let prm = |required: bool| serde_json::from_value::<ResourceMetadata>(serde_json::json!({"resource": "https://mcp.example/mcp", "dpop_bound_access_tokens_required": required})).unwrap();
-        assert!(server_uses_dpop(&meta(Some(&["RS256", "ES256"])), None));
-        assert!(!server_uses_dpop(&meta(Some(&["EdDSA"])), None), "only ES256 is signed with");
-        assert!(!server_uses_dpop(&meta(None), Some(&prm(false))));
-        assert!(server_uses_dpop(&meta(None), Some(&prm(true))));
+        let prm = |doc: serde_json::Value| {
+            let mut v = serde_json::json!({"resource": "https://mcp.example/mcp"});
+            v.as_object_mut().unwrap().extend(doc.as_object().unwrap().clone());
+            serde_json::from_value::<ResourceMetadata>(v).unwrap()
+        };
+        let as_es256 = meta(Some(&["RS256", "ES256"]));
+        let as_eddsa = meta(Some(&["EdDSA"]));
+        let as_none = meta(None);
+        let rs_silent = prm(serde_json::json!({}));
+        let rs_required = prm(serde_json::json!({"dpop_bound_access_tokens_required": true}));
+        let rs_not_required = prm(serde_json::json!({"dpop_bound_access_tokens_required": false}));
+        let rs_es256 = prm(serde_json::json!({"dpop_signing_alg_values_supported": ["ES256", "EdDSA"]}));
+        let rs_eddsa = prm(serde_json::json!({"dpop_signing_alg_values_supported": ["EdDSA"]}));
+        let rs_null = prm(serde_json::json!({"dpop_bound_access_tokens_required": null, "dpop_signing_alg_values_supported": null}));
+        use DpopMode::*;
+        // (mode, AS, resource, DPoP?)
+        let cases: &[(DpopMode, &AuthServerMetadata, Option<&ResourceMetadata>, bool, &str)] = &[
+            (Auto, &as_es256, None, false, "no resource metadata: Bearer, whatever the AS lists"),
+            (Auto, &as_es256, Some(&rs_silent), false, "a Bearer-only resource behind a DPoP-capable AS (the oidc-provider default)"),
+            (Auto, &as_es256, Some(&rs_not_required), false, "not required, no algorithms listed"),
+            (Auto, &as_es256, Some(&rs_null), false, "null members read as absent"),
+            (Auto, &as_es256, Some(&rs_eddsa), false, "the resource takes only an algorithm this client does not sign with"),
+            (Auto, &as_es256, Some(&rs_es256), true, "both list ES256"),
+            (Auto, &as_es256, Some(&rs_required), true, "the resource requires bound tokens"),
+            (Auto, &as_eddsa, Some(&rs_es256), false, "the AS does not list ES256"),
+            (Auto, &as_none, Some(&rs_required), false, "the AS does not offer DPoP"),
+            (Always, &as_es256, None, true, "always: the AS's list alone"),
+            (Always, &as_es256, Some(&rs_silent), true, "always: a resource that takes DPoP without saying so"),
+            (Always, &as_eddsa, Some(&rs_es256), false, "always still needs ES256 at the AS"),
+            (Always, &as_none, Some(&rs_required), false, "always: nothing to bind with"),
+            (Never, &as_es256, Some(&rs_required), false, "never: Bearer"),
+            (Never, &as_es256, Some(&rs_es256), false, "never: Bearer"),
+        ];
+        for (mode, as_meta, rs, want, why) in cases {
+            assert_eq!(server_uses_dpop(*mode, as_meta, *rs), *want, "{mode:?}: {why}");
+        }
+        assert_eq!(DpopMode::default(), Auto);
+        assert_eq!((DpopMode::parse("auto"), DpopMode::parse("always"), DpopMode::parse("never")), (Some(Auto), Some(Always), Some(Never)));
+        assert_eq!(DpopMode::parse("Always"), None);
+        assert_eq!(DpopMode::parse("true"), None);
     }
 }

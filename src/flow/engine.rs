@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, union_scopes};
 use crate::core::challenge::{BearerChallenge, bearer_challenge};
-use crate::core::dpop::{self, PublicJwk};
+use crate::core::dpop::{self, DpopMode, PublicJwk};
 use crate::core::discovery::{
     AuthServerMetadata, Document, ProbeOutcome, authorization_server_metadata_urls, default_metadata, may_fall_back,
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
@@ -43,6 +43,8 @@ pub struct Config {
     pub prefix: String,
     pub refresh_skew_ms: u64,
     pub allow_missing_pkce: bool,
+    /// R34: when new tokens are bound with DPoP.
+    pub dpop: DpopMode,
 }
 
 /// `authorize(url, opts)` options that reach the flow.
@@ -536,7 +538,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let m = &meta.fields;
         self.env.step(&flow.server_url, "token", m.token_endpoint.as_str());
         let req = prepare_code_exchange(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &code, &flow.verifier, &flow.resource);
-        let dpop_issuer = dpop::server_uses_dpop(m, rec.resource_metadata.as_ref().map(|d| &d.fields)).then_some(flow.issuer.as_str());
+        let dpop_issuer = dpop::server_uses_dpop(self.config.dpop, m, rec.resource_metadata.as_ref().map(|d| &d.fields)).then_some(flow.issuer.as_str());
         let resp = self.send_token_request(req, dpop_issuer).await?;
         let mut tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
         // RFC 6749 §5.1: no scope in the response means the scope requested
@@ -720,8 +722,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let m = &meta.fields;
         self.env.step(&server, "refresh", m.token_endpoint.as_str());
         let req = prepare_refresh(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &refresh_token, &rec.resource);
-        // a bound refresh token needs a proof from the same key (RFC 9449 §5.0)
-        let uses_dpop = dpop::server_uses_dpop(m, rec.resource_metadata.as_ref().map(|d| &d.fields)) || dpop::is_dpop_bound(&full.token_type);
+        // R34: tokens already bound stay bound until replaced: a bound refresh token needs a
+        // proof from the same key (RFC 9449 §5.0), whatever the mode says of new tokens
+        let uses_dpop = dpop::is_dpop_bound(&full.token_type)
+            || dpop::server_uses_dpop(self.config.dpop, m, rec.resource_metadata.as_ref().map(|d| &d.fields));
         let resp = self.send_token_request(req, uses_dpop.then_some(issuer.as_str())).await;
         rec.as_metadata = Some(meta);
         let e = match parse_token_response(&resp?, self.env.now_ms()) {
@@ -815,7 +819,19 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                     Err(_) => {}
                 }
             }
-            return Err(self.challenged(server, sent.status, challenge, tokens.is_some())?);
+            let mut refused = self.challenged(server, sent.status, challenge, tokens.is_some())?;
+            // R34: a bound token refused by a server whose challenge offers no DPoP scheme: the
+            // server takes Bearer tokens only, and binding again would be refused again
+            let bearer_only = sent.www_authenticate.as_deref().is_some_and(dpop::offers_bearer_only);
+            if bound && sent.status == 401 && bearer_only {
+                let said = refused.oauth_error.as_deref().map(|e| format!(" (the server said {e})")).unwrap_or_default();
+                refused.message = format!(
+                    "the server refused a DPoP-bound token and its challenge offers only Bearer: it does not take DPoP \
+                     tokens{said}; create McpAuth with dpop: \"never\" (or \"auto\", which binds tokens only where the \
+                     server's metadata says it takes DPoP) and authorize again"
+                );
+            }
+            return Err(refused);
         }
     }
 

@@ -254,6 +254,7 @@ impl World {
                 prefix: "mcp-oauth".into(),
                 refresh_skew_ms: 60_000,
                 allow_missing_pkce: false,
+                dpop: crate::core::dpop::DpopMode::Auto,
             },
             popup_flows: RefCell::default(),
             dpop_nonces: RefCell::default(),
@@ -1152,9 +1153,14 @@ fn proof_parts(proof: &str) -> (serde_json::Value, serde_json::Value) {
     (part(0), part(1))
 }
 
+/// The resource's metadata when it says it takes DPoP (RFC 9728 §2, R34 "auto").
+const DPOP_PRM: &str = r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:tools"],"dpop_signing_alg_values_supported":["ES256"]}"#;
+
+/// Both servers take DPoP; the token endpoint answers with tokens of `token_type`.
 fn dpop_world(token_type: &'static str) -> World {
     let w = World::new();
     w.http.json(AS_META, 200, DPOP_AS_META);
+    w.http.json(PRM, 200, DPOP_PRM);
     w.http.route("https://as.example/token", move |req| {
         let n = if param(req.body.as_deref().unwrap_or_default(), "grant_type").as_deref() == Some("refresh_token") { 2 } else { 1 };
         let body = format!(r#"{{"access_token":"at-{n}","token_type":"{token_type}","expires_in":3600,"refresh_token":"rt-{n}","scope":"mcp:tools"}}"#);
@@ -1327,6 +1333,7 @@ fn r26_a_fresh_token_costs_no_storage_read_until_something_writes() {
 #[test]
 fn r34_an_origin_shared_by_both_servers_keeps_two_nonces() {
     let w = World::new();
+    w.http.json(PRM, 200, DPOP_PRM);
     w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://mcp.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["S256"],"dpop_signing_alg_values_supported":["ES256"]}"#);
     w.http.route("https://mcp.example/token", |req| {
         let n = if param(req.body.as_deref().unwrap_or_default(), "grant_type").as_deref() == Some("refresh_token") { 2 } else { 1 };
@@ -1375,4 +1382,113 @@ fn r26_r29_instances_of_a_page_share_their_token_copies() {
     block_on(b.revoke(&srv(MCP), false)).unwrap();
     assert_eq!(a.fresh_cached_token(MCP), None);
     assert_eq!(block_on(a.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+}
+
+/// The token endpoint of a DPoP-capable authorization server that binds a token when the
+/// exchange carries a proof (RFC 9449 §5), and issues a Bearer token otherwise — as oidc-provider
+/// does at its defaults.
+fn dpop_capable_as(w: &World) {
+    w.http.json(AS_META, 200, DPOP_AS_META);
+    w.http.route("https://as.example/token", |req| {
+        let n = if param(req.body.as_deref().unwrap_or_default(), "grant_type").as_deref() == Some("refresh_token") { 2 } else { 1 };
+        let token_type = if req.header("dpop").is_some() { "DPoP" } else { "Bearer" };
+        let body = format!(r#"{{"access_token":"at-{n}","token_type":"{token_type}","expires_in":3600,"refresh_token":"rt-{n}","scope":"mcp:tools"}}"#);
+        Some(Ok(HttpResponse::new(200, vec![], Box::leak(body.into_boxed_str()))))
+    });
+}
+
+/// R34 (issue 17, critical): an authorization server that merely supports DPoP — oidc-provider
+/// at its defaults lists ES256 — does not make a Bearer-only MCP server unusable: in "auto" the
+/// tokens are Bearer, no key is made, no proof is sent anywhere.
+#[test]
+fn r34_auto_keeps_bearer_for_a_bearer_only_resource_behind_a_dpop_capable_as() {
+    let w = World::new();
+    dpop_capable_as(&w);
+    w.connect();
+    assert!(w.http.last_to("https://as.example/token").header("dpop").is_none(), "no proof on the code exchange");
+    let e = w.engine();
+    let s = FakeSend::new(&[200]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap(), 200);
+    let c = s.credentials()[0].clone().unwrap();
+    assert_eq!((c.scheme, c.token.secret(), c.proof.is_none()), ("Bearer", "at-1", true));
+    expire(&w);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
+    assert!(w.http.last_to("https://as.example/token").header("dpop").is_none(), "no proof on the refresh");
+    assert!(w.vault.dpop_keys.borrow().is_empty(), "no DPoP key was made");
+}
+
+/// R34: the `dpop` mode decides, through the whole flow: "auto" binds where the resource's
+/// metadata says it takes DPoP, "always" wherever the authorization server lists ES256, "never"
+/// nowhere.
+#[test]
+fn r34_each_dpop_mode_through_the_flow() {
+    use crate::core::dpop::DpopMode::{Always, Auto, Never};
+    for (mode, resource_says, bound) in [(Auto, true, true), (Auto, false, false), (Always, false, true), (Always, true, true), (Never, true, false), (Never, false, false)] {
+        let w = World::new();
+        dpop_capable_as(&w);
+        if resource_says {
+            w.http.json(PRM, 200, DPOP_PRM);
+        }
+        let mut e = w.engine();
+        e.config.dpop = mode;
+        let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+        callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
+        let case = format!("{mode:?}, resource says DPoP: {resource_says}");
+        assert_eq!(w.http.last_to("https://as.example/token").header("dpop").is_some(), bound, "{case}: the exchange's proof");
+        let s = FakeSend::new(&[200]);
+        block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+        let c = s.credentials()[0].clone().unwrap();
+        assert_eq!((c.scheme, c.proof.is_some()), (if bound { "DPoP" } else { "Bearer" }, bound), "{case}: the request");
+    }
+}
+
+/// R34: tokens already bound stay bound until replaced: with "never" set later, the bound
+/// refresh token is still refreshed with a proof from the same key, and sent as DPoP.
+#[test]
+fn r34_tokens_already_bound_stay_bound_until_replaced() {
+    let w = World::new();
+    dpop_capable_as(&w);
+    w.http.json(PRM, 200, DPOP_PRM);
+    w.connect();
+    let mut e = w.engine();
+    e.config.dpop = crate::core::dpop::DpopMode::Never;
+    expire(&w);
+    let s = FakeSend::new(&[200]);
+    block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
+    let (header, _) = proof_parts(w.http.last_to("https://as.example/token").header("dpop").expect("the bound refresh token's proof"));
+    assert_eq!(header["jwk"]["x"], "x-of-mcp-oauth:dpop:https://as.example");
+    let c = s.credentials()[0].clone().unwrap();
+    assert_eq!((c.scheme, c.token.secret()), ("DPoP", "at-2"), "the fake AS bound the new token to the proof's key");
+}
+
+/// R34: a DPoP-bound token refused by a resource whose challenge offers only Bearer ends in a
+/// typed error that says the server does not take DPoP tokens and names `dpop: "never"`; a
+/// refusal whose challenge offers DPoP too is an ordinary one.
+#[test]
+fn r34_a_bound_token_refused_by_a_bearer_only_server_says_so() {
+    let w = World::new();
+    dpop_capable_as(&w);
+    let mut e = w.engine();
+    e.config.dpop = crate::core::dpop::DpopMode::Always;
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
+    const BEARER_ONLY: &str = r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="unsupported authorization scheme""#;
+    // the first refusal costs a refresh and a retry, then the refusal stands
+    let s = FakeSend::answering(&[(401, Some(BEARER_ONLY)), (401, Some(BEARER_ONLY))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+    assert!(err.message.contains("does not take DPoP"), "{}", err.message);
+    assert!(err.message.contains(r#"dpop: "never""#), "{}", err.message);
+    assert!(err.message.contains("invalid_token"), "the server's words: {}", err.message);
+    assert_eq!(err.oauth_error.as_deref(), Some("invalid_token"));
+
+    // a challenge that offers DPoP too: not this case
+    let w = dpop_world("DPoP");
+    w.connect();
+    let e = w.engine();
+    const BOTH: &str = r#"Bearer error="invalid_token", DPoP algs="ES256""#;
+    let s = FakeSend::answering(&[(401, Some(BOTH)), (401, Some(BOTH))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+    assert!(!err.message.contains("does not take DPoP"), "{}", err.message);
 }

@@ -86,7 +86,7 @@ try {
   page.on('console', (m) => log('[page]', m.text()));
   page.on('pageerror', (e) => log('[page error]', e.message));
   await page.goto(`${origin}/`);
-  await page.evaluate(async ({ serverUrl, context }) => {
+  await page.evaluate(async ({ serverUrl, context, scenario }) => {
     const { default: init, McpAuth } = await import('/pkg/mcp_oauth_wasm.js');
     await init();
     const clients = context.client_id
@@ -94,11 +94,14 @@ try {
       : undefined;
     // a client ID metadata document URL, as an app that publishes one configures it (R11)
     const clientMetadataUrl = context.client_metadata_url ?? 'https://conformance-test.local/client-metadata.json';
-    window.auth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, clients, clientMetadataUrl });
+    // R34: DPoP is the app's opt-in where the resource does not say it takes DPoP (as in the MCP
+    // SDK); the suite's DPoP extension scenarios are such servers
+    const dpop = scenario.startsWith('auth/dpop') ? 'always' : undefined;
+    window.auth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, clients, clientMetadataUrl, dpop });
     document.querySelector('#authorize').onclick = () => {
       window.authorized = window.auth.authorize(serverUrl, { mode: 'popup' }).then((s) => s.state, (e) => `${e.code}: ${e.message}`);
     };
-  }, { serverUrl, context });
+  }, { serverUrl, context, scenario: process.env.MCP_CONFORMANCE_SCENARIO ?? '' });
 
   /** authorize() from a click, as an app's Connect button would. */
   const authorize = async () => {

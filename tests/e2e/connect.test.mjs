@@ -156,6 +156,13 @@ test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, t
 
     const codeExchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
     assert.ok(codeExchange, 'the code was exchanged');
+    // R34 (issue 17): oidc-provider runs at its defaults — DPoP on, ES256 listed — and this MCP
+    // server takes Bearer only and says nothing of DPoP: the tokens are Bearer, and they work
+    const asMeta = await (await fetch(`${stack.asUrl}/.well-known/oauth-authorization-server`)).json();
+    assert.ok(asMeta.dpop_signing_alg_values_supported?.includes('ES256'), 'the authorization server advertises DPoP with ES256');
+    assert.equal(codeExchange.token_type, 'Bearer', 'R34: no DPoP binding for a Bearer-only resource');
+    const toolCalls = ev.mcpRequests.filter((r) => r.method === 'POST' && r.hadAuthorization && r.status === 200);
+    assert.ok(toolCalls.length > 0 && toolCalls.every((r) => r.scheme === 'bearer'), 'R34: the MCP server got Bearer requests');
     assert.equal(codeExchange.resource, stack.resource, 'R15: resource on the code exchange');
 
     const at = ev.accessTokens.find((x) => x.client_id === clientId);

@@ -95,8 +95,8 @@ function interactionPage({ uid, clientName, clientId, scope, resource, prompt })
  * @param {boolean} [o.autoApprove] skip the approval page
  * @param {number} [o.accessTokenTTL] seconds (default 600)
  * @param {number} [o.refreshTokenTTL] seconds (default 14 days)
- * @param {boolean} [o.dpop] enable DPoP (RFC 9449) at the token endpoint (default off)
- * @param {boolean} [o.dpopNonce] with dpop: every proof must carry a server nonce (RFC 9449 §8)
+ * @param {boolean} [o.dpopNonce] every DPoP proof must carry a server nonce (RFC 9449 §8); DPoP
+ *   itself is on, as oidc-provider ships it
  * @param {boolean} [o.registration] open dynamic client registration (default true)
  * @param {object[]} [o.clients] pre-registered clients (oidc-provider client metadata)
  * @param {{ delayMs?: number }} [o.wire] an added delay before every response
@@ -104,7 +104,7 @@ function interactionPage({ uid, clientName, clientId, scope, resource, prompt })
  */
 export async function startAuthorizationServer({
   port, resource, events, autoApprove = false, accessTokenTTL = 600, refreshTokenTTL = 14 * 24 * 3600,
-  dpop = false, dpopNonce = false, registration = true, clients = [], wire, quiet = false,
+  dpopNonce = false, registration = true, clients = [], wire, quiet = false,
 }) {
   const { default: Provider, errors } = await loadProvider();
   const issuer = `http://127.0.0.1:${port}`;
@@ -128,12 +128,9 @@ export async function startAuthorizationServer({
     clientBasedCORS: () => true,
     features: {
       devInteractions: { enabled: false },
-      // oidc-provider 9 enables DPoP by default (and advertises dpop_signing_alg_values_supported,
-      // which makes a compliant client bind its tokens, R34). Off unless asked for.
-      dPoP: {
-        enabled: dpop,
-        ...(dpopNonce && { nonceSecret: randomBytes(32), requireNonce: () => true }),
-      },
+      // DPoP as oidc-provider 9 ships it: on, advertising dpop_signing_alg_values_supported
+      // (R34: a Bearer-only resource behind it must still work). Never switched off here.
+      ...(dpopNonce && { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true } }),
       registration: { enabled: registration }, // open: no initial access token
       revocation: { enabled: true },
       introspection: { enabled: true },

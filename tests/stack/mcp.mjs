@@ -9,7 +9,10 @@
 // - tokens: JWT access tokens verified against the AS JWKS, issuer and audience == resource
 // - RFC 9728 metadata at /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource
 // - CORS for any origin, on every response (401s included); preflights answered without auth
-// - with `dpop: true`: DPoP-bound tokens (RFC 9449) are accepted with `Authorization: DPoP` and a
+// - without `dpop`: Bearer only, as most MCP servers are: the metadata says nothing of DPoP, and
+//   the DPoP scheme is refused with 401 invalid_token, as the MCP SDK's requireBearerAuth does
+// - with `dpop: true`: the metadata lists `dpop_signing_alg_values_supported` (RFC 9728 §2) and
+//   DPoP-bound tokens (RFC 9449) are accepted with `Authorization: DPoP` and a
 //   valid `DPoP` proof (htm, htu, ath, jkt, iat window, jti replay); a bound token sent as Bearer
 //   is refused. Challenges then carry a `DPoP algs="..."` challenge after the Bearer one.
 
@@ -102,6 +105,8 @@ export async function startMcpServer({
     scopes_supported: [requiredScope, ADMIN_SCOPE],
     bearer_methods_supported: ['header'],
     resource_name: name,
+    // RFC 9728 §2: this resource takes DPoP proofs with these algorithms (R34 "auto" binds here)
+    ...(dpop && { dpop_signing_alg_values_supported: DPOP_ALGS }),
   };
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: 5000 });
 
@@ -139,8 +144,12 @@ export async function startMcpServer({
     const header = req.headers.authorization;
     if (!header) return { ok: false, hadAuthorization: false };
     const m = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
-    if (!m || (!dpop && m[1].toLowerCase() === 'dpop')) {
+    if (!m) {
       return { ok: false, hadAuthorization: true, error: 'invalid_request', description: 'malformed Authorization header' };
+    }
+    if (!dpop && m[1].toLowerCase() === 'dpop') {
+      // as the MCP SDK's requireBearerAuth answers any other scheme
+      return { ok: false, hadAuthorization: true, error: 'invalid_token', description: "Invalid Authorization header format, expected 'Bearer TOKEN'" };
     }
     const scheme = m[1].toLowerCase();
     const token = m[2];
@@ -152,9 +161,11 @@ export async function startMcpServer({
         algorithms: ['ES256'],
       });
       const jkt = payload.cnf?.jkt;
-      if (jkt && scheme !== 'dpop') throw new Error('DPoP-bound token sent as Bearer');
+      // RFC 9449 §7.1: a resource that takes DPoP refuses a bound token sent as Bearer (a
+      // Bearer-only one does not know of bindings)
+      if (dpop && jkt && scheme !== 'dpop') throw new Error('DPoP-bound token sent as Bearer');
       if (!jkt && scheme === 'dpop') throw new Error('token is not DPoP-bound');
-      if (jkt) {
+      if (jkt && scheme === 'dpop') {
         try {
           await checkDpopProof(req, token, jkt);
         } catch (err) {

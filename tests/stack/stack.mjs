@@ -48,7 +48,8 @@ function port(value, envName, fallback) {
  * @param {boolean} [o.autoApprove] the AS approves without showing its page
  * @param {number} [o.accessTokenTTL] seconds, default 600
  * @param {number} [o.refreshTokenTTL] seconds, default 14 days
- * @param {boolean} [o.dpop] DPoP (RFC 9449) at the AS and the MCP server, default off
+ * @param {boolean} [o.dpop] the MCP server takes DPoP and says so in its metadata (default off:
+ *   Bearer only); the AS has DPoP on in every mode, as oidc-provider ships it
  * @param {boolean} [o.dpopNonce] with dpop: both servers demand a nonce in every proof
  * @param {boolean} [o.preregistered] also start the pre-registered pair, default off
  * @param {boolean} [o.cacheable] the web server lets the browser cache its files
@@ -89,7 +90,7 @@ export async function startStack({
 
   try {
     started.push(await startAuthorizationServer({
-      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpop, dpopNonce, wire, quiet,
+      port: ports.as, resource, events, autoApprove, accessTokenTTL, refreshTokenTTL, dpopNonce, wire, quiet,
     }));
     started.push(await startMcpServer({ port: ports.mcp, issuer: asUrl, events, dpop, dpopNonce, wire, quiet }));
     if (preregistered) {
