@@ -61,6 +61,8 @@ export type McpAuthOptions = {
   refreshSkewSeconds?: number;
   popupTimeoutSeconds?: number;
   allowMissingPkceMetadata?: boolean;
+  /** R16: ask for `offline_access` (refresh tokens) where the authorization server lists it. */
+  offlineAccess?: boolean;
   /** R34: bind tokens with DPoP "auto" (default: where the resource's metadata says it takes
    *  DPoP and the authorization server lists ES256), "always" (whenever the authorization
    *  server lists ES256) or "never" (Bearer). */
@@ -102,7 +104,10 @@ export type Status = {
   clientId: string | null;
 };
 
-export type CallbackResult = { serverUrl: string; returnTo: string | null; status: Status };
+/** `handleCallback`'s result. In a popup (`popup: true`) the opener has completed the flow
+ *  and the window closes: `serverUrl` and `status` are the flow's, as the opener finished it.
+ *  After a full-page redirect (`popup: false`) this page completed it: go to `returnTo`. */
+export type CallbackResult = { serverUrl: string; returnTo: string | null; popup: boolean; status: Status };
 
 /** `detail`: the URL the step requests (for `authorization`, the whole authorization URL the
  *  popup or page opens), or for `step_up` the scope it asks for; never a secret. */
@@ -150,6 +155,27 @@ fn option<T: DeserializeOwned>(obj: &JsValue, key: &str, takes: &str) -> Result<
 }
 
 const STRING: &str = "a string";
+
+/// R38: the options `new McpAuth` reads; any other is refused, so that a typo in a security
+/// option (`ofllineAccess`, `dpopp`) cannot pass silently.
+const MCP_AUTH_OPTIONS: &[&str] = &[
+    "redirectUri", "clientName", "clientMetadataUrl", "clients", "storage", "storageKeyPrefix", "refreshSkewSeconds",
+    "popupTimeoutSeconds", "allowMissingPkceMetadata", "offlineAccess", "dpop", "fetch",
+];
+const AUTHORIZE_OPTIONS: &[&str] = &["mode", "scope", "clientId", "clientSecret", "returnTo", "signal"];
+const CLIENT_OPTIONS: &[&str] = &["clientId", "clientSecret"];
+
+/// `invalid_input` naming the first own key of `obj` that is not in `known` (its name only:
+/// names are the app's, values may be secrets).
+fn refuse_unknown(obj: &JsValue, known: &[&str], what: &str) -> Result<(), McpError> {
+    if !obj.is_object() {
+        return Ok(());
+    }
+    match Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(invalid(format!("{what}: unknown option {k:?} (known: {})", known.join(", ")))),
+        None => Ok(()),
+    }
+}
 
 /// A server URL as it enters the library, parsed once (R8, R15). A host the `url` crate's
 /// ASCII-only IDNA cannot map goes through the browser's own `URL` first, which turns it
@@ -239,6 +265,13 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
     if !options.is_object() {
         return Err(invalid("new McpAuth(options): options must be an object with redirectUri"));
     }
+    refuse_unknown(options, MCP_AUTH_OPTIONS, "new McpAuth(options)")?;
+    let clients_value = get(options, "clients");
+    if clients_value.is_object() {
+        for entry in Object::values(clients_value.unchecked_ref::<Object>()).iter() {
+            refuse_unknown(&entry, CLIENT_OPTIONS, "new McpAuth(options): a clients entry")?;
+        }
+    }
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
     let redirect_uri: String = option(options, "redirectUri", STRING)?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
@@ -287,6 +320,7 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
         prefix: option(options, "storageKeyPrefix", STRING)?.unwrap_or_else(|| "mcp-oauth".into()),
         refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
         allow_missing_pkce: option(options, "allowMissingPkceMetadata", "a boolean")?.unwrap_or(false),
+        offline_access: option(options, "offlineAccess", "a boolean")?.unwrap_or(false),
         dpop: match option::<String>(options, "dpop", STRING)? {
             None => DpopMode::Auto,
             Some(v) => DpopMode::parse(&v).ok_or_else(|| invalid("option dpop must be \"auto\", \"always\" or \"never\""))?,
@@ -298,6 +332,7 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
 
 /// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.
 fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
+    refuse_unknown(opts, AUTHORIZE_OPTIONS, "authorize(serverUrl, opts)")?;
     let mode: String = option(opts, "mode", STRING)?.unwrap_or_else(|| "auto".into());
     if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
         return Err(invalid("option mode must be \"auto\", \"popup\" or \"redirect\""));
@@ -528,7 +563,8 @@ impl McpAuth {
         #[wasm_bindgen(unchecked_optional_param_type = "RevokeOptions")] opts: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
-        let force = option::<bool>(&opts.unwrap_or(JsValue::UNDEFINED), "force", "a boolean");
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
+        let force = refuse_unknown(&opts, &["force"], "revoke(serverUrl, opts)").and_then(|()| option::<bool>(&opts, "force", "a boolean"));
         promise(async move {
             inner.engine.revoke(&self::server_url(&server_url)?, force?.unwrap_or(false)).await?;
             Ok(JsValue::UNDEFINED)
@@ -591,20 +627,19 @@ async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>
         return Err(McpError::new(ErrorCode::PopupClosed, js_message(&e)));
     }
     let on_detached = || engine.env.step(server.as_str(), "popup_detached", "finish signing in in the popup");
-    let handed = popup::wait_for_result(Watch {
-        popup,
-        channel: &engine.flow_key(&state),
-        state: &state,
-        navigated_at: js_sys::Date::now(),
-        timeout_ms: inner.popup_timeout_ms,
-        signal,
-        on_detached: &on_detached,
-    })
+    let channel = engine.flow_key(&state);
+    let handed = popup::wait_for_result(
+        Watch { popup, channel: &channel, state: &state, navigated_at: js_sys::Date::now(), timeout_ms: inner.popup_timeout_ms, signal, on_detached: &on_detached },
+        server.as_str(),
+    )
     .await;
     // R22: this page holds the flow (taken out whatever happened); it checks the parameters and
     // exchanges the code
     let flow = engine.take_flow(Some(&state));
-    engine.complete_callback(handed?, flow.as_ref()).await
+    let outcome = engine.complete_callback(handed?, flow.as_ref()).await;
+    // the popup's handleCallback resolves with this (issue 17: never an empty server URL)
+    popup::announce(popup, &channel, &state, &outcome);
+    outcome
 }
 
 /// The contract's `CallbackResult`.
@@ -613,7 +648,10 @@ async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>
 struct CallbackResult {
     server_url: String,
     return_to: Option<String>,
-    status: Status,
+    /// The opener completed the flow (this page is its popup, and closes): nothing to navigate.
+    popup: bool,
+    /// The contract's `Status`, as the opener announced it to a popup or as this page made it.
+    status: serde_json::Value,
 }
 
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
@@ -632,23 +670,34 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     let Some(flow) = flow else {
         // R22: a popup's flow lives in its opener's memory: hand the parameters over, and close
         // once the opener took them; nobody taking them means no flow waits for this state
-        let taken = match params.state.as_deref() {
-            Some(state) => popup::hand_over(&engine.flow_key(state), &params, HAND_OVER_TIMEOUT_MS).await,
-            None => false,
+        // the opener names the flow's server when it takes them, and announces how it ended
+        let handed = match params.state.as_deref() {
+            Some(state) => popup::hand_over(&engine.flow_key(state), &params, HAND_OVER_TIMEOUT_MS, OUTCOME_TIMEOUT_MS).await,
+            None => None,
         };
-        if !taken {
-            return Err(CallbackError::StateMismatch.into());
-        }
+        let Some(handed) = handed else { return Err(CallbackError::StateMismatch.into()) };
         let _ = window.close();
-        return Ok(CallbackResult { server_url: String::new(), return_to: None, status: Status::unknown("") });
+        let status = match handed.outcome {
+            Some(Ok(status)) => status,
+            Some(Err(e)) => return Err(e),
+            // no word in time: what this page's storage says of the server
+            None => json_of(&ServerUrl::parse(&handed.server_url).map(|s| engine.status(&s)).unwrap_or_else(|_| Status::unknown(&handed.server_url)))?,
+        };
+        return Ok(CallbackResult { server_url: handed.server_url, return_to: None, popup: true, status });
     };
     // a full-page redirect: this page completes the flow and hands back where to return
     let status = engine.complete_callback(params, Some(&flow)).await?;
-    Ok(CallbackResult { server_url: flow.server_url, return_to: flow.return_to, status })
+    Ok(CallbackResult { server_url: flow.server_url, return_to: flow.return_to, popup: false, status: json_of(&status)? })
+}
+
+fn json_of(status: &Status) -> Result<serde_json::Value, McpError> {
+    serde_json::to_value(status).map_err(|e| McpError::new(ErrorCode::InvalidResponse, e.to_string()))
 }
 
 /// How long a popup's callback page waits for its opener to take the parameters.
 const HAND_OVER_TIMEOUT_MS: i32 = 3000;
+/// And then for the opener to say how the flow ended (a code exchange, bounded at 30 s).
+const OUTCOME_TIMEOUT_MS: i32 = 35_000;
 
 /// R28: the app's request as a `Request`, sent by the flow's `authorized_fetch`, which
 /// decides about the token, the refresh and the retry.

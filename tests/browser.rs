@@ -149,6 +149,37 @@ fn r32_an_option_of_the_wrong_type_is_named() {
     assert!(message.contains("clients") && !message.contains("918273645"), "{message}");
 }
 
+/// R38, R16, R34 (issue 17): an unknown option — a typo in a security option above all — is
+/// `invalid_input` naming it, in `new McpAuth`, in a `clients` entry, in `authorize` and in
+/// `revoke`; `offlineAccess` and `dpop` are known and checked.
+#[wasm_bindgen_test]
+async fn r38_an_unknown_option_is_invalid_input_naming_it() {
+    for (extra, name) in [
+        (r#","ofllineAccess":true"#, "ofllineAccess"),
+        (r#","dpopp":"never""#, "dpopp"),
+        (r#","clients":{"https://as.example":{"clientId":"c","client_secret":"s"}}"#, "client_secret"),
+        (r#","offlineAccess":"yes""#, "offlineAccess"),
+        (r#","dpop":"sometimes""#, "dpop"),
+        (r#","dpop":true"#, "dpop"),
+    ] {
+        let err = auth_with(extra).err().expect("constructor must fail");
+        assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"), "{extra}");
+        let message = prop(&err, "message").as_string().unwrap();
+        assert!(message.contains(name), "{message} does not name {name}");
+        assert!(!message.contains("\"s\""), "never a value: {message}");
+    }
+    for ok in [r#","offlineAccess":true,"dpop":"never""#, r#","dpop":"always""#, r#","dpop":"auto","offlineAccess":false"#, r#","fetch":null"#] {
+        assert!(auth_with(ok).is_ok(), "{ok}");
+    }
+    let auth = auth_with("").unwrap();
+    let err = JsFuture::from(auth.authorize("https://mcp.example/mcp".into(), Some(js_sys::JSON::parse(r#"{"scopes":"a b"}"#).unwrap()))).await.unwrap_err();
+    assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"));
+    assert!(prop(&err, "message").as_string().unwrap().contains("scopes"));
+    let err = JsFuture::from(auth.revoke("https://mcp.example/mcp".into(), Some(js_sys::JSON::parse(r#"{"forced":true}"#).unwrap()))).await.unwrap_err();
+    assert_eq!(prop(&err, "code").as_string().as_deref(), Some("invalid_input"));
+    assert!(prop(&err, "message").as_string().unwrap().contains("forced"));
+}
+
 /// `authorize` options of the wrong type, or a `returnTo` on another origin, reject before any
 /// popup opens (R24).
 #[wasm_bindgen_test]
@@ -260,7 +291,7 @@ async fn watch_self(channel: &str, state: &str) -> Result<CallbackParams, McpErr
         timeout_ms: 20_000.0,
         signal: None,
         on_detached: &|| {},
-    })
+    }, "https://mcp.example/mcp")
     .await
 }
 
@@ -296,22 +327,67 @@ async fn r22_the_callback_page_hands_its_parameters_over_the_broadcast_channel()
     );
     let watching = watch_self(channel, "s-bc");
     let mine = parse_callback_url("https://app.example/cb?code=c-bc&state=s-bc");
-    let handing = popup::hand_over(channel, &mine, 5000);
-    let (taken, handed) = futures::future::join(watching, async {
-        // after the watch listens
-        JsFuture::from(js_sys::Promise::new(&mut |r, _| {
-            web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&r, 100).unwrap();
-        }))
-        .await
-        .unwrap();
-        handing.await
-    })
+    let handing = popup::hand_over(channel, &mine, 5000, 5000);
+    let (taken, handed) = futures::future::join(
+        async {
+            let taken = watching.await;
+            // the opener finished the flow: it says how, and the popup's end resolves with it
+            let status = mcp_oauth_wasm::flow::records::Status::unknown("https://mcp.example/mcp");
+            popup::announce(&web_sys::window().unwrap(), channel, "s-bc", &Ok(status));
+            taken
+        },
+        async {
+            // after the watch listens
+            JsFuture::from(js_sys::Promise::new(&mut |r, _| {
+                web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&r, 100).unwrap();
+            }))
+            .await
+            .unwrap();
+            handing.await
+        },
+    )
     .await;
     let taken = taken.unwrap();
     assert_eq!((taken.state.as_deref(), taken.code.as_ref().map(|c| c.secret())), (Some("s-bc"), Some("c-bc")));
-    assert!(handed, "the opener said it took them");
-    let nobody = popup::hand_over("mcp-oauth-test:flow:nobody", &parse_callback_url("https://app.example/cb?code=c&state=nobody"), 300).await;
-    assert!(!nobody);
+    // issue 17: the popup learns the flow's real server and outcome, never an empty URL
+    let handed = handed.expect("the opener said it took them");
+    assert_eq!(handed.server_url, "https://mcp.example/mcp");
+    let status = handed.outcome.expect("the outcome came").expect("a status");
+    assert_eq!(status["serverUrl"], "https://mcp.example/mcp");
+    assert_eq!(status["state"], "unknown");
+    let nobody = popup::hand_over("mcp-oauth-test:flow:nobody", &parse_callback_url("https://app.example/cb?code=c&state=nobody"), 300, 300).await;
+    assert!(nobody.is_none());
+}
+
+/// Issue 17: a popup whose opener took the parameters but said nothing more in time still
+/// resolves with the flow's server URL; an error outcome comes back as that error.
+#[wasm_bindgen_test]
+async fn r22_the_popup_learns_the_flows_server_even_without_an_outcome() {
+    for (state, announce_error) in [("s-quiet", false), ("s-err", true)] {
+        let channel = format!("mcp-oauth-test:flow:{state}");
+        let watching = watch_self(&channel, state);
+        let mine = parse_callback_url(&format!("https://app.example/cb?code=c&state={state}"));
+        let handing = popup::hand_over(&channel, &mine, 5000, 300);
+        let (_, handed) = futures::future::join(
+            async {
+                let taken = watching.await;
+                if announce_error {
+                    let e = McpError::new(mcp_oauth_wasm::core::error::ErrorCode::AuthorizationFailed, "the token endpoint answered invalid_grant");
+                    popup::announce(&web_sys::window().unwrap(), &channel, state, &Err(e));
+                }
+                taken
+            },
+            handing,
+        )
+        .await;
+        let handed = handed.expect("taken");
+        assert_eq!(handed.server_url, "https://mcp.example/mcp");
+        match (announce_error, handed.outcome) {
+            (false, None) => {}
+            (true, Some(Err(e))) => assert_eq!(e.code.as_str(), "authorization_failed"),
+            (_, other) => panic!("{state}: {other:?}"),
+        }
+    }
 }
 
 /// R26: the refresh lock is a Web Lock: held until dropped, waited for at most the timeout

@@ -14,11 +14,11 @@ try {
   const auth = new McpAuth({ redirectUri: `${location.origin}/callback.html`, fetch: recorder.fetch });
   auth.subscribe(recorder.onEvent);
   const result = await auth.handleCallback();
-  if (result.serverUrl) {
+  if (result.popup) {
+    message.textContent = `Signed in (${result.status.state}): the debugger takes it from here.`;
+  } else {
     message.textContent = `Signed in (${result.status.state}).`;
     location.replace(result.returnTo || '/');
-  } else {
-    message.textContent = 'Signed in: the debugger takes it from here.';
   }
 } catch (err) {
   const e = explain(err);

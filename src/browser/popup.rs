@@ -15,6 +15,7 @@ use web_sys::{AbortSignal, EventTarget, Window};
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::http::parse_json;
 use crate::core::authorize::CallbackParams;
+use crate::flow::records::Status;
 
 /// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
 const DETACH_WINDOW_MS: f64 = 3000.0;
@@ -37,16 +38,20 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn take(this: &ResultWatch) -> Option<String>;
     #[wasm_bindgen(method)]
-    fn ack(this: &ResultWatch, state: &str);
+    fn ack(this: &ResultWatch, state: &str, server_url: &str);
     #[wasm_bindgen(method)]
     fn stop(this: &ResultWatch);
     /// Resolves when a message arrives, or after `ms` (to look at the popup again).
     #[wasm_bindgen(method)]
     fn next(this: &ResultWatch, ms: i32) -> Promise;
     /// The popup's end of R22 (shell.js): channel and `postMessage` to the opener, then the
-    /// opener's word that it took the parameters (`true`), or `false` after the timeout.
+    /// opener's word that it took the parameters (`{ serverUrl }`, then with the `outcome`), or
+    /// `null` after the timeout.
     #[wasm_bindgen(js_name = handOver)]
-    fn hand_over_promise(channel: &str, text: &str, state: &str, timeout_ms: i32) -> Promise;
+    fn hand_over_promise(channel: &str, text: &str, state: &str, timeout_ms: i32, done_ms: i32) -> Promise;
+    /// The opener's last word to the popup: the flow's outcome (shell.js).
+    #[wasm_bindgen(js_name = announce)]
+    fn announce_js(popup: &Window, channel: &str, state: &str, outcome: &str);
     /// R28: `navigator.userActivation.isActive` (false where the API is missing).
     #[wasm_bindgen(js_name = userActivation)]
     pub fn user_activation() -> bool;
@@ -93,11 +98,52 @@ pub fn parse_result(text: &str, state: &str) -> Option<CallbackParams> {
     parse_json::<CallbackParams>(text).filter(|p| p.state.as_deref() == Some(state))
 }
 
-/// R22: hands the callback parameters to the opener that holds their flow; `true` once it
-/// said it took them.
-pub async fn hand_over(channel: &str, params: &CallbackParams, timeout_ms: i32) -> bool {
-    let (Some(state), Ok(text)) = (params.state.as_deref(), serde_json::to_string(params)) else { return false };
-    JsFuture::from(hand_over_promise(channel, &text, state, timeout_ms)).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+/// What the popup's callback page learnt from the opener that took its parameters (R22).
+pub struct HandedOver {
+    /// The flow's server, as the opener holds it.
+    pub server_url: String,
+    /// The flow's outcome as the opener announced it: the status (as the contract's JSON), or
+    /// the error it ended in; `None` when no word came in time.
+    pub outcome: Option<Result<serde_json::Value, McpError>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Outcome {
+    Status(serde_json::Value),
+    Error(McpError),
+}
+
+/// R22: hands the callback parameters to the opener that holds their flow; `None` when no
+/// opener took them within `timeout_ms`, else the flow's server and, when it came within
+/// `done_ms`, its outcome.
+pub async fn hand_over(channel: &str, params: &CallbackParams, timeout_ms: i32, done_ms: i32) -> Option<HandedOver> {
+    let (Some(state), Ok(text)) = (params.state.as_deref(), serde_json::to_string(params)) else { return None };
+    let answer = JsFuture::from(hand_over_promise(channel, &text, state, timeout_ms, done_ms)).await.ok().filter(JsValue::is_object)?;
+    let get = |key: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(key)).ok().and_then(|v| v.as_string());
+    let server_url = get("serverUrl").filter(|s| !s.is_empty())?;
+    let outcome = get("outcome").and_then(|t| parse_json::<Outcome>(&t)).map(|o| match o {
+        Outcome::Status(s) => Ok(s),
+        Outcome::Error(e) => Err(e),
+    });
+    Some(HandedOver { server_url, outcome })
+}
+
+/// R22: the opener tells the popup how the flow `state` ended (it waits for this word).
+pub fn announce(popup: &Window, channel: &str, state: &str, outcome: &Result<Status, McpError>) {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Said<'a> {
+        Status(&'a Status),
+        Error(&'a McpError),
+    }
+    let said = match outcome {
+        Ok(s) => Said::Status(s),
+        Err(e) => Said::Error(e),
+    };
+    if let Ok(text) = serde_json::to_string(&said) {
+        announce_js(popup, channel, state, &text);
+    }
 }
 
 pub struct Watch<'a> {
@@ -129,7 +175,7 @@ pub async fn closed_while_blank(popup: &Window, signal: Option<&AbortSignal>) ->
 
 /// Waits for the popup to hand over the callback's parameters (R22, R23), and tells it they
 /// were taken.
-pub async fn wait_for_result(w: Watch<'_>) -> Result<CallbackParams, McpError> {
+pub async fn wait_for_result(w: Watch<'_>, server_url: &str) -> Result<CallbackParams, McpError> {
     let watch = Watcher(watch_result(w.popup, w.channel));
     let started = js_sys::Date::now();
     let mut closed_at: Option<f64> = None;
@@ -137,7 +183,7 @@ pub async fn wait_for_result(w: Watch<'_>) -> Result<CallbackParams, McpError> {
     loop {
         while let Some(text) = watch.0.take() {
             if let Some(params) = parse_result(&text, w.state) {
-                watch.0.ack(w.state);
+                watch.0.ack(w.state, server_url);
                 return Ok(params);
             }
         }

@@ -24,9 +24,9 @@ export function watchResult(popup, channel) {
   } catch {}
   return {
     take: () => texts.shift(),
-    ack(state) {
-      bc?.postMessage(TAKEN + state);
-      try { popup.postMessage(TAKEN + state, location.origin); } catch {}
+    ack(state, serverUrl) {
+      bc?.postMessage(TAKEN + state + " " + serverUrl);
+      try { popup.postMessage(TAKEN + state + " " + serverUrl, location.origin); } catch {}
     },
     stop() { removeEventListener("message", onMessage); bc?.close(); wake?.(); },
     /** Resolves when a message arrives, or after `ms`. */
@@ -38,33 +38,61 @@ export function watchResult(popup, channel) {
 }
 
 const TAKEN = "mcp-oauth-wasm:taken:";
+const DONE = "mcp-oauth-wasm:done:";
+
+/**
+ * The opener's last word to the popup once the flow `state` is finished: `outcome` (the JSON of
+ * its status or error), on the flow's channel and by `postMessage` at the page's own origin.
+ * @param {Window} popup
+ * @param {string} channel
+ * @param {string} state
+ * @param {string} outcome
+ */
+export function announce(popup, channel, state, outcome) {
+  const text = DONE + state + " " + outcome;
+  try { const bc = new BroadcastChannel(channel); bc.postMessage(text); bc.close(); } catch {}
+  try { if (!popup.closed) popup.postMessage(text, location.origin); } catch {}
+}
 
 /**
  * The popup's end: sends the callback text to the opener on the flow's `BroadcastChannel` and
  * by `postMessage` at the page's exact origin, then waits for the opener to say it took the
- * flow `state`'s parameters. Resolves `true` when it did, `false` after `timeoutMs` (no opener
- * waits for this flow).
+ * flow `state`'s parameters (with the flow's server URL), and then, for up to `doneMs`, for
+ * the flow's outcome. Resolves `null` when nobody took them within `timeoutMs` (no opener
+ * waits for this flow), else `{ serverUrl, outcome? }`.
  * @param {string} channel
  * @param {string} text
  * @param {string} state
  * @param {number} timeoutMs
- * @returns {Promise<boolean>}
+ * @param {number} doneMs
+ * @returns {Promise<{ serverUrl: string, outcome?: string } | null>}
  */
-export function handOver(channel, text, state, timeoutMs) {
+export function handOver(channel, text, state, timeoutMs, doneMs) {
   return new Promise((resolve) => {
     let bc;
-    const done = (taken) => {
+    let serverUrl = null;
+    const done = (v) => {
       clearTimeout(timer);
       removeEventListener("message", onMessage);
       bc?.close();
-      resolve(taken);
+      resolve(v);
     };
-    const onMessage = (e) => { if (e.origin == location.origin && e.data == TAKEN + state) done(true); };
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const seen = (d) => {
+      if (typeof d != "string") return;
+      if (serverUrl == null && d.startsWith(TAKEN + state + " ")) {
+        serverUrl = d.slice(TAKEN.length + state.length + 1);
+        clearTimeout(timer);
+        timer = setTimeout(() => done({ serverUrl }), doneMs);
+      } else if (serverUrl != null && d.startsWith(DONE + state + " ")) {
+        done({ serverUrl, outcome: d.slice(DONE.length + state.length + 1) });
+      }
+    };
+    const onMessage = (e) => { if (e.origin == location.origin) seen(e.data); };
+    let timer = setTimeout(() => done(null), timeoutMs);
     addEventListener("message", onMessage);
     try {
       bc = new BroadcastChannel(channel);
-      bc.onmessage = (e) => { if (e.data == TAKEN + state) done(true); };
+      bc.onmessage = (e) => seen(e.data);
       bc.postMessage(text);
     } catch {}
     try { opener?.postMessage(text, location.origin); } catch {}

@@ -99,7 +99,7 @@ pub fn parse_probe(resp: &HttpResponse) -> Result<ProbeOutcome, DiscoveryError> 
         401 => Ok(ProbeOutcome::AuthRequired(challenge)),
         403 if challenge.is_some() => Ok(ProbeOutcome::AuthRequired(challenge)),
         s if (200..300).contains(&s) || matches!(s, 400 | 404 | 405) => Ok(ProbeOutcome::Open(s)),
-        s => Err(HttpError::Status(s).into()),
+        _ => Err(HttpError::unexpected(resp).into()),
     }
 }
 
@@ -191,7 +191,7 @@ pub struct ResourceMetadata {
 
 pub fn parse_resource_metadata(resp: &HttpResponse, server: &ServerUrl) -> Result<Document<ResourceMetadata>, DiscoveryError> {
     if resp.status != 200 {
-        return Err(HttpError::Status(resp.status).into());
+        return Err(HttpError::unexpected(resp).into());
     }
     let doc = Document::<ResourceMetadata>::parse(&resp.body, "protected resource metadata is not a JSON object with a resource")?;
     let resource = &doc.fields.resource;
@@ -252,7 +252,7 @@ const ENDPOINTS: [&str; 4] = ["authorization_endpoint", "token_endpoint", "regis
 /// (RFC 8414 §3.3, no normalisation) and every endpoint is secure.
 pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) -> Result<Document<AuthServerMetadata>, DiscoveryError> {
     if resp.status != 200 {
-        return Err(HttpError::Status(resp.status).into());
+        return Err(HttpError::unexpected(resp).into());
     }
     let raw: Value = parse_json(&resp.body)
         .filter(Value::is_object)
@@ -288,11 +288,14 @@ pub fn default_metadata(issuer: &str, issuer_url: &Url) -> Document<AuthServerMe
         client_id_metadata_document_supported: false,
         dpop_signing_alg_values_supported: None,
     };
+    // the stored copy is this document alone, read again on load: it states every default the
+    // fields above assume, S256 included, so that a record read back decides the same (issue 17)
     let raw = serde_json::json!({
         "issuer": issuer,
         "authorization_endpoint": fields.authorization_endpoint.as_str(),
         "token_endpoint": fields.token_endpoint.as_str(),
         "registration_endpoint": at("/register").as_str(),
+        "code_challenge_methods_supported": ["S256"],
     });
     Document { fields, raw }
 }
@@ -300,6 +303,18 @@ pub fn default_metadata(issuer: &str, issuer_url: &Url) -> Document<AuthServerMe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// R6, R14 (issue 17): the 2025-03-26 defaults read back from their stored form are the same
+    /// fields, so `discover()` then `authorize()` decides as `authorize()` alone does.
+    #[test]
+    fn r6_r14_the_default_metadata_survives_its_stored_form() {
+        let issuer = "https://legacy.example";
+        let doc = default_metadata(issuer, &Url::parse(issuer).unwrap());
+        let stored = serde_json::to_string(&doc).unwrap();
+        let back: Document<AuthServerMetadata> = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.fields, doc.fields);
+        assert_eq!(back.fields.code_challenge_methods_supported.as_deref(), Some(&["S256".to_string()][..]));
+    }
 
     fn server(s: &str) -> ServerUrl {
         ServerUrl::parse(s).unwrap()

@@ -100,23 +100,97 @@ impl<'de> Deserialize<'de> for ErrorCode {
 pub enum HttpError {
     #[error("the request did not complete: {0}")]
     Network(String),
-    #[error("unexpected HTTP status {0}")]
-    Status(u16),
+    /// A status this client did not expect, with what the server said in its body (R38).
+    #[error("unexpected HTTP status {0}{tail}", tail = said(.1.as_deref()))]
+    Status(u16, Option<String>),
     #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
 }
 
+/// R38: at most this many characters of what a server said reach a message.
+pub const MAX_QUOTE_CHARS: usize = 200;
+
+/// R38: what a server said in a response body, as a message may quote it: an OAuth error body's
+/// `error` and `error_description`; otherwise the start of the body, JSON or text. Control
+/// characters are removed, whitespace is collapsed, at most [`MAX_QUOTE_CHARS`] characters
+/// are kept, and anything that looks like a credential — a run of 20 or more token characters
+/// with both letters and digits, as tokens, codes, verifiers and generated secrets are — is
+/// replaced by `[redacted]` (R31: a server that echoes a request must not make us print it).
+/// `None` for an empty body.
+pub fn server_said(body: &str) -> Option<String> {
+    // a body is read for its start only: nothing here grows with the body's size
+    let head = match body.char_indices().nth(8 * MAX_QUOTE_CHARS) {
+        Some((i, _)) => &body[..i],
+        None => body,
+    };
+    let words = match (head.len() == body.len()).then(|| serde_json::from_str::<serde_json::Value>(body).ok()).flatten() {
+        Some(serde_json::Value::Object(o)) if o.get("error").is_some_and(serde_json::Value::is_string) => {
+            let error = o.get("error").and_then(serde_json::Value::as_str).unwrap_or_default();
+            match o.get("error_description").and_then(serde_json::Value::as_str).filter(|d| !d.trim().is_empty()) {
+                Some(d) => format!("{error}: {d}"),
+                None => error.to_string(),
+            }
+        }
+        Some(v) => v.to_string(),
+        None => head.to_string(),
+    };
+    quote(&words)
+}
+
+/// R38, R31: `text` cleaned for a message (see [`server_said`]).
+pub fn quote(text: &str) -> Option<String> {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let secret_like = run.len() >= 20 && run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if secret_like { "[redacted]" } else { run });
+        run.clear();
+    };
+    for c in text.chars() {
+        if out.chars().count() > 2 * MAX_QUOTE_CHARS {
+            break;
+        }
+        if is_token_char(c) {
+            run.push(c);
+            continue;
+        }
+        flush(&mut run, &mut out);
+        let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
+        if !(c == ' ' && (out.is_empty() || out.ends_with(' '))) {
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    let out = out.trim_end();
+    match out.char_indices().nth(MAX_QUOTE_CHARS) {
+        _ if out.is_empty() => None,
+        Some((i, _)) => Some(format!("{}…", &out[..i])),
+        None => Some(out.to_string()),
+    }
+}
+
+/// The tail of a message that quotes the server: `; the server said "…"`, or nothing.
+pub fn said(words: Option<&str>) -> String {
+    words.map(|w| format!("; the server said \"{w}\"")).unwrap_or_default()
+}
+
 impl HttpError {
+    /// A response whose status this client did not expect, quoting its body (R38).
+    pub fn unexpected(resp: &super::http::HttpResponse) -> HttpError {
+        HttpError::Status(resp.status, server_said(&resp.body))
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             HttpError::Network(_) => ErrorCode::Network,
-            HttpError::Status(_) => ErrorCode::ServerError,
+            HttpError::Status(..) => ErrorCode::ServerError,
             HttpError::InvalidResponse(_) => ErrorCode::InvalidResponse,
         }
     }
     pub fn status(&self) -> Option<u16> {
         match self {
-            HttpError::Status(s) => Some(*s),
+            HttpError::Status(s, _) => Some(*s),
             _ => None,
         }
     }
@@ -199,6 +273,39 @@ impl From<HttpError> for McpError {
 mod tests {
     use super::*;
 
+    /// R38, R31: what a server said, as a message quotes it.
+    #[test]
+    fn r38_server_words_are_quoted_cleaned_bounded_and_never_a_secret() {
+        let oauth = r#"{"error":"invalid_request","error_description":"client_secret: Field required"}"#;
+        assert_eq!(server_said(oauth).as_deref(), Some("invalid_request: client_secret: Field required"));
+        assert_eq!(server_said(r#"{"error":"invalid_client"}"#).as_deref(), Some("invalid_client"));
+        assert_eq!(server_said(r#"{"error":"invalid_client","error_description":"  "}"#).as_deref(), Some("invalid_client"));
+        // JSON that is no OAuth error: its compact text
+        assert_eq!(server_said(r#"{ "message" : "Forbidden" }"#).as_deref(), Some(r#"{"message":"Forbidden"}"#));
+        assert_eq!(server_said(r#"{"error":{"code":7}}"#).as_deref(), Some(r#"{"error":{"code":7}}"#));
+        // text: control characters gone, whitespace collapsed
+        assert_eq!(server_said("Invalid\r\n\torigin\u{7}!\n").as_deref(), Some("Invalid origin !"));
+        assert_eq!(server_said(""), None);
+        assert_eq!(server_said(" \n "), None);
+        // at most 200 characters, on a character boundary
+        let long = "é".repeat(1000);
+        let q = server_said(&long).unwrap();
+        assert_eq!(q.chars().count(), MAX_QUOTE_CHARS + 1, "200 and an ellipsis");
+        assert!(q.ends_with('…'));
+        // a huge body is read for its start only, JSON or not
+        let huge = format!(r#"{{"error":"x","error_description":"{}"}}"#, "a ".repeat(500_000));
+        assert!(server_said(&huge).unwrap().chars().count() <= MAX_QUOTE_CHARS + 1);
+        // R31: whatever looks like a token, code, verifier or secret is not repeated
+        let echo = r#"{"error":"invalid_grant","error_description":"code Xk3v9QpL2mNw8RtY6uZa1 already used for eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"}"#;
+        let q = server_said(echo).unwrap();
+        assert!(!q.contains("Xk3v9QpL2mNw8RtY6uZa1") && !q.contains("eyJ"), "{q}");
+        assert_eq!(q, "invalid_grant: code [redacted] already used for [redacted]");
+        // words, long identifiers without digits and short ids stay
+        assert_eq!(quote("redirect_uri_mismatch for client abc123").as_deref(), Some("redirect_uri_mismatch for client abc123"));
+        assert_eq!(said(Some("x")), r#"; the server said "x""#);
+        assert_eq!(said(None), "");
+    }
+
     #[test]
     fn r22_an_error_survives_its_json_round_trip() {
         let e = McpError::new(ErrorCode::AuthorizationFailed, "denied")
@@ -219,7 +326,7 @@ mod tests {
 
     #[test]
     fn http_error_message_carries_the_status() {
-        assert_eq!(HttpError::Status(503).to_string(), "unexpected HTTP status 503");
+        assert_eq!(HttpError::Status(503, None).to_string(), "unexpected HTTP status 503");
     }
 
     #[test]
@@ -262,7 +369,7 @@ mod tests {
 
     #[test]
     fn http_errors_map_to_codes() {
-        let e: McpError = HttpError::Status(503).into();
+        let e: McpError = HttpError::Status(503, None).into();
         assert_eq!((e.code, e.status), (ErrorCode::ServerError, Some(503)));
         let e: McpError = HttpError::Network("reset".into()).into();
         assert_eq!(e.code.as_str(), "network");

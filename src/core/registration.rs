@@ -6,7 +6,7 @@ use thiserror::Error;
 use url::Url;
 
 use super::discovery::AuthServerMetadata;
-use super::error::{ErrorCode, HttpError, McpError};
+use super::error::{ErrorCode, HttpError, McpError, said, server_said};
 use super::http::{HttpRequest, HttpResponse};
 use super::secret::ClientSecret;
 
@@ -14,8 +14,8 @@ use super::secret::ClientSecret;
 pub enum RegistrationError {
     #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
-    #[error("the registration endpoint refused the registration (HTTP {status})")]
-    Refused { status: u16, error: Option<String>, description: Option<String> },
+    #[error("the registration endpoint refused the registration (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
+    Refused { status: u16, error: Option<String>, description: Option<String>, said_text: Option<String> },
     #[error("the registration does not include our redirect URI")]
     RedirectUriMissing,
     #[error(transparent)]
@@ -27,7 +27,7 @@ impl From<RegistrationError> for McpError {
         let msg = e.to_string();
         match e {
             RegistrationError::Required => McpError::new(ErrorCode::ClientRegistrationRequired, msg),
-            RegistrationError::Refused { status, error, description } => {
+            RegistrationError::Refused { status, error, description, .. } => {
                 McpError::new(ErrorCode::RegistrationFailed, msg).with_status(Some(status)).with_oauth(error, description)
             }
             RegistrationError::RedirectUriMissing => McpError::new(ErrorCode::RegistrationFailed, msg),
@@ -134,9 +134,10 @@ pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Cli
                 status: resp.status,
                 error: body.as_ref().map(|b| b.error.clone()),
                 description: body.and_then(|b| b.error_description),
+                said_text: server_said(&resp.body),
             });
         }
-        return Err(HttpError::Status(resp.status).into());
+        return Err(HttpError::unexpected(resp).into());
     }
     let r: RegistrationResponse = resp.json().ok_or(HttpError::InvalidResponse("registration response is not a JSON object with a client_id"))?;
     if r.client_id.is_empty() {

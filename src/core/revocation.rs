@@ -2,7 +2,7 @@
 
 use url::Url;
 
-use super::error::{ErrorCode, HttpError, McpError};
+use super::error::{ErrorCode, McpError, said, server_said};
 use super::http::{HttpRequest, HttpResponse};
 use super::registration::{Client, OAuthErrorBody};
 
@@ -22,7 +22,9 @@ pub fn parse_revocation(resp: &HttpResponse) -> Result<bool, McpError> {
         return Ok(false);
     }
     let (error, description) = body.map_or((None, None), |b| (Some(b.error), b.error_description));
-    Err(McpError::from(HttpError::Status(resp.status)).with_oauth(error, description).recode(ErrorCode::RevocationFailed))
+    // R38: the message quotes what the server said
+    let message = format!("the revocation endpoint refused (HTTP {}){}", resp.status, said(server_said(&resp.body).as_deref()));
+    Err(McpError::new(ErrorCode::RevocationFailed, message).with_status(Some(resp.status)).with_oauth(error, description))
 }
 
 #[cfg(test)]
@@ -46,5 +48,10 @@ mod tests {
         assert_eq!((e.code.as_str(), e.status), ("revocation_failed", Some(503)));
         let e = parse_revocation(&HttpResponse::new(400, vec![], r#"{"error":"invalid_client","error_description":"who"}"#)).unwrap_err();
         assert_eq!((e.oauth_error.as_deref(), e.description.as_deref()), (Some("invalid_client"), Some("who")));
+        // R38 (issue 17): the Python SDK's answer to a public client, quoted
+        let body = r#"{"error":"invalid_request","error_description":"client_secret: Field required"}"#;
+        let e = parse_revocation(&HttpResponse::new(400, vec![], body)).unwrap_err();
+        assert_eq!(e.code.as_str(), "revocation_failed");
+        assert_eq!(e.message, r#"the revocation endpoint refused (HTTP 400); the server said "invalid_request: client_secret: Field required""#);
     }
 }

@@ -9,7 +9,7 @@ use thiserror::Error;
 use url::Url;
 use url::form_urlencoded::byte_serialize;
 
-use super::error::{ErrorCode, HttpError, McpError};
+use super::error::{ErrorCode, HttpError, McpError, said, server_said};
 use super::http::{HttpRequest, HttpResponse};
 use super::pkce::CodeVerifier;
 use super::registration::{Client, OAuthErrorBody};
@@ -70,8 +70,9 @@ pub enum RefreshFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TokenError {
-    #[error("the token endpoint answered {error} (HTTP {status})")]
-    OAuth { status: u16, error: String, description: Option<String> },
+    /// An OAuth error answer (RFC 6749 §5.2); `said` is what the message quotes (R38).
+    #[error("the token endpoint answered {error} (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
+    OAuth { status: u16, error: String, description: Option<String>, said_text: Option<String> },
     #[error(transparent)]
     Http(#[from] HttpError),
 }
@@ -111,7 +112,7 @@ impl TokenError {
     fn into_error(self, oauth_code: ErrorCode) -> McpError {
         let msg = self.to_string();
         match self {
-            TokenError::OAuth { status, error, description } => {
+            TokenError::OAuth { status, error, description, .. } => {
                 McpError::new(oauth_code, msg).with_status(Some(status)).with_oauth(Some(error), description)
             }
             TokenError::Http(h) => h.into(),
@@ -217,9 +218,9 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
         if (400..500).contains(&resp.status)
             && let Some(body) = resp.json::<OAuthErrorBody>()
         {
-            return Err(TokenError::OAuth { status: resp.status, error: body.error, description: body.error_description });
+            return Err(TokenError::OAuth { status: resp.status, error: body.error, description: body.error_description, said_text: server_said(&resp.body) });
         }
-        return Err(HttpError::Status(resp.status).into());
+        return Err(HttpError::unexpected(resp).into());
     }
     let t: TokenResponse = resp
         .json()
@@ -237,7 +238,8 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
         token_type: t.token_type,
         expires_at: expires_in.map(|s| now_ms.saturating_add((s * 1000.0) as u64).min(MAX_EXPIRY_MS)),
         refresh_token: t.refresh_token.filter(|s| !s.is_empty()).map(RefreshToken::new),
-        scope: t.scope,
+        // an empty scope says nothing (some servers send `""` for "as requested")
+        scope: t.scope.filter(|s| !s.trim().is_empty()),
         refreshable: false,
     })
 }
@@ -319,6 +321,9 @@ mod tests {
         assert_eq!(t.expires_at, Some(MAX_EXPIRY_MS), "a lifetime past what JS counts exactly is capped");
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER","expires_in":null}"#), 0).unwrap();
         assert_eq!((t.expires_at, t.refresh_token), (None, None));
+        // R20: an empty scope (workers-oauth-provider, FastMCP) is no scope: the requested one stands
+        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","scope":" "}"#), 0).unwrap();
+        assert_eq!(t.scope, None);
         for bad in [
             r#"{"token_type":"Bearer"}"#,
             r#"{"access_token":"at"}"#,

@@ -43,6 +43,8 @@ pub struct Config {
     pub prefix: String,
     pub refresh_skew_ms: u64,
     pub allow_missing_pkce: bool,
+    /// R16: ask for `offline_access` where the authorization server lists it.
+    pub offline_access: bool,
     /// R34: when new tokens are bound with DPoP.
     pub dpop: DpopMode,
 }
@@ -99,6 +101,21 @@ pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
 
 fn not_authorized(server_url: &str) -> McpError {
     McpError::new(ErrorCode::AuthorizationRequired, "no usable token for this server: authorize first").with_server(server_url)
+}
+
+/// R14, R38: which of the two cases it is, and what the app can do about it.
+fn pkce_unsupported(methods: Option<&[String]>) -> McpError {
+    let message = match methods {
+        None => "the authorization server's metadata has no code_challenge_methods_supported, so PKCE with S256 cannot be \
+                 confirmed; if the server does support it, create McpAuth with allowMissingPkceMetadata: true"
+            .to_string(),
+        Some(list) => format!(
+            "the authorization server's code_challenge_methods_supported lists {} but not S256: it does not offer PKCE \
+             with S256 (allowMissingPkceMetadata only covers a missing list)",
+            crate::core::error::quote(&format!("[{}]", list.join(", "))).unwrap_or_default()
+        ),
+    };
+    McpError::new(ErrorCode::PkceUnsupported, message)
 }
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -354,7 +371,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 self.save_server(&rec)?;
                 return Ok(rec);
             }
-            (Some(status), None) => return Err(HttpError::Status(status).into()),
+            (Some(_), None) => return Err(HttpError::unexpected(&probe).into()),
             _ => {}
         }
         // R5: the first authorization server, or the server's origin for 2025-03-26 servers
@@ -402,7 +419,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 Err(e) => return Err(e.into()),
                 Ok(r) if r.status == 200 => return Ok(Some((url, r))),
                 Ok(r) if may_fall_back(r.status) => continue,
-                Ok(r) => return Err(HttpError::Status(r.status).into()),
+                Ok(r) => return Err(HttpError::unexpected(&r).into()),
             }
         }
         Ok(None)
@@ -456,16 +473,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         };
         let meta = &meta.fields;
         if !s256_allowed(meta.code_challenge_methods_supported.as_deref(), self.config.allow_missing_pkce) {
-            return Err(McpError::new(ErrorCode::PkceUnsupported, "the authorization server does not offer PKCE with S256"));
+            return Err(pkce_unsupported(meta.code_challenge_methods_supported.as_deref()));
         }
-        let scope = opts.scope.clone().or_else(|| {
-            choose_scope(
-                rec.challenge_scope.as_deref(),
-                rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()),
-                meta.scopes_supported.as_deref(),
-                false,
-            )
-        });
+        // R16: the app's scope, else the challenge's, else the resource's; `offline_access` added
+        // when the app asked for refresh tokens and the authorization server lists it
+        let scope = choose_scope(
+            opts.scope.as_deref().or(rec.challenge_scope.as_deref()),
+            rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()),
+            meta.scopes_supported.as_deref(),
+            self.config.offline_access,
+        );
         // R12: a registration is for every scope the resource lists (and this request's), never
         // just this request's, so that a later step-up is not refused at servers holding a client
         // to its registered scope

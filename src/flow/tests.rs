@@ -254,6 +254,7 @@ impl World {
                 prefix: "mcp-oauth".into(),
                 refresh_skew_ms: 60_000,
                 allow_missing_pkce: false,
+                offline_access: false,
                 dpop: crate::core::dpop::DpopMode::Auto,
             },
             popup_flows: RefCell::default(),
@@ -394,6 +395,8 @@ fn r14_missing_pkce_metadata_is_refused_by_default() {
     w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg"}"#);
     let e = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
     assert_eq!(e.code.as_str(), "pkce_unsupported");
+    // R38: which case, and the option that covers it
+    assert!(e.message.contains("has no code_challenge_methods_supported") && e.message.contains("allowMissingPkceMetadata: true"), "{}", e.message);
     let mut e = w.engine();
     e.config.allow_missing_pkce = true;
     assert!(matches!(block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())), Ok(Begin::Navigate { .. })));
@@ -1103,6 +1106,22 @@ fn r14_without_any_metadata_the_default_endpoints_use_s256() {
     assert_eq!(param(url.query().unwrap(), "code_challenge_method").as_deref(), Some("S256"));
 }
 
+/// R14, R6 (issue 17): `discover()` first, then `authorize()` in a fresh instance that reads the
+/// record back from storage: the stored defaults still say S256, as the in-memory ones do.
+#[test]
+fn r14_discover_then_authorize_without_any_metadata_uses_s256() {
+    let w = World::new();
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
+    w.http.json(PRM, 404, "");
+    w.http.json("https://mcp.example/register", 201, r#"{"client_id":"legacy-1"}"#);
+    block_on(w.engine().discover(&srv(MCP))).unwrap();
+    w.token_cache.borrow_mut().clear();
+    let e = w.engine();
+    let begun = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default()));
+    let Ok(Begin::Navigate { url, .. }) = begun else { panic!("{begun:?}") };
+    assert_eq!(param(url.query().unwrap(), "code_challenge_method").as_deref(), Some("S256"));
+}
+
 /// R9: the server moved to another authorization server: the token is refused, discovery runs
 /// again, the client registers at the new issuer, and the old client id is never sent there.
 #[test]
@@ -1491,4 +1510,73 @@ fn r34_a_bound_token_refused_by_a_bearer_only_server_says_so() {
     let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap_err();
     assert_eq!(err.code.as_str(), "authorization_required");
     assert!(!err.message.contains("does not take DPoP"), "{}", err.message);
+}
+
+/// R16 (issue 17): `offlineAccess` adds `offline_access` to the requested scope — the resource's
+/// scope, a challenge's, or the app's own — only where the authorization server lists it.
+#[test]
+fn r16_offline_access_is_asked_for_when_the_app_wants_it_and_the_server_lists_it() {
+    const LISTS: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["S256"],"scopes_supported":["openid","mcp:tools","offline_access"]}"#;
+    let scope_of = |as_meta: Option<&'static str>, offline: bool, scope: Option<&str>| {
+        let w = World::new();
+        if let Some(m) = as_meta {
+            w.http.json(AS_META, 200, m);
+        }
+        let mut e = w.engine();
+        e.config.offline_access = offline;
+        let opts = AuthorizeOptions { scope: scope.map(str::to_string), ..Default::default() };
+        let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(&srv(MCP), opts)) else { panic!() };
+        let reg = w.http.log.borrow().iter().find(|r| r.url.as_str() == "https://as.example/reg").and_then(|r| r.body.clone());
+        let registered: serde_json::Value = serde_json::from_str(reg.as_deref().unwrap_or("{}")).unwrap();
+        (param(url.query().unwrap(), "scope"), registered["scope"].as_str().map(str::to_string))
+    };
+    let (asked, registered) = scope_of(Some(LISTS), true, None);
+    assert_eq!(asked.as_deref(), Some("mcp:tools offline_access"));
+    assert_eq!(registered.as_deref(), Some("mcp:tools offline_access"), "R12: the registration covers it too");
+    assert_eq!(scope_of(Some(LISTS), false, None).0.as_deref(), Some("mcp:tools"), "not asked for");
+    assert_eq!(scope_of(None, true, None).0.as_deref(), Some("mcp:tools"), "the server does not list it");
+    assert_eq!(scope_of(Some(LISTS), true, Some("mcp:admin")).0.as_deref(), Some("mcp:admin offline_access"), "with the app's own scope");
+    assert_eq!(scope_of(Some(LISTS), true, Some("offline_access mcp:tools")).0.as_deref(), Some("offline_access mcp:tools"), "once");
+}
+
+/// R14, R38 (issue 17): a list without S256 is refused whatever `allowMissingPkceMetadata`
+/// says, and the message quotes the list and says the option does not cover it.
+#[test]
+fn r14_r38_a_list_without_s256_is_named_as_such() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["plain"]}"#);
+    let mut e = w.engine();
+    e.config.allow_missing_pkce = true;
+    let err = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
+    assert_eq!(err.code.as_str(), "pkce_unsupported");
+    assert!(err.message.contains("lists [plain] but not S256") && err.message.contains("only covers a missing list"), "{}", err.message);
+}
+
+/// R38 (issue 17): errors quote what the server said — an OAuth error's `error` and
+/// `error_description`, else the start of the body — at the token endpoint (a 403 with a text
+/// body from an origin check), at registration, and for the exchange's OAuth errors.
+#[test]
+fn r38_errors_carry_the_servers_words() {
+    let w = World::new();
+    w.http.route("https://as.example/token", |_| Some(Ok(HttpResponse::new(403, vec![], "Invalid origin\n"))));
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    let err = callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap_err();
+    assert_eq!((err.code.as_str(), err.status), ("server_error", Some(403)));
+    assert_eq!(err.message, r#"unexpected HTTP status 403; the server said "Invalid origin""#);
+
+    let w = World::new();
+    w.http.json("https://as.example/token", 400, r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#);
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    let err = callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_failed");
+    assert!(err.message.contains(r#"the server said "invalid_grant: grant request is invalid""#), "{}", err.message);
+    assert_eq!((err.oauth_error.as_deref(), err.description.as_deref()), (Some("invalid_grant"), Some("grant request is invalid")));
+
+    let w = World::new();
+    w.http.json("https://as.example/reg", 400, r#"{"error":"invalid_redirect_uri","error_description":"redirect_uris must be https"}"#);
+    let err = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
+    assert_eq!(err.code.as_str(), "registration_failed");
+    assert!(err.message.contains(r#""invalid_redirect_uri: redirect_uris must be https""#), "{}", err.message);
 }

@@ -156,6 +156,10 @@ test('R11 R12 R14 R15 R21 connect: popup completes, status becomes authorized, t
 
     const codeExchange = ev.tokens.find((x) => x.client_id === clientId && x.grant_type === 'authorization_code');
     assert.ok(codeExchange, 'the code was exchanged');
+    // issue 17: the popup's handleCallback resolves with the flow's server and the status the
+    // opener finished with, never an empty URL
+    const handed = JSON.stringify({ serverUrl: stack.mcpUrl, popup: true, state: 'authorized' });
+    assert.ok(d.console.includes(`[popup1] info: handleCallback: ${handed}`), d.console.filter((l) => l.includes('handleCallback')).join('\n'));
     // R34 (issue 17): oidc-provider runs at its defaults — DPoP on, ES256 listed — and this MCP
     // server takes Bearer only and says nothing of DPoP: the tokens are Bearer, and they work
     const asMeta = await (await fetch(`${stack.asUrl}/.well-known/oauth-authorization-server`)).json();

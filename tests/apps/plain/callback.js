@@ -11,11 +11,13 @@ try {
   const auth = new McpAuth({ redirectUri: new URL('callback.html', location.href).href });
   // called twice, as React StrictMode would run an effect: one exchange, the same result (R35)
   const [result] = await Promise.all([auth.handleCallback(), auth.handleCallback()]);
-  if (result.serverUrl) {
+  console.info(`handleCallback: ${JSON.stringify({ serverUrl: result.serverUrl, popup: result.popup, state: result.status.state })}`);
+  if (result.popup) {
+    // the opener finished the flow; this window closes
+    message.textContent = `Signed in (${result.status.state}): the app takes it from here.`;
+  } else {
     message.textContent = `Signed in (${result.status.state}).`;
     location.replace(result.returnTo || new URL('./', location.href).href);
-  } else {
-    message.textContent = 'Signed in: the app takes it from here.';
   }
 } catch (err) {
   message.textContent = 'Sign-in failed.';
