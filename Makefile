@@ -1,6 +1,6 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
-.PHONY: demo test deps deps-browser pkg size bench bench-smoke test-native test-browser test-e2e conformance clean
+.PHONY: demo test deps deps-browser deps-interop pkg size bench bench-smoke test-native test-browser test-e2e conformance interop clean
 # one target at a time: deps.sh installs into the project and must not race itself under -j
 .NOTPARALLEL:
 
@@ -12,7 +12,7 @@ DEMO_ARGS := $(if $(TOKEN_TTL),--token-ttl=$(TOKEN_TTL)) $(if $(AUTO_APPROVE),--
 demo: deps pkg
 	node tests/stack/stack.mjs $(DEMO_ARGS)
 
-test: deps-browser test-native pkg test-browser test-e2e conformance bench-smoke
+test: deps-browser deps-interop test-native pkg test-browser test-e2e conformance interop bench-smoke
 	@echo "make test: all layers passed"
 
 deps:
@@ -20,6 +20,9 @@ deps:
 
 deps-browser:
 	bash scripts/deps.sh --browser
+
+deps-interop:
+	bash scripts/deps.sh --interop
 
 pkg: deps
 	bash scripts/build-pkg.sh
@@ -49,6 +52,10 @@ test-e2e: pkg
 # the MCP conformance suite's client-authorization scenarios, every revision, in headless Chromium
 conformance: deps-browser pkg
 	node tests/conformance/run.mjs
+
+# third-party authorization stacks at their defaults (tests/interop/STACKS.md), in headless Chromium
+interop: deps-browser deps-interop pkg
+	node --test --test-concurrency=1 tests/interop/interop.test.mjs
 
 clean:
 	rm -rf pkg target/wasm32-unknown-unknown

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, idempotently: the wasm target, wasm-bindgen-cli
 # (the exact version in Cargo.lock, into .tools/), the npm packages, and — with `--browser` —
-# Debian's chromium and chromium-driver. Everything comes from crates.io, npm or Debian.
+# Debian's chromium and chromium-driver; with `--interop`, the interop suite's stacks (a Python venv from
+# PyPI, npm lock files of their own). Everything comes from crates.io, npm, PyPI or Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,25 @@ if [ "${1:-}" = "--browser" ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
+fi
+
+if [ "${1:-}" = "--interop" ]; then
+  # the interop suite's third-party stacks (tests/interop/): Python packages from PyPI into a
+  # virtual environment, npm packages from each stack's own lock file
+  venv=.tools/interop-venv
+  reqs=tests/interop/python/requirements.txt
+  want=$(sha256sum "$reqs" | cut -d' ' -f1)
+  if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$want" ]; then
+    log "installing the interop suite's Python packages into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$reqs"
+    echo "$want" > "$venv/.requirements"
+  fi
+  for stack in tests/interop/better-auth tests/interop/cloudflare; do
+    if [ ! -f "$stack/node_modules/.package-lock.json" ] || [ "$stack/package-lock.json" -nt "$stack/node_modules/.package-lock.json" ]; then
+      log "installing the npm packages of $stack"
+      npm ci --prefix "$stack" --no-audit --no-fund --loglevel=error
+    fi
+  done
 fi
