@@ -95,6 +95,14 @@ impl Store for BrowserStore {
         }
     }
 
+    fn shares_keys_with(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BrowserStore::Local, BrowserStore::Local) | (BrowserStore::Session, BrowserStore::Session) => true,
+            (BrowserStore::Memory(a), BrowserStore::Memory(b)) => std::ptr::eq(a, b),
+            _ => false,
+        }
+    }
+
     fn keys(&self) -> Vec<String> {
         match (self, self.raw()) {
             (BrowserStore::Memory(m), _) => m.borrow().keys().cloned().collect(),

@@ -33,6 +33,16 @@ pub struct PendingFlow {
     pub return_to: Option<String>,
     #[serde(default)]
     pub popup: bool,
+    /// F1 (R9, R13, R34): what the code exchange needs, fixed when the flow began from the
+    /// metadata of `issuer`: its token endpoint, the authentication methods it lists, and
+    /// whether the tokens are bound with DPoP. The exchange uses these and nothing read later,
+    /// so a rediscovery during sign-in cannot send this code, its verifier or this issuer's
+    /// client secret anywhere else.
+    pub token_endpoint: Url,
+    #[serde(default)]
+    pub token_auth_methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub dpop: bool,
 }
 
 /// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
@@ -206,6 +216,9 @@ mod tests {
             created_at: 1_000_000,
             return_to: None,
             popup: true,
+            token_endpoint: Url::parse("https://as.example/token").unwrap(),
+            token_auth_methods: None,
+            dpop: false,
         }
     }
 

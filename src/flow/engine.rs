@@ -503,6 +503,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             created_at: self.env.now_ms(),
             return_to: opts.return_to,
             popup: opts.popup,
+            token_endpoint: meta.token_endpoint.clone(),
+            token_auth_methods: meta.token_endpoint_auth_methods_supported.clone(),
+            dpop: dpop::server_uses_dpop(self.config.dpop, meta, rec.resource_metadata.as_ref().map(|d| &d.fields)),
         };
         let url = build_authorization_url(&meta.authorization_endpoint, &flow);
         if flow.popup {
@@ -540,11 +543,32 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         }
     }
 
+    /// F1 (R9, R18): the server's record as the flow may complete it: still there, and still
+    /// naming the flow's issuer and resource. A record that a rediscovery during sign-in pointed
+    /// at another authorization server (or another resource) gets nothing of this flow.
+    fn record_for_flow(&self, flow: &PendingFlow) -> Result<ServerRecord, McpError> {
+        let rec = self
+            .load_server(&flow.server_url)
+            .ok_or_else(|| McpError::new(ErrorCode::StateMismatch, "the server's record was removed during sign-in: nothing is kept"))?;
+        match (rec.issuer.as_deref(), rec.resource == flow.resource) {
+            (Some(issuer), true) if issuer == flow.issuer => Ok(rec),
+            (now, _) => Err(McpError::new(
+                ErrorCode::IssuerMismatch,
+                format!(
+                    "the server's authorization server changed during sign-in (the flow began at {}, the server now names {}): \
+                     the tokens are not kept; authorize again",
+                    flow.issuer,
+                    now.unwrap_or("none")
+                ),
+            )),
+        }
+    }
+
     async fn exchange_code(&self, params: CallbackParams, flow: &PendingFlow) -> Result<Status, McpError> {
         let code = check_callback(params, Some(flow), self.env.now_ms())?;
-        let gone = |what: &str| McpError::new(ErrorCode::StateMismatch, format!("the server's {what} is gone"));
-        let mut rec = self.load_server(&flow.server_url).ok_or_else(|| gone("discovery record"))?;
-        let meta = rec.as_metadata.take().ok_or_else(|| gone("metadata"))?;
+        // F1: a record that names another issuer now: the code goes nowhere
+        self.record_for_flow(flow)?;
+        // the flow's issuer's client (its secret from the vault), and only that issuer's
         let client = self.client_for_requests(&flow.issuer).await.filter(|c| c.client_id == flow.client_id).unwrap_or(Client {
             client_id: flow.client_id.clone(),
             client_secret: None,
@@ -552,18 +576,18 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             redirect_uri: flow.redirect_uri.clone(),
             source: ClientSource::MetadataDocument,
         });
-        let m = &meta.fields;
-        self.env.step(&flow.server_url, "token", m.token_endpoint.as_str());
-        let req = prepare_code_exchange(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &code, &flow.verifier, &flow.resource);
-        let dpop_issuer = dpop::server_uses_dpop(self.config.dpop, m, rec.resource_metadata.as_ref().map(|d| &d.fields)).then_some(flow.issuer.as_str());
-        let resp = self.send_token_request(req, dpop_issuer).await?;
+        // F1: the token endpoint, its authentication methods and the DPoP decision the flow
+        // began with, from the flow's issuer's metadata — never the record's as it is now
+        self.env.step(&flow.server_url, "token", flow.token_endpoint.as_str());
+        let req = prepare_code_exchange(&flow.token_endpoint, &client, flow.token_auth_methods.as_deref(), &code, &flow.verifier, &flow.resource);
+        let resp = self.send_token_request(req, flow.dpop.then_some(flow.issuer.as_str())).await?;
         let mut tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
         // RFC 6749 §5.1: no scope in the response means the scope requested
         tokens.scope = tokens.scope.or_else(|| flow.scope.clone());
-        // under the server's token lock: a refresh in flight lands first, then these replace it
+        // under the server's token lock: a refresh in flight lands first, then these replace it;
+        // the record is read again, and a change of issuer meanwhile keeps nothing (F1)
         let _held = self.lock.acquire(&self.token_lock(&flow.server_url), REFRESH_LOCK_TIMEOUT_MS).await?;
-        rec = self.load_server(&flow.server_url).unwrap_or(rec);
-        rec.as_metadata = Some(meta);
+        let mut rec = self.record_for_flow(flow)?;
         self.store_tokens(&mut rec, tokens).await?;
         Ok(self.changed(&rec))
     }
@@ -620,8 +644,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub async fn migrate(&self) {
         let (servers, clients) = (self.server_key(""), self.client_key(""));
         let (flows, results) = (self.flow_key(""), format!("{}:result:", self.config.prefix));
+        // F2 (R24, R25): where the store is the tab's sessionStorage, its flow keys are this
+        // release's own full-page redirect flows, waiting for their callback page: they stay
+        let own_flows = self.store.shares_keys_with(&self.redirect_flows);
         for key in self.store.keys() {
-            if key.starts_with(&flows) || key.starts_with(&results) {
+            if (key.starts_with(&flows) && !own_flows) || key.starts_with(&results) {
                 self.store.remove(&key);
             } else if let Some(server) = key.strip_prefix(&servers) {
                 if !self.load_server(server).and_then(|r| r.tokens).is_some_and(|t| t.refresh_token.is_some()) {
@@ -730,7 +757,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// them back.
     pub async fn refresh(&self, mut rec: ServerRecord, full: TokenSet) -> Result<TokenSet, McpError> {
         let server = rec.server_url.clone();
-        let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take()) else {
+        // F1: the issuer's client and key go to that issuer's own endpoints only
+        let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take().filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref())) else {
             return Err(not_authorized(&server));
         };
         let (Some(refresh_token), Some(client)) = (full.refresh_token.clone(), self.client_for_requests(&issuer).await) else {
@@ -953,7 +981,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// revoke its JWT access tokens): then `Revoked::RefreshTokenOnly`, which the app hears of.
     async fn revoke_record(&self, rec: &ServerRecord) -> Result<Revoked, McpError> {
         let Some(tokens) = self.full_tokens(rec).await else { return Ok(Revoked::Nothing) };
-        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref()) else { return Ok(Revoked::Nothing) };
+        // F1: the issuer's client goes to that issuer's own endpoints only
+        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref().filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref())) else {
+            return Ok(Revoked::Nothing);
+        };
         let Document { fields: meta, .. } = meta;
         let (Some(endpoint), Some(client)) = (&meta.revocation_endpoint, self.client_for_requests(issuer).await) else {
             return Ok(Revoked::Nothing);

@@ -50,6 +50,9 @@ pub trait Store {
     fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError>;
     fn remove(&self, key: &str);
     fn keys(&self) -> Vec<String>;
+    /// Whether `other` is the same storage under another handle (both sessionStorage, say):
+    /// what one removes, the other loses.
+    fn shares_keys_with(&self, other: &Self) -> bool;
 }
 
 /// Named locks shared by every tab of the origin and every caller in the page (Web Locks in the

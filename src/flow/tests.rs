@@ -167,6 +167,9 @@ impl Store for &MemStore {
     fn keys(&self) -> Vec<String> {
         self.0.borrow().keys().cloned().collect()
     }
+    fn shares_keys_with(&self, other: &Self) -> bool {
+        std::ptr::eq(*self, *other)
+    }
 }
 
 #[derive(Default)]
@@ -1579,4 +1582,159 @@ fn r38_errors_carry_the_servers_words() {
     let err = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err();
     assert_eq!(err.code.as_str(), "registration_failed");
     assert!(err.message.contains(r#""invalid_redirect_uri: redirect_uris must be https""#), "{}", err.message);
+}
+
+/// F2 (R24, R25, issue 18): with `storage: "session"` the store *is* the tab's sessionStorage,
+/// where a full-page redirect's flow waits: the callback page's `new McpAuth` (whose migration
+/// runs first) keeps that flow, and the callback completes.
+#[test]
+fn r24_r25_session_storage_with_a_full_page_redirect_completes() {
+    let w = World::new();
+    let session_engine = || {
+        let mut e = w.engine();
+        e.store = &w.session;
+        e
+    };
+    let e = session_engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap() else { panic!() };
+    assert!(w.session.0.borrow().contains_key(&format!("mcp-oauth:flow:{state}")), "the flow waits in sessionStorage");
+    // the callback page: a new instance, whose migration runs before handleCallback
+    let page = session_engine();
+    block_on(page.migrate());
+    let (flow, status) = callback(&page, &format!("{CB}?code=the-code&state={state}"));
+    assert!(flow.is_some(), "the migration kept the flow");
+    assert_eq!(status.unwrap().state, "authorized");
+    // with localStorage as the store, a flow key there is an earlier release's: removed
+    w.store.0.borrow_mut().insert("mcp-oauth:flow:old".into(), r#"{"verifier":"v-plain"}"#.into());
+    block_on(w.engine().migrate());
+    assert!(!w.store.0.borrow().contains_key("mcp-oauth:flow:old"));
+}
+
+// ---- F1: the mix-up at the code exchange (issue 18) -----------------------------------------
+
+const EVIL_PRM: &str = "https://mcp.example/.well-known/oauth-protected-resource/moved";
+
+/// A malicious MCP server M that names the honest `as.example` (where the app has a
+/// confidential pre-registered client) at first, then — while the user signs in — challenges
+/// with other metadata naming the attacker's `evil.example`.
+fn mix_up_world() -> World {
+    let w = World::new();
+    w.http.json(EVIL_PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://evil.example"]}"#);
+    w.http.json("https://evil.example/.well-known/oauth-authorization-server", 200, r#"{"issuer":"https://evil.example","authorization_endpoint":"https://evil.example/auth","token_endpoint":"https://evil.example/token","registration_endpoint":"https://evil.example/reg","code_challenge_methods_supported":["S256"]}"#);
+    w.http.json("https://evil.example/token", 200, r#"{"access_token":"evil-at","token_type":"Bearer","expires_in":3600}"#);
+    w.http.json("https://evil.example/reg", 201, r#"{"client_id":"evil-client"}"#);
+    w
+}
+
+fn confidential<'a>(w: &'a World) -> TestEngine<'a> {
+    let mut e = w.engine();
+    e.config.clients = vec![super::engine::PreregisteredClient {
+        issuer: "https://as.example".into(),
+        client_id: "honest-app".into(),
+        client_secret: Some(crate::core::secret::ClientSecret::new("s3cr3t-of-as1")),
+    }];
+    e
+}
+
+/// M's challenge, on a background `fetch` while the popup is open.
+fn challenge_with_moved_metadata(e: &TestEngine<'_>) {
+    let moved = format!(r#"Bearer resource_metadata="{EVIL_PRM}""#);
+    let s = FakeSend::answering(&[(401, Some(Box::leak(moved.into_boxed_str())))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap_err();
+    assert_eq!(err.code.as_str(), "authorization_required");
+}
+
+fn nothing_went_to_a_token_endpoint_or_was_kept(w: &World, e: &TestEngine<'_>) {
+    let urls = w.http.urls();
+    assert!(!urls.iter().any(|u| u.ends_with("/token")), "no token request at all: {urls:?}");
+    for r in w.http.log.borrow().iter() {
+        assert!(!r.url.as_str().starts_with("https://evil.example/") || r.header("authorization").is_none(), "no credential to the attacker");
+        assert!(!r.body.as_deref().unwrap_or_default().contains("the-code"), "the code went nowhere: {}", r.url);
+    }
+    assert!(e.load_server(MCP).is_none_or(|r| r.tokens.is_none()), "nothing stored");
+    assert!(!w.vault.secrets.borrow().keys().any(|k| k.contains(":tokens:")), "no tokens in the vault");
+}
+
+/// F1 (R9, R18, R13): a rediscovery during sign-in points the record at the attacker's
+/// authorization server: the callback (with the honest issuer's `iss`) is an `issuer_mismatch`,
+/// and the code, the verifier and the honest issuer's client secret go nowhere.
+#[test]
+fn r9_r18_f1_a_rediscovery_during_sign_in_gets_no_code_verifier_or_secret() {
+    let w = mix_up_world();
+    let e = confidential(&w);
+    let Begin::Navigate { url, state } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    assert!(url.as_str().starts_with("https://as.example/auth?"));
+    // while the user signs in at as.example: M's challenge, and the app's discover(M)
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{EVIL_PRM}""#))], ""))));
+    challenge_with_moved_metadata(&e);
+    assert_eq!(block_on(e.discover(&srv(MCP))).unwrap().issuer.as_deref(), Some("https://evil.example"));
+    let (_, result) = callback(&e, &format!("{CB}?code=the-code&state={state}&iss=https%3A%2F%2Fas.example"));
+    let err = result.unwrap_err();
+    assert_eq!(err.code.as_str(), "issuer_mismatch", "{}", err.message);
+    assert!(err.message.contains("https://as.example") && err.message.contains("https://evil.example"), "{}", err.message);
+    nothing_went_to_a_token_endpoint_or_was_kept(&w, &e);
+}
+
+/// F1, the second trigger: `forget(M)` and a rediscovery (another tab) during sign-in.
+#[test]
+fn r9_r18_f1_forget_and_rediscovery_during_sign_in_keeps_nothing() {
+    let w = mix_up_world();
+    let e = confidential(&w);
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    // another tab: forget, then M's metadata now names evil.example
+    let other_tab = confidential(&w);
+    other_tab.forget(&srv(MCP));
+    w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{EVIL_PRM}""#))], ""))));
+    block_on(other_tab.discover(&srv(MCP))).unwrap();
+    let err = callback(&e, &format!("{CB}?code=the-code&state={state}&iss=https%3A%2F%2Fas.example")).1.unwrap_err();
+    assert_eq!(err.code.as_str(), "issuer_mismatch");
+    nothing_went_to_a_token_endpoint_or_was_kept(&w, &e);
+    // forgotten and not rediscovered: nothing is kept either
+    let w = mix_up_world();
+    let e = confidential(&w);
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    e.forget(&srv(MCP));
+    let err = callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap_err();
+    assert_eq!(err.code.as_str(), "state_mismatch");
+    nothing_went_to_a_token_endpoint_or_was_kept(&w, &e);
+}
+
+/// F1 (R13, R34): the exchange uses the endpoint, authentication and DPoP decision of the
+/// flow's issuer as they were when the flow began, even when the record's metadata is gone by
+/// the callback (a challenge cleared it and nothing rediscovered yet): the honest secret goes
+/// to the honest token endpoint only.
+#[test]
+fn r13_f1_the_exchange_uses_what_the_flow_began_with() {
+    let w = mix_up_world();
+    let e = confidential(&w);
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    challenge_with_moved_metadata(&e);
+    assert!(e.load_server(MCP).unwrap().as_metadata.is_none(), "the challenge cleared the metadata");
+    let status = callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
+    assert_eq!(status.state, "authorized");
+    let exchange = w.http.last_to("https://as.example/token");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("honest-app:s3cr3t-of-as1");
+    assert_eq!(exchange.header("authorization"), Some(format!("Basic {basic}").as_str()));
+    assert!(!w.http.urls().iter().any(|u| u.starts_with("https://evil.example")), "{:?}", w.http.urls());
+}
+
+/// F1 (R13, R33): a record whose metadata is not its issuer's (written by hand, or by an older
+/// release) sends that issuer's client and refresh token to nobody: the refresh asks for
+/// authorization, the revocation reaches nothing.
+#[test]
+fn r13_f1_a_client_goes_only_to_its_issuers_endpoints() {
+    let w = mix_up_world();
+    w.connect();
+    let e = w.engine();
+    let key = e.server_key(MCP);
+    let mut rec = e.load_server(MCP).unwrap();
+    let evil = r#"{"issuer":"https://evil.example","authorization_endpoint":"https://evil.example/auth","token_endpoint":"https://evil.example/token","revocation_endpoint":"https://evil.example/revoke"}"#;
+    rec.as_metadata = Some(Box::new(serde_json::from_str(evil).unwrap()));
+    (&w.store).set(&key, &rec).unwrap();
+    e.uncache(MCP);
+    expire(&w);
+    assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(), "authorization_required");
+    block_on(e.revoke(&srv(MCP), false)).unwrap();
+    assert!(!w.http.urls().iter().any(|u| u.starts_with("https://evil.example")), "{:?}", w.http.urls());
 }
