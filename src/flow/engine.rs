@@ -204,13 +204,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         format!("{}:client-secret:{issuer}", self.config.prefix)
     }
 
-    /// Stores `client` for `issuer` — its secret in the vault (R33) — and hands it back.
-    async fn save_client(&self, issuer: &str, client: Client) -> Result<Client, McpError> {
+    /// Stores `client` for `issuer` — its secret in the vault (R33), with the scope it was
+    /// registered for (F6) — and hands it back.
+    async fn save_client(&self, issuer: &str, client: Client, scope: Option<String>) -> Result<Client, McpError> {
         match &client.client_secret {
             Some(secret) => self.vault.put(&self.secret_key(issuer), secret.secret()).await?,
             None => self.vault.delete(&self.secret_key(issuer)).await,
         }
-        let rec = ClientRecord { v: RECORD_VERSION, issuer: issuer.to_string(), client };
+        let rec = ClientRecord { v: RECORD_VERSION, issuer: issuer.to_string(), client, scope };
         self.save(&self.client_key(issuer), &rec)?;
         Ok(rec.client)
     }
@@ -436,10 +437,21 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             source,
         };
         if let Some(id) = &opts.client_id {
-            return self.save_client(issuer, client(id.clone(), opts.client_secret.clone(), ClientSource::Manual)).await;
+            return self.save_client(issuer, client(id.clone(), opts.client_secret.clone(), ClientSource::Manual), None).await;
         }
+        let mut registration_scope = registration_scope.map(str::to_string);
         if let Some(c) = self.client_for_requests(issuer).await {
-            return Ok(c);
+            // F6 (R12): a dynamic registration made for another server's scope, which does not
+            // cover this server's, is replaced by one for both (servers sharing an issuer share
+            // its registration; the first one must not fix its scope for all)
+            let registered = self.load::<ClientRecord>(&self.client_key(issuer)).and_then(|r| r.scope);
+            let covers = |have: &str| registration_scope.as_deref().is_none_or(|need| need.split_whitespace().all(|s| have.split_whitespace().any(|h| h == s)));
+            match (c.source, registered.as_deref(), &meta.registration_endpoint) {
+                (ClientSource::Dynamic, Some(have), Some(_)) if !covers(have) => {
+                    registration_scope = union_scopes(Some(have), registration_scope.as_deref());
+                }
+                _ => return Ok(c),
+            }
         }
         match (choose_client_source(false, self.config.client_metadata_url.as_deref(), meta)?, &meta.registration_endpoint) {
             (ClientSource::MetadataDocument, _) => {
@@ -447,10 +459,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             }
             (_, Some(endpoint)) => {
                 self.env.step(&rec.server_url, "registration", endpoint.as_str());
-                let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, registration_scope);
+                let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, registration_scope.as_deref());
                 let resp = self.send(req).await?;
                 let client = parse_registration(&resp, &self.config.redirect_uri)?;
-                self.save_client(issuer, client).await
+                self.save_client(issuer, client, registration_scope).await
             }
             (_, None) => Err(crate::core::registration::RegistrationError::Required.into()),
         }
@@ -663,7 +675,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             } else if let Some(issuer) = key.strip_prefix(&clients)
                 && let Some(rec) = self.load::<ClientRecord>(&key).filter(|r| r.client.client_secret.is_some())
             {
-                let _ = self.save_client(issuer, rec.client).await;
+                let _ = self.save_client(issuer, rec.client, rec.scope).await;
             }
         }
     }

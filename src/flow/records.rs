@@ -71,6 +71,10 @@ pub struct ClientRecord {
     pub v: u32,
     pub issuer: String,
     pub client: Client,
+    /// F6 (R12): the scope a dynamic registration asked for; `None` when unknown (a record of an
+    /// earlier release, or a client the app gave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The JS contract's `Status`.

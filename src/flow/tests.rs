@@ -1738,3 +1738,32 @@ fn r13_f1_a_client_goes_only_to_its_issuers_endpoints() {
     block_on(e.revoke(&srv(MCP), false)).unwrap();
     assert!(!w.http.urls().iter().any(|u| u.starts_with("https://evil.example")), "{:?}", w.http.urls());
 }
+
+/// F6 (R12, R9, issue 18): the first server on an authorization server does not fix the shared
+/// registration's scope for all: a server whose scope the stored registration does not cover
+/// gets a registration for both, and its authorization uses it.
+#[test]
+fn r12_f6_a_registration_that_cannot_serve_a_servers_scope_is_replaced() {
+    const H: &str = "https://h.example/mcp";
+    const H_PRM: &str = "https://h.example/.well-known/oauth-protected-resource/mcp";
+    let w = World::new();
+    // M: the first server, whose resource lists only mcp:read
+    w.http.json(PRM, 200, r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:read"]}"#);
+    w.connect();
+    let first: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
+    assert_eq!(first["scope"], "mcp:read");
+    // H: an honest server on the same authorization server, needing mcp:write
+    w.http.route(H, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{H_PRM}""#))], ""))));
+    w.http.json(H_PRM, 200, r#"{"resource":"https://h.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:write"]}"#);
+    w.http.json("https://as.example/reg", 201, r#"{"client_id":"dyn-2","redirect_uris":["https://app.example/cb"]}"#);
+    let e = w.engine();
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(H), AuthorizeOptions::default())).unwrap() else { panic!() };
+    let second: serde_json::Value = serde_json::from_str(w.http.last_to("https://as.example/reg").body.as_deref().unwrap()).unwrap();
+    assert_eq!(second["scope"], "mcp:read mcp:write", "registered again, for both servers' scopes");
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
+    // a server whose scope the registration covers reuses it
+    let regs = w.http.urls().iter().filter(|u| *u == "https://as.example/reg").count();
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap() else { panic!() };
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
+    assert_eq!(w.http.urls().iter().filter(|u| *u == "https://as.example/reg").count(), regs, "no third registration");
+}
