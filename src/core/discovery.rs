@@ -134,8 +134,8 @@ pub fn may_fall_back(status: u16) -> bool {
 
 /// A metadata document as served — the API hands it back whole, unknown members included —
 /// with the members this client reads taken from it. Read as `JSON.parse` reads (a repeated
-/// member: the last one counts); stored as the document alone, so the members are read again
-/// from it when a stored record loads.
+/// member: the last one counts). Stored as those members alone (F4, R25: a server's padding
+/// never fills the origin's storage), which are read again from it when a stored record loads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document<T> {
     pub fields: T,
@@ -156,9 +156,9 @@ impl<T: DeserializeOwned> Document<T> {
     }
 }
 
-impl<T> Serialize for Document<T> {
+impl<T: Serialize> Serialize for Document<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.raw.serialize(s)
+        self.fields.serialize(s)
     }
 }
 
@@ -174,18 +174,18 @@ fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Erro
 }
 
 /// RFC 9728 §2: the members of a protected-resource metadata document this client reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceMetadata {
     pub resource: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_servers: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9449 §5.2 (R34).
-    #[serde(default, deserialize_with = "null_as_false")]
+    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens_required: bool,
     /// RFC 9728 §2: the DPoP proof algorithms the resource takes (R34).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
@@ -219,29 +219,29 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// RFC 8414 §2: the members of an authorization server's metadata this client reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthServerMetadata {
     pub issuer: String,
     pub authorization_endpoint: Url,
     pub token_endpoint: Url,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<Url>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<Url>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207 §3 (R18).
-    #[serde(default, deserialize_with = "null_as_false")]
+    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
     /// Client ID metadata documents (R11).
-    #[serde(default, deserialize_with = "null_as_false")]
+    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
     /// RFC 9449 §5.1 (R34).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
@@ -476,17 +476,24 @@ mod tests {
         assert_eq!(r.fields.authorization_servers, None);
     }
 
+    /// R9, F4 (R25, issue 18): a cached document keeps the members this client reads — they
+    /// decide the same after the round trip — and nothing else: a server's unknown members and
+    /// padding never reach storage.
     #[test]
-    fn r9_cached_metadata_round_trips() {
+    fn r9_r25_cached_metadata_round_trips_with_the_members_read_only() {
         let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
+        assert!(m.raw.get("x-vendor").is_some(), "the served document, whole, in memory");
         let text = serde_json::to_string(&m).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), m.raw, "stored as the document itself");
+        assert!(!text.contains("x-vendor"), "{text}");
         let back: Document<AuthServerMetadata> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, m);
-        let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"]}"#;
-        let r = parse_resource_metadata(&resp(200, body), &server("https://h.example/api")).unwrap();
-        let back: Document<ResourceMetadata> = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
-        assert_eq!(back, r);
+        assert_eq!(back.fields, m.fields);
+        let padding = "p".repeat(200_000);
+        let body = format!(r#"{{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"padding":"{padding}","scopes_supported":["a"]}}"#);
+        let r = parse_resource_metadata(&resp(200, Box::leak(body.into_boxed_str())), &server("https://h.example/api")).unwrap();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.len() < 200, "{} bytes stored", text.len());
+        let back: Document<ResourceMetadata> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.fields, r.fields);
     }
 
     #[test]

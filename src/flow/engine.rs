@@ -96,6 +96,10 @@ pub const MAX_STEP_UPS: u32 = 3;
 /// R34: `use_dpop_nonce` retries of one request at a resource server.
 const MAX_NONCE_RETRIES: u32 = 2;
 
+/// F4 (R25): the largest server record kept (its metadata's members this client reads, and
+/// its tokens): a hostile server's lists cannot fill the origin's storage.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
 /// R26: how long a refresh waits for another caller's or tab's refresh of the same server.
 pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
 
@@ -164,6 +168,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// Stores a server's record, and keeps in memory what it stored of the tokens (nothing when
     /// the write fails).
     fn save_server(&self, rec: &ServerRecord) -> Result<(), McpError> {
+        // F4 (R25): one server's record never takes the room every other server needs
+        let size = serde_json::to_string(rec).map_or(0, |t| t.len());
+        if size > MAX_RECORD_BYTES {
+            return Err(McpError::new(
+                ErrorCode::InvalidResponse,
+                format!("the server's metadata is too large to keep ({} KB stored; at most {} KB)", size / 1024, MAX_RECORD_BYTES / 1024),
+            ));
+        }
         self.uncache(&rec.server_url);
         self.save(&self.server_key(&rec.server_url), rec)?;
         if let Some(t) = &rec.tokens {

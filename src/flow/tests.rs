@@ -1767,3 +1767,24 @@ fn r12_f6_a_registration_that_cannot_serve_a_servers_scope_is_replaced() {
     assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-2"));
     assert_eq!(w.http.urls().iter().filter(|u| *u == "https://as.example/reg").count(), regs, "no third registration");
 }
+
+/// F4 (R25, issue 18): a server whose metadata, even cut to the members this client reads,
+/// would take more than the record bound is refused with a typed error, keeps nothing, and
+/// leaves another server's connection alone.
+#[test]
+fn r25_f4_one_servers_metadata_cannot_fill_storage() {
+    let w = World::new();
+    w.connect();
+    let algs: Vec<String> = (0..10_000).map(|i| format!("alg-{i:05}")).collect();
+    let prm = serde_json::json!({"resource": "https://big.example/mcp", "authorization_servers": ["https://as.example"], "dpop_signing_alg_values_supported": algs});
+    const BIG: &str = "https://big.example/mcp";
+    const BIG_PRM: &str = "https://big.example/.well-known/oauth-protected-resource/mcp";
+    w.http.route(BIG, |_| Some(Ok(HttpResponse::new(401, vec![("WWW-Authenticate".into(), format!(r#"Bearer resource_metadata="{BIG_PRM}""#))], ""))));
+    w.http.json(BIG_PRM, 200, Box::leak(prm.to_string().into_boxed_str()));
+    let e = w.engine();
+    let err = block_on(e.discover(&srv(BIG))).unwrap_err();
+    assert_eq!(err.code.as_str(), "invalid_response");
+    assert!(err.message.contains("too large to keep"), "{}", err.message);
+    assert!(e.load_server(BIG).is_none(), "nothing kept");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized", "the other server is untouched");
+}
