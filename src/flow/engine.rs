@@ -482,12 +482,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()),
             meta.scopes_supported.as_deref(),
             self.config.offline_access,
-        );
+        )?;
         // R12: a registration is for every scope the resource lists (and this request's), never
         // just this request's, so that a later step-up is not refused at servers holding a client
         // to its registered scope
         let supported = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).map(|s| s.join(" "));
-        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref());
+        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref())?;
         let client = self.ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref()).await?;
         let state = random_state(&self.random::<16>()?);
         let flow = PendingFlow {
@@ -892,9 +892,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         // authorization completes (its discovery keeps the challenged scope)
         let mut rec = self.load_server(href).unwrap_or_else(|| ServerRecord::bare(href, true));
         let granted = rec.tokens.as_ref().and_then(|t| t.scope.clone());
+        // R32: capped, as every scope list a server sends; past the cap nothing is learnt
         let scope = match insufficient {
-            true => union_scopes(granted.as_deref(), challenge.scope.as_deref()),
-            false => challenge.scope.clone(),
+            true => union_scopes(granted.as_deref(), challenge.scope.as_deref())?,
+            false => union_scopes(None, challenge.scope.as_deref())?,
         };
         rec.requires_auth = true;
         if scope.is_some() {

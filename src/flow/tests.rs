@@ -1580,3 +1580,35 @@ fn r38_errors_carry_the_servers_words() {
     assert_eq!(err.code.as_str(), "registration_failed");
     assert!(err.message.contains(r#""invalid_redirect_uri: redirect_uris must be https""#), "{}", err.message);
 }
+
+/// R32 (issue 18, F3): scopes a server sends are read up to a cap, never in quadratic time: a
+/// resource listing 40 000 scopes (which froze Chromium for 20 s) is refused as an
+/// `invalid_response` that says so, and nothing is registered or asked for.
+#[test]
+fn r32_a_resource_listing_40k_scopes_is_refused_at_the_cap() {
+    let w = World::new();
+    let scopes: Vec<String> = (0..40_000).map(|i| format!("scope:{i}")).collect();
+    let prm = serde_json::json!({"resource": MCP, "authorization_servers": ["https://as.example"], "scopes_supported": scopes}).to_string();
+    w.http.route(PRM, move |_| Some(Ok(HttpResponse::new(200, vec![], prm.clone()))));
+    let err = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap_err();
+    assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("invalid_response", Some(MCP)));
+    assert!(err.message.contains("more than 256 scopes"), "{}", err.message);
+    assert!(!w.http.urls().iter().any(|u| u == "https://as.example/reg"), "nothing registered");
+}
+
+/// R32, R28 (issue 18, F3): a 403 `insufficient_scope` challenge naming 40 000 scopes is refused
+/// at the cap as an `invalid_response`; the record keeps what it had.
+#[test]
+fn r32_a_403_challenge_with_40k_scopes_is_refused_at_the_cap() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let scope = (0..40_000).map(|i| format!("scope:{i}")).collect::<Vec<_>>().join(" ");
+    let header: &'static str = Box::leak(format!(r#"Bearer error="insufficient_scope", scope="{scope}""#).into_boxed_str());
+    let s = FakeSend::answering(&[(403, Some(header))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!(err.code.as_str(), "invalid_response");
+    assert!(err.message.contains("more than 256 scopes"), "{}", err.message);
+    assert_eq!(e.load_server(MCP).unwrap().challenge_scope, None, "no scope stored from that challenge");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+}
