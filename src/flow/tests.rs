@@ -1612,3 +1612,27 @@ fn r32_a_403_challenge_with_40k_scopes_is_refused_at_the_cap() {
     assert_eq!(e.load_server(MCP).unwrap().challenge_scope, None, "no scope stored from that challenge");
     assert_eq!(e.status(&srv(MCP)).state, "authorized");
 }
+
+/// R25, R30 (issue 18, F5): a record an older release wrote with an expiry past 2^53 ms (which
+/// JS cannot hold exactly, so handing it to JS failed `list()` for every server) loads with the
+/// expiry clamped to `Number.MAX_SAFE_INTEGER`, and costs nothing else.
+#[test]
+fn r25_r30_an_expiry_past_2_pow_53_loads_clamped() {
+    use crate::core::token::MAX_EXPIRY_MS;
+    let w = World::new();
+    w.connect();
+    let other = "https://other.example/mcp";
+    let far = 1u64 << 60;
+    let rec = format!(
+        r#"{{"v":1,"server_url":"{other}","resource":"{other}","requires_auth":true,"tokens":{{"access_token":"at-x","token_type":"Bearer","expires_at":{far}}}}}"#
+    );
+    w.store.0.borrow_mut().insert(format!("mcp-oauth:server:{other}"), rec);
+    let e = w.engine();
+    let s = e.status(&srv(other));
+    assert_eq!((s.state, s.expires_at), ("authorized", Some(MAX_EXPIRY_MS)));
+    let all = e.list();
+    assert_eq!(all.iter().map(|s| s.server_url.as_str()).collect::<Vec<_>>(), [MCP, other]);
+    assert!(all.iter().all(|s| s.expires_at.is_none_or(|t| t <= MAX_EXPIRY_MS)), "{all:?}");
+    assert!(w.env.warnings.borrow().is_empty(), "nothing removed");
+    assert_eq!(block_on(e.access_token(&srv(other))).unwrap().secret(), "at-x");
+}
