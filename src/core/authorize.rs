@@ -115,6 +115,43 @@ pub fn union_scopes(granted: Option<&str>, challenged: Option<&str>) -> Result<O
     Ok((!all.is_empty()).then(|| all.join(" ")))
 }
 
+/// R24: a `returnTo` on another origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ReturnToError {
+    #[error("option returnTo must be on the page's own origin")]
+    OtherOrigin,
+}
+
+impl From<ReturnToError> for McpError {
+    fn from(e: ReturnToError) -> Self {
+        McpError::new(ErrorCode::InvalidInput, e.to_string())
+    }
+}
+
+/// R24: where a full-page redirect returns to, for `resolved` (the app's `returnTo` or the page's
+/// own address, resolved against the page): its path, query and fragment, on the page's origin
+/// only. A path that starts with `//` (`https://app//evil.example/x`, or `/\evil.example/x`
+/// once resolved) would read as protocol-relative, so that `location.replace` leaves the origin:
+/// it comes back as `/.//evil.example/x`, which resolves to the very same same-origin URL (the
+/// WHATWG URL serializer's own `/.` for such paths).
+pub fn return_path(page_origin: &Url, resolved: &Url) -> Result<String, ReturnToError> {
+    if resolved.origin() != page_origin.origin() {
+        return Err(ReturnToError::OtherOrigin);
+    }
+    let path = &resolved[url::Position::BeforePath..];
+    Ok(match path.starts_with("//") || path.starts_with("/\\") {
+        true => format!("/.{path}"),
+        false => path.to_string(),
+    })
+}
+
+/// R24: a return path read back after the redirect (from sessionStorage, perhaps written by an
+/// older release), checked as [`return_path`] checks it against the page it returns from;
+/// `None` when it is not on that page's origin.
+pub fn stored_return_path(page: &Url, stored: &str) -> Option<String> {
+    return_path(page, &page.join(stored).ok()?).ok()
+}
+
 /// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to. The
 /// endpoint's own query is kept (RFC 6749 §3.1); the verifier never appears, only its challenge.
 pub fn build_authorization_url(endpoint: &Url, flow: &PendingFlow) -> Url {
@@ -336,6 +373,47 @@ mod tests {
         let long = vec!["a".repeat(MAX_SCOPE_BYTES + 1)];
         assert_eq!(choose_scope(None, Some(&long), None, false), Err(ScopeError::TooLong));
         assert_eq!(choose_scope(None, Some(&many[..MAX_SCOPES]), None, false).unwrap().map(|s| s.split(' ').count()), Some(MAX_SCOPES));
+    }
+
+    /// R24 (issue 18, F7): a return path is never protocol-relative. `https://app//evil.example/x`
+    /// and `/\evil.example/x` resolve on the page's origin, but their path `//evil.example/x`
+    /// would take `location.replace` off-site: it comes back as `/.//evil.example/x`, which
+    /// resolves to the same same-origin URL. Another origin is refused.
+    #[test]
+    fn r24_a_return_path_cannot_leave_the_origin() {
+        let page = Url::parse("https://app.example/page?q=1#h").unwrap();
+        let back = |input: &str| return_path(&page, &page.join(input).unwrap());
+        assert_eq!(back("/after?x=1#y").as_deref(), Ok("/after?x=1#y"));
+        assert_eq!(back("https://app.example/a").as_deref(), Ok("/a"));
+        for evil in ["https://app.example//evil.example/x", "https://app.example/\\/evil.example/x", "https://app.example/\\\\evil.example/x", "/.//evil.example/x", "/a/..//evil.example/x"] {
+            let path = back(evil).unwrap();
+            assert!(path.starts_with("/./"), "{evil} -> {path}");
+            let again = page.join(&path).unwrap();
+            assert_eq!(again.origin(), page.origin(), "{evil} -> {path}");
+            assert_eq!(again, page.join(evil).unwrap(), "the same URL: {evil} -> {path}");
+        }
+        // `/\` and `//` on their own are protocol-relative already: another origin
+        assert_eq!(back("//evil.example/x"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("/\\evil.example/x"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("https://evil.example/"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("http://app.example/"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(McpError::from(ReturnToError::OtherOrigin).code.as_str(), "invalid_input");
+    }
+
+    /// R24 (issue 18, F7): a return path read back after the redirect (sessionStorage, possibly
+    /// written by an older release) goes through the same check: a protocol-relative one stays
+    /// on the origin, one of another origin is dropped.
+    #[test]
+    fn r24_a_stored_return_path_is_checked_again_after_the_redirect() {
+        let page = Url::parse("https://app.example/cb?code=c&state=s").unwrap();
+        let back = |stored: &str| stored_return_path(&page, stored);
+        assert_eq!(back("/after?x=1#y").as_deref(), Some("/after?x=1#y"));
+        for stored in ["//evil.example/x", "/\\evil.example/x", "\\\\evil.example/x", "\t//evil.example/x", " //evil.example", "https://evil.example/x"] {
+            let path = back(stored);
+            assert!(path.as_deref().is_none_or(|p| page.join(p).unwrap().origin() == page.origin() && !p.starts_with("//")), "{stored:?} -> {path:?}");
+        }
+        assert_eq!(back("//evil.example/x"), None);
+        assert_eq!(back("https://app.example//evil.example/x").as_deref(), Some("/.//evil.example/x"));
     }
 
     #[test]
