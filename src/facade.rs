@@ -741,7 +741,9 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             }
             let resp = engine.http.fetch_request(&req).await?;
             let header = |name| resp.headers().get(name).ok().flatten();
-            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), response: JsValue::from(resp) })
+            // R28, R34: where the answer came from, after redirects (the flow decides what it means)
+            let final_url = Some(resp.url()).filter(|u| !u.is_empty());
+            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), final_url, response: JsValue::from(resp) })
         }
     };
     // R28: step-up while the click that started this call still counts as one: the popup asks

@@ -14,7 +14,7 @@ use crate::core::discovery::{
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
 };
 use crate::core::error::{ErrorCode, HttpError, McpError};
-use crate::core::http::{HttpRequest, HttpResponse, parse_json};
+use crate::core::http::{HttpRequest, HttpResponse, check_body, parse_json};
 use crate::core::pkce::{CodeVerifier, random_state, s256_allowed};
 use crate::core::registration::{Client, ClientSource, choose_client_source, parse_registration, prepare_registration};
 use crate::core::resource::{ServerUrl, parse_secure};
@@ -263,8 +263,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(buf)
     }
 
+    /// R25, R32: no body past the request's `max_body` is parsed, whatever the shell read.
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        self.http.send(req).await
+        let max = req.max_body;
+        let resp = self.http.send(req).await?;
+        check_body(resp.body.len(), max)?;
+        Ok(resp)
     }
 
     // ---- DPoP (R34, RFC 9449) ------------------------------------------------------------
@@ -813,6 +817,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             };
             let bound = credentials.as_ref().is_some_and(|c| c.proof.is_some());
             let sent = send(credentials).await?;
+            // R28, R34: an answer reached through a redirect to another origin is not the
+            // server's: handed back as it is, its status, challenge and nonce drive nothing here
+            if !sent.from_origin_of(&url) {
+                return Ok(sent.response);
+            }
             self.remember_nonce(&url, true, sent.dpop_nonce.as_deref());
             // R34, RFC 9449 §9: a resource server that wants a nonce gets a retry with it (two at
             // most: a refresh in between may meet a nonce that changed meanwhile)
