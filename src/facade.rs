@@ -25,7 +25,7 @@ use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
-use crate::core::authorize::{CallbackError, parse_callback_url};
+use crate::core::authorize::{CallbackError, parse_callback_url, return_path, stored_return_path};
 use crate::flow::records::{Status, Warning};
 use crate::flow::Env as _;
 use crate::flow::Sent;
@@ -340,13 +340,7 @@ fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, A
     // R24: `returnTo` on the page's own origin, kept as its path, query and fragment
     let return_to = match option::<String>(opts, "returnTo", STRING)? {
         None => None,
-        Some(r) => {
-            let url = page_url(window, &r)?;
-            if url.origin() != page_url(window, "/")?.origin() {
-                return Err(invalid("option returnTo must be on the page's own origin"));
-            }
-            Some(url[url::Position::BeforePath..].to_string())
-        }
+        Some(r) => Some(return_path(&page_url(window, "/")?, &page_url(window, &r)?)?),
     };
     let options = AuthorizeOptions {
         scope: option(opts, "scope", STRING)?,
@@ -362,10 +356,11 @@ fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, A
     Ok((mode, options, signal))
 }
 
-/// R24: the page's own location, to come back to after a full-page redirect.
+/// R24: the page's own location, to come back to after a full-page redirect (never a path
+/// that reads as protocol-relative, even for a page whose path starts with `//`).
 fn current_location(window: &Window) -> Option<String> {
-    let l = window.location();
-    Some(format!("{}{}{}", l.pathname().ok()?, l.search().ok()?, l.hash().ok()?))
+    let here = url::Url::parse(&window.location().href().ok()?).ok()?;
+    return_path(&here, &here).ok()
 }
 
 #[wasm_bindgen]
@@ -687,7 +682,10 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     };
     // a full-page redirect: this page completes the flow and hands back where to return
     let status = engine.complete_callback(params, Some(&flow)).await?;
-    Ok(CallbackResult { server_url: flow.server_url, return_to: flow.return_to, popup: false, status: json_of(&status)? })
+    // R24: checked again where it is used: what sessionStorage hands back (an older release's
+    // record included) never leaves the origin
+    let return_to = flow.return_to.as_deref().and_then(|r| stored_return_path(&url::Url::parse(url).ok()?, r));
+    Ok(CallbackResult { server_url: flow.server_url, return_to, popup: false, status: json_of(&status)? })
 }
 
 fn json_of(status: &Status) -> Result<serde_json::Value, McpError> {
@@ -743,7 +741,9 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             }
             let resp = engine.http.fetch_request(&req).await?;
             let header = |name| resp.headers().get(name).ok().flatten();
-            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), response: JsValue::from(resp) })
+            // R28, R34: where the answer came from, after redirects (the flow decides what it means)
+            let final_url = Some(resp.url()).filter(|u| !u.is_empty());
+            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), final_url, response: JsValue::from(resp) })
         }
     };
     // R28: step-up while the click that started this call still counts as one: the popup asks

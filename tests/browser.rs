@@ -99,6 +99,28 @@ async fn r10_the_apps_fetch_option_is_used() {
     assert_eq!((resp.status, resp.body.as_str()), (203, "via app"));
 }
 
+/// R25, R32 (issue 18, F4): the shell reads at most the request's `max_body` bytes: a body past
+/// 256 KB is refused whether or not `Content-Length` announces it, one at the cap is read whole.
+#[wasm_bindgen_test]
+async fn r25_a_body_past_256_kb_is_not_read() {
+    let app_fetch = |body: &str| {
+        let f = js_sys::Function::new_with_args("req", body);
+        BrowserHttp { fetch_fn: Some(f) }
+    };
+    let get = || HttpRequest::get(url("https://as.example/.well-known/oauth-authorization-server"));
+    let streamed = app_fetch("return Promise.resolve(new Response('x'.repeat(256 * 1024 + 1)))");
+    let err = streamed.send(get()).await.unwrap_err();
+    assert_eq!(McpError::from(err.clone()).code, ErrorCode::InvalidResponse);
+    assert_eq!(err.to_string(), "invalid response: the response body is larger than 256 KB");
+    let announced = app_fetch("return Promise.resolve(new Response('{}', { headers: { 'content-length': '999999999' } }))");
+    assert!(matches!(announced.send(get()).await, Err(HttpError::BodyTooLarge(_))));
+    let at_cap = app_fetch("return Promise.resolve(new Response('\\u00e9'.repeat(128 * 1024)))");
+    let resp = at_cap.send(get()).await.unwrap();
+    assert_eq!((resp.body.len(), resp.body.chars().count()), (256 * 1024, 128 * 1024), "whole, decoded as UTF-8");
+    let empty = app_fetch("return Promise.resolve(new Response(null, { status: 204 }))");
+    assert_eq!(empty.send(get()).await.unwrap().body, "");
+}
+
 #[wasm_bindgen_test]
 fn r14_random_source_gives_fresh_verifiers() {
     let env = BrowserEnv::default();

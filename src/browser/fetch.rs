@@ -1,13 +1,13 @@
 //! `Http` over the browser's `fetch` (or the app's own `fetch` option, R10).
 
-use js_sys::{Function, Promise};
+use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::js_message;
 use crate::core::error::HttpError;
-use crate::core::http::{HttpRequest, HttpResponse};
+use crate::core::http::{HttpRequest, HttpResponse, check_answered_by, check_body};
 use crate::flow::Http;
 
 /// How long any request the library makes itself may take (a refresh holds the server's lock
@@ -66,15 +66,61 @@ pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
     Request::new_with_str_and_init(req.url.as_str(), &init).map_err(network)
 }
 
+/// `obj.name()`, for the stream methods web-sys is not built with.
+fn call0(obj: &JsValue, name: &str) -> Result<JsValue, HttpError> {
+    let f: Function = js_sys::Reflect::get(obj, &JsValue::from_str(name))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| HttpError::Network(format!("the response body has no {name}()")))?;
+    f.call0(obj).map_err(network)
+}
+
+/// R25, R32: at most `max` bytes of the body: over an announced `Content-Length` nothing is
+/// read; otherwise the stream is read chunk by chunk and cancelled once past `max`. Decoded as
+/// `text()` decodes (UTF-8, invalid sequences replaced, a leading byte order mark dropped).
+async fn read_body(resp: &Response, max: usize) -> Result<String, HttpError> {
+    let announced = resp.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = announced {
+        check_body(usize::try_from(len).unwrap_or(usize::MAX), max)?;
+    }
+    let stream = js_sys::Reflect::get(resp, &JsValue::from_str("body")).map_err(network)?;
+    if stream.is_null() || stream.is_undefined() {
+        return Ok(String::new());
+    }
+    let reader = call0(&stream, "getReader")?;
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let read: Promise = call0(&reader, "read")?.dyn_into().map_err(|_| HttpError::Network("read() did not return a promise".into()))?;
+        let chunk = JsFuture::from(read).await.map_err(network)?;
+        if js_sys::Reflect::get(&chunk, &JsValue::from_str("done")).map_err(network)?.is_truthy() {
+            break;
+        }
+        let value: Uint8Array = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(network)?
+            .dyn_into()
+            .map_err(|_| HttpError::Network("the response body is not a byte stream".into()))?;
+        let len = bytes.len().saturating_add(value.length() as usize);
+        if let Err(e) = check_body(len, max) {
+            // the rest is never read
+            let _ = call0(&reader, "cancel");
+            return Err(e);
+        }
+        bytes.extend_from_slice(&value.to_vec());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string())
+}
+
 impl Http for BrowserHttp {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         let resp = self.fetch_request(&build_request(&req)?).await?;
+        // R20, R28, R34: an opaque redirect, or an answer from another origin, is not the server's
+        check_answered_by(&req, resp.status(), &resp.url())?;
         let headers = READ_HEADERS
             .iter()
             .filter_map(|name| resp.headers().get(name).ok().flatten().map(|v| (name.to_string(), v)))
             .collect();
-        // `text()`: the body decoded as `Response.json()` decodes it (UTF-8, BOM stripped)
-        let body = JsFuture::from(resp.text().map_err(network)?).await.map_err(network)?;
-        Ok(HttpResponse::new(resp.status(), headers, body.as_string().unwrap_or_default()))
+        let body = read_body(&resp, req.max_body).await?;
+        Ok(HttpResponse::new(resp.status(), headers, body))
     }
 }

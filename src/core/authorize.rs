@@ -45,17 +45,55 @@ pub struct PendingFlow {
     pub dpop: bool,
 }
 
+/// R32: at most this many scopes are read from one list a server sends (a resource's
+/// `scopes_supported`, a challenge's `scope`, a granted scope), and a union holds at most as many.
+pub const MAX_SCOPES: usize = 256;
+/// R32: the longest scope read from a server, in bytes.
+pub const MAX_SCOPE_BYTES: usize = 256;
+
+/// R32: a scope list from a server past the caps; nothing beyond the cap is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ScopeError {
+    #[error("a scope list from the server has more than {MAX_SCOPES} scopes, more than this client reads")]
+    TooMany,
+    #[error("a scope from the server is longer than {MAX_SCOPE_BYTES} bytes, more than this client reads")]
+    TooLong,
+}
+
+impl From<ScopeError> for McpError {
+    fn from(e: ScopeError) -> Self {
+        McpError::new(ErrorCode::InvalidResponse, e.to_string())
+    }
+}
+
+/// R32: the scopes of one list, checked against the caps as they are read: a list of any size
+/// costs at most `MAX_SCOPES + 1` of its entries.
+fn capped<'a>(list: impl IntoIterator<Item = &'a str>) -> Result<Vec<&'a str>, ScopeError> {
+    let mut out = Vec::new();
+    for s in list {
+        if out.len() == MAX_SCOPES {
+            return Err(ScopeError::TooMany);
+        }
+        if s.len() > MAX_SCOPE_BYTES {
+            return Err(ScopeError::TooLong);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
 /// R16: the challenge's scope, else the resource's `scopes_supported`, else none;
-/// `offline_access` added only when the AS lists it and the app wants refresh tokens.
+/// `offline_access` added only when the AS lists it and the app wants refresh tokens. R32: the
+/// list it takes is capped ([`MAX_SCOPES`], [`MAX_SCOPE_BYTES`]).
 pub fn choose_scope(
     challenge_scope: Option<&str>,
     resource_scopes: Option<&[String]>,
     as_scopes: Option<&[String]>,
     want_offline: bool,
-) -> Option<String> {
+) -> Result<Option<String>, ScopeError> {
     let mut scope = match (challenge_scope, resource_scopes) {
-        (Some(s), _) if !s.trim().is_empty() => s.trim().to_string(),
-        (_, Some(list)) => list.join(" "),
+        (Some(s), _) if !s.trim().is_empty() => capped(s.split_whitespace())?.join(" "),
+        (_, Some(list)) => capped(list.iter().map(String::as_str))?.join(" "),
         _ => String::new(),
     };
     let offline_listed = as_scopes.is_some_and(|l| l.iter().any(|s| s == "offline_access"));
@@ -65,18 +103,63 @@ pub fn choose_scope(
         }
         scope.push_str("offline_access");
     }
-    (!scope.is_empty()).then_some(scope)
+    Ok((!scope.is_empty()).then_some(scope))
 }
 
-/// R16, R28: the union of the granted and the challenged scopes, each once, in that order.
-pub fn union_scopes(granted: Option<&str>, challenged: Option<&str>) -> Option<String> {
+/// R16, R28: the union of the granted and the challenged scopes, each once, in that order
+/// (first occurrence first). R32: linear (a set of the scopes seen), each list and the union
+/// capped at [`MAX_SCOPES`], each scope at [`MAX_SCOPE_BYTES`].
+pub fn union_scopes(granted: Option<&str>, challenged: Option<&str>) -> Result<Option<String>, ScopeError> {
+    let mut seen = std::collections::HashSet::new();
     let mut all: Vec<&str> = Vec::new();
-    for s in granted.into_iter().chain(challenged).flat_map(str::split_whitespace) {
-        if !all.contains(&s) {
-            all.push(s);
+    for list in granted.into_iter().chain(challenged) {
+        for s in capped(list.split_whitespace())? {
+            if seen.insert(s) {
+                if all.len() == MAX_SCOPES {
+                    return Err(ScopeError::TooMany);
+                }
+                all.push(s);
+            }
         }
     }
-    (!all.is_empty()).then(|| all.join(" "))
+    Ok((!all.is_empty()).then(|| all.join(" ")))
+}
+
+/// R24: a `returnTo` on another origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ReturnToError {
+    #[error("option returnTo must be on the page's own origin")]
+    OtherOrigin,
+}
+
+impl From<ReturnToError> for McpError {
+    fn from(e: ReturnToError) -> Self {
+        McpError::new(ErrorCode::InvalidInput, e.to_string())
+    }
+}
+
+/// R24: where a full-page redirect returns to, for `resolved` (the app's `returnTo` or the page's
+/// own address, resolved against the page): its path, query and fragment, on the page's origin
+/// only. A path that starts with `//` (`https://app//evil.example/x`, or `/\evil.example/x`
+/// once resolved) would read as protocol-relative, so that `location.replace` leaves the origin:
+/// it comes back as `/.//evil.example/x`, which resolves to the very same same-origin URL (the
+/// WHATWG URL serializer's own `/.` for such paths).
+pub fn return_path(page_origin: &Url, resolved: &Url) -> Result<String, ReturnToError> {
+    if resolved.origin() != page_origin.origin() {
+        return Err(ReturnToError::OtherOrigin);
+    }
+    let path = &resolved[url::Position::BeforePath..];
+    Ok(match path.starts_with("//") || path.starts_with("/\\") {
+        true => format!("/.{path}"),
+        false => path.to_string(),
+    })
+}
+
+/// R24: a return path read back after the redirect (from sessionStorage, perhaps written by an
+/// older release), checked as [`return_path`] checks it against the page it returns from;
+/// `None` when it is not on that page's origin.
+pub fn stored_return_path(page: &Url, stored: &str) -> Option<String> {
+    return_path(page, &page.join(stored).ok()?).ok()
 }
 
 /// RFC 6749 §4.1.1 + RFC 7636 §4.3 + RFC 8707 §2: the URL the popup (or the page) goes to. The
@@ -244,19 +327,106 @@ mod tests {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let prm = v(&["mcp:tools", "mcp:read"]);
         let asl = v(&["openid", "offline_access"]);
-        assert_eq!(choose_scope(Some("files:read"), Some(&prm), None, false).as_deref(), Some("files:read"));
-        assert_eq!(choose_scope(None, Some(&prm), None, false).as_deref(), Some("mcp:tools mcp:read"));
-        assert_eq!(choose_scope(None, None, Some(&asl), false), None);
-        assert_eq!(choose_scope(None, None, Some(&asl), true).as_deref(), Some("offline_access"));
-        assert_eq!(choose_scope(Some("x"), None, Some(&v(&["x"])), true).as_deref(), Some("x"));
-        assert_eq!(choose_scope(Some("x"), None, Some(&asl), true).as_deref(), Some("x offline_access"));
+        let choose = |c, r, a: Option<&[String]>, o| choose_scope(c, r, a, o).unwrap();
+        let x = v(&["x"]);
+        assert_eq!(choose(Some("files:read"), Some(&prm), None, false).as_deref(), Some("files:read"));
+        assert_eq!(choose(None, Some(&prm), None, false).as_deref(), Some("mcp:tools mcp:read"));
+        assert_eq!(choose(None, None, Some(&asl), false), None);
+        assert_eq!(choose(None, None, Some(&asl), true).as_deref(), Some("offline_access"));
+        assert_eq!(choose(Some("x"), None, Some(&x), true).as_deref(), Some("x"));
+        assert_eq!(choose(Some("x"), None, Some(&asl), true).as_deref(), Some("x offline_access"));
     }
 
     #[test]
     fn r28_step_up_asks_for_the_union_of_granted_and_challenged_scopes() {
-        assert_eq!(union_scopes(Some("a b"), Some("b  c")).as_deref(), Some("a b c"));
-        assert_eq!(union_scopes(None, Some("x")).as_deref(), Some("x"));
-        assert_eq!(union_scopes(Some(" "), None), None);
+        assert_eq!(union_scopes(Some("a b"), Some("b  c")).unwrap().as_deref(), Some("a b c"));
+        assert_eq!(union_scopes(None, Some("x")).unwrap().as_deref(), Some("x"));
+        assert_eq!(union_scopes(Some(" "), None), Ok(None));
+    }
+
+    /// R32 (issue 18, F3): a union of server-sized lists is linear and bounded: 40 000 scopes
+    /// end at the cap with a typed error after reading at most 257 of them; a list at the cap
+    /// is kept whole, each scope once, in first-occurrence order; one scope longer than
+    /// 256 bytes is refused too.
+    #[test]
+    fn r32_scope_unions_are_linear_and_capped() {
+        let many: Vec<String> = (0..40_000).map(|i| format!("s{i}")).collect();
+        let text = many.join(" ");
+        for (granted, challenged) in [(Some(text.as_str()), Some("x")), (Some("x"), Some(text.as_str())), (None, Some(text.as_str()))] {
+            let e = union_scopes(granted, challenged).unwrap_err();
+            assert_eq!(e, ScopeError::TooMany);
+            let e = McpError::from(e);
+            assert_eq!(e.code.as_str(), "invalid_response");
+            assert!(e.message.contains("more than 256 scopes"), "{}", e.message);
+        }
+        // 40 000 copies of one scope are a list of 40 000 all the same
+        let same = "a ".repeat(40_000);
+        assert_eq!(union_scopes(Some(&same), None), Err(ScopeError::TooMany));
+        let longest = "a".repeat(MAX_SCOPE_BYTES);
+        // at the cap: whole, deduplicated, first occurrence first
+        let at_cap = many[..MAX_SCOPES].join(" ");
+        let reversed = many[..MAX_SCOPES].iter().rev().map(String::as_str).collect::<Vec<_>>().join(" ");
+        assert_eq!(union_scopes(Some(&at_cap), Some(&reversed)).unwrap().as_deref(), Some(at_cap.as_str()));
+        // the union itself is capped: two lists at the cap with nothing in common are too many
+        let other = many[MAX_SCOPES..2 * MAX_SCOPES].join(" ");
+        assert_eq!(union_scopes(Some(&at_cap), Some(&other)), Err(ScopeError::TooMany));
+        let long = "a".repeat(MAX_SCOPE_BYTES + 1);
+        assert_eq!(union_scopes(Some("x"), Some(&long)), Err(ScopeError::TooLong));
+        assert!(McpError::from(ScopeError::TooLong).message.contains("longer than 256 bytes"));
+        assert_eq!(union_scopes(Some("x"), Some(&longest)).unwrap().map(|s| s.len()), Some(2 + MAX_SCOPE_BYTES));
+    }
+
+    /// R32 (issue 18, F3): the scope chosen from a challenge or a resource's `scopes_supported`
+    /// is bounded the same way.
+    #[test]
+    fn r32_the_chosen_scope_is_capped() {
+        let many: Vec<String> = (0..40_000).map(|i| format!("s{i}")).collect();
+        assert_eq!(choose_scope(None, Some(&many), None, false), Err(ScopeError::TooMany));
+        assert_eq!(choose_scope(Some(&many.join(" ")), None, None, false), Err(ScopeError::TooMany));
+        let long = vec!["a".repeat(MAX_SCOPE_BYTES + 1)];
+        assert_eq!(choose_scope(None, Some(&long), None, false), Err(ScopeError::TooLong));
+        assert_eq!(choose_scope(None, Some(&many[..MAX_SCOPES]), None, false).unwrap().map(|s| s.split(' ').count()), Some(MAX_SCOPES));
+    }
+
+    /// R24 (issue 18, F7): a return path is never protocol-relative. `https://app//evil.example/x`
+    /// and `/\evil.example/x` resolve on the page's origin, but their path `//evil.example/x`
+    /// would take `location.replace` off-site: it comes back as `/.//evil.example/x`, which
+    /// resolves to the same same-origin URL. Another origin is refused.
+    #[test]
+    fn r24_a_return_path_cannot_leave_the_origin() {
+        let page = Url::parse("https://app.example/page?q=1#h").unwrap();
+        let back = |input: &str| return_path(&page, &page.join(input).unwrap());
+        assert_eq!(back("/after?x=1#y").as_deref(), Ok("/after?x=1#y"));
+        assert_eq!(back("https://app.example/a").as_deref(), Ok("/a"));
+        for evil in ["https://app.example//evil.example/x", "https://app.example/\\/evil.example/x", "https://app.example/\\\\evil.example/x", "/.//evil.example/x", "/a/..//evil.example/x"] {
+            let path = back(evil).unwrap();
+            assert!(path.starts_with("/./"), "{evil} -> {path}");
+            let again = page.join(&path).unwrap();
+            assert_eq!(again.origin(), page.origin(), "{evil} -> {path}");
+            assert_eq!(again, page.join(evil).unwrap(), "the same URL: {evil} -> {path}");
+        }
+        // `/\` and `//` on their own are protocol-relative already: another origin
+        assert_eq!(back("//evil.example/x"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("/\\evil.example/x"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("https://evil.example/"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(back("http://app.example/"), Err(ReturnToError::OtherOrigin));
+        assert_eq!(McpError::from(ReturnToError::OtherOrigin).code.as_str(), "invalid_input");
+    }
+
+    /// R24 (issue 18, F7): a return path read back after the redirect (sessionStorage, possibly
+    /// written by an older release) goes through the same check: a protocol-relative one stays
+    /// on the origin, one of another origin is dropped.
+    #[test]
+    fn r24_a_stored_return_path_is_checked_again_after_the_redirect() {
+        let page = Url::parse("https://app.example/cb?code=c&state=s").unwrap();
+        let back = |stored: &str| stored_return_path(&page, stored);
+        assert_eq!(back("/after?x=1#y").as_deref(), Some("/after?x=1#y"));
+        for stored in ["//evil.example/x", "/\\evil.example/x", "\\\\evil.example/x", "\t//evil.example/x", " //evil.example", "https://evil.example/x"] {
+            let path = back(stored);
+            assert!(path.as_deref().is_none_or(|p| page.join(p).unwrap().origin() == page.origin() && !p.starts_with("//")), "{stored:?} -> {path:?}");
+        }
+        assert_eq!(back("//evil.example/x"), None);
+        assert_eq!(back("https://app.example//evil.example/x").as_deref(), Some("/.//evil.example/x"));
     }
 
     #[test]

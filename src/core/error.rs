@@ -105,6 +105,9 @@ pub enum HttpError {
     Status(u16, Option<String>),
     #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
+    /// R25, R32: a body past the request's `max_body` bytes (not read further).
+    #[error("invalid response: the response body is larger than {} KB", .0 / 1024)]
+    BodyTooLarge(usize),
 }
 
 /// R38: at most this many characters of what a server said reach a message.
@@ -185,7 +188,7 @@ impl HttpError {
         match self {
             HttpError::Network(_) => ErrorCode::Network,
             HttpError::Status(..) => ErrorCode::ServerError,
-            HttpError::InvalidResponse(_) => ErrorCode::InvalidResponse,
+            HttpError::InvalidResponse(_) | HttpError::BodyTooLarge(_) => ErrorCode::InvalidResponse,
         }
     }
     pub fn status(&self) -> Option<u16> {

@@ -3,6 +3,8 @@
 
 use serde::de::DeserializeOwned;
 use url::Url;
+
+use super::error::HttpError;
 use url::form_urlencoded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +30,28 @@ pub struct HttpRequest {
     pub body: Option<String>,
     /// RFC 9700 §4.11 / R20: token endpoint requests must not follow redirects.
     pub follow_redirects: bool,
+    /// R25, R32: the most bytes of the response body that are read ([`check_body`]).
+    pub max_body: usize,
+}
+
+/// R25, R32: the largest body read for the library's own requests (metadata, registration,
+/// token, revocation and the probe), whose bodies it parses itself.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// R25, R32: a body of `len` bytes may be read for a request that reads at most `max`; the
+/// shell checks the announced `Content-Length` and then what it read, the flow what it got.
+pub fn check_body(len: usize, max: usize) -> Result<(), HttpError> {
+    match len > max {
+        true => Err(HttpError::BodyTooLarge(max)),
+        false => Ok(()),
+    }
 }
 
 const JSON: &str = "application/json";
 
 impl HttpRequest {
     pub fn get(url: Url) -> Self {
-        Self { method: Method::Get, url, headers: vec![("accept".into(), JSON.into())], body: None, follow_redirects: true }
+        Self { method: Method::Get, url, headers: vec![("accept".into(), JSON.into())], body: None, follow_redirects: true, max_body: MAX_BODY_BYTES }
     }
 
     /// A POST with an `application/x-www-form-urlencoded` body (RFC 6749 Appendix B).
@@ -48,6 +65,7 @@ impl HttpRequest {
             ],
             body: Some(form_encode(pairs)),
             follow_redirects: false,
+            max_body: MAX_BODY_BYTES,
         }
     }
 
@@ -58,6 +76,7 @@ impl HttpRequest {
             headers: vec![("content-type".into(), JSON.into()), ("accept".into(), JSON.into())],
             body: Some(body),
             follow_redirects: true,
+            max_body: MAX_BODY_BYTES,
         }
     }
 
@@ -105,6 +124,22 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
     headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// R20, R28, R34: whether what the browser gave back for `req` stands as the answer of its
+/// server. A request that does not follow redirects (`redirect: "manual"`) gets an opaque
+/// redirect, status 0, for a redirect; one that does follow them may end at another origin, whose
+/// body and headers (a nonce, a challenge, a metadata document) are not the server's. Both are
+/// `invalid_response`. `final_url` is `Response.url`; empty when unknown (a response an app's
+/// `fetch` made up), which counts as the request's own.
+pub fn check_answered_by(req: &HttpRequest, status: u16, final_url: &str) -> Result<(), HttpError> {
+    if status == 0 {
+        return Err(HttpError::InvalidResponse("the server answered with a redirect, which this request does not follow"));
+    }
+    match final_url.is_empty() || Url::parse(final_url).is_ok_and(|u| u.origin().ascii_serialization() == req.url.origin().ascii_serialization()) {
+        true => Ok(()),
+        false => Err(HttpError::InvalidResponse("the response came through a redirect to another origin, which does not speak for the server")),
+    }
+}
+
 /// `application/x-www-form-urlencoded` serialization (WHATWG URL §5.2).
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
@@ -121,6 +156,41 @@ mod tests {
         let back: Vec<(String, String)> = form_urlencoded::parse(enc.as_bytes()).into_owned().collect();
         assert_eq!(back[0], ("a b".to_string(), "x&y=z".to_string()));
         assert_eq!(back[2].1, "é%*~");
+    }
+
+    /// R25, R32 (issue 18, F4): every request the library makes reads at most 256 KB of body;
+    /// past that, a typed `invalid_response` that says so.
+    #[test]
+    fn r25_request_bodies_are_read_up_to_256_kb() {
+        let u = Url::parse("https://as.example/x").unwrap();
+        for req in [HttpRequest::get(u.clone()), HttpRequest::form(u.clone(), &[]), HttpRequest::json(u, "{}".into())] {
+            assert_eq!(req.max_body, MAX_BODY_BYTES);
+        }
+        assert_eq!(MAX_BODY_BYTES, 262_144);
+        assert_eq!(check_body(MAX_BODY_BYTES, MAX_BODY_BYTES), Ok(()));
+        let e = crate::core::error::McpError::from(check_body(MAX_BODY_BYTES + 1, MAX_BODY_BYTES).unwrap_err());
+        assert_eq!((e.code.as_str(), e.message.as_str()), ("invalid_response", "invalid response: the response body is larger than 256 KB"));
+    }
+
+    /// R20, R28, R34 (issue 18, F8): the library's own requests trust no answer from another
+    /// origin: an opaque redirect (a token or revocation request, which follows none) and a
+    /// redirect followed to another origin are typed errors; a redirect within the origin, or a
+    /// response with no URL (an app's `fetch` made it up), is the server's.
+    #[test]
+    fn r28_r34_the_librarys_requests_trust_no_redirect_to_another_origin() {
+        let token = HttpRequest::form(Url::parse("https://as.example/token").unwrap(), &[]);
+        let meta = HttpRequest::get(Url::parse("https://as.example/.well-known/oauth-authorization-server").unwrap());
+        let code = |r: Result<(), HttpError>| crate::core::error::McpError::from(r.unwrap_err()).code.as_str();
+        assert_eq!(code(check_answered_by(&token, 0, "")), "invalid_response");
+        assert!(check_answered_by(&token, 0, "").unwrap_err().to_string().contains("redirect"));
+        assert_eq!(code(check_answered_by(&meta, 200, "https://evil.example/meta")), "invalid_response");
+        assert_eq!(code(check_answered_by(&meta, 200, "https://as.example:8443/x")), "invalid_response");
+        assert_eq!(code(check_answered_by(&meta, 200, "not a url")), "invalid_response");
+        assert_eq!(check_answered_by(&meta, 200, "https://as.example/other"), Ok(()));
+        assert_eq!(check_answered_by(&token, 400, "https://as.example/token"), Ok(()));
+        assert_eq!(check_answered_by(&meta, 200, ""), Ok(()));
+        let data = HttpRequest::get(Url::parse("data:application/json,{}").unwrap());
+        assert_eq!(check_answered_by(&data, 200, "data:application/json,{}"), Ok(()));
     }
 
     #[test]

@@ -20,8 +20,9 @@ use super::secret::{AccessToken, AuthCode, RefreshToken};
 pub struct TokenSet {
     pub access_token: AccessToken,
     pub token_type: String,
-    /// Absolute expiry, ms since the epoch on the browser's clock at receipt.
-    #[serde(default)]
+    /// Absolute expiry, ms since the epoch on the browser's clock at receipt; at most
+    /// [`MAX_EXPIRY_MS`], also when a record an older release wrote says more (R25, R30).
+    #[serde(default, deserialize_with = "clamped_expiry")]
     pub expires_at: Option<u64>,
     /// Kept in the vault's copy of the set only (R33); a record's copy has `refreshable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,12 @@ pub struct TokenSet {
     /// A refresh token is kept for this set in the vault (R30 `refreshable`).
     #[serde(default)]
     pub refreshable: bool,
+}
+
+/// R25, R30: a stored expiry past `Number.MAX_SAFE_INTEGER` (older releases kept any) loads as
+/// [`MAX_EXPIRY_MS`]: handed to JS it would fail, and with it `list()` for every server.
+fn clamped_expiry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<u64>::deserialize(d)?.map(|t| t.min(MAX_EXPIRY_MS)))
 }
 
 impl TokenSet {
@@ -360,6 +367,16 @@ mod tests {
             let m = e.into_refresh_error();
             assert_eq!((m.code.as_str(), m.status), ("server_error", Some(status)), "{status} {body}");
         }
+    }
+
+    /// R25, R30 (issue 18, F5): an expiry past 2^53 ms in a stored set loads clamped.
+    #[test]
+    fn r25_a_stored_expiry_past_2_pow_53_loads_clamped() {
+        let load = |t: &str| serde_json::from_str::<TokenSet>(&format!(r#"{{"access_token":"a","token_type":"Bearer"{t}}}"#)).unwrap().expires_at;
+        assert_eq!(load(&format!(r#","expires_at":{}"#, 1u64 << 60)), Some(MAX_EXPIRY_MS));
+        assert_eq!(load(&format!(r#","expires_at":{}"#, u64::MAX)), Some(MAX_EXPIRY_MS));
+        assert_eq!(load(r#","expires_at":1712345678901"#), Some(1712345678901));
+        assert_eq!((load(r#","expires_at":null"#), load("")), (None, None));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::core::discovery::{
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
 };
 use crate::core::error::{ErrorCode, HttpError, McpError};
-use crate::core::http::{HttpRequest, HttpResponse, parse_json};
+use crate::core::http::{HttpRequest, HttpResponse, check_body, parse_json};
 use crate::core::pkce::{CodeVerifier, random_state, s256_allowed};
 use crate::core::registration::{Client, ClientSource, choose_client_source, parse_registration, prepare_registration};
 use crate::core::resource::{ServerUrl, parse_secure};
@@ -276,8 +276,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(buf)
     }
 
+    /// R25, R32: no body past the request's `max_body` is parsed, whatever the shell read.
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        self.http.send(req).await
+        let max = req.max_body;
+        let resp = self.http.send(req).await?;
+        check_body(resp.body.len(), max)?;
+        Ok(resp)
     }
 
     // ---- DPoP (R34, RFC 9449) ------------------------------------------------------------
@@ -460,7 +464,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             let covers = |have: &str| registration_scope.as_deref().is_none_or(|need| need.split_whitespace().all(|s| have.split_whitespace().any(|h| h == s)));
             match (c.source, registered.as_deref(), &meta.registration_endpoint) {
                 (ClientSource::Dynamic, Some(have), Some(_)) if !covers(have) => {
-                    registration_scope = union_scopes(Some(have), registration_scope.as_deref());
+                    registration_scope = union_scopes(Some(have), registration_scope.as_deref())?;
                 }
                 _ => return Ok(c),
             }
@@ -506,12 +510,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()),
             meta.scopes_supported.as_deref(),
             self.config.offline_access,
-        );
+        )?;
         // R12: a registration is for every scope the resource lists (and this request's), never
         // just this request's, so that a later step-up is not refused at servers holding a client
         // to its registered scope
         let supported = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).map(|s| s.join(" "));
-        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref());
+        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref())?;
         let client = self.ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref()).await?;
         let state = random_state(&self.random::<16>()?);
         let flow = PendingFlow {
@@ -865,6 +869,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             };
             let bound = credentials.as_ref().is_some_and(|c| c.proof.is_some());
             let sent = send(credentials).await?;
+            // R28, R34: an answer reached through a redirect to another origin is not the
+            // server's: handed back as it is, its status, challenge and nonce drive nothing here
+            if !sent.from_origin_of(&url) {
+                return Ok(sent.response);
+            }
             self.remember_nonce(&url, true, sent.dpop_nonce.as_deref());
             // R34, RFC 9449 §9: a resource server that wants a nonce gets a retry with it (two at
             // most: a refresh in between may meet a nonce that changed meanwhile)
@@ -944,9 +953,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         // authorization completes (its discovery keeps the challenged scope)
         let mut rec = self.load_server(href).unwrap_or_else(|| ServerRecord::bare(href, true));
         let granted = rec.tokens.as_ref().and_then(|t| t.scope.clone());
+        // R32: capped, as every scope list a server sends; past the cap nothing is learnt
         let scope = match insufficient {
-            true => union_scopes(granted.as_deref(), challenge.scope.as_deref()),
-            false => challenge.scope.clone(),
+            true => union_scopes(granted.as_deref(), challenge.scope.as_deref())?,
+            false => union_scopes(None, challenge.scope.as_deref())?,
         };
         rec.requires_auth = true;
         if scope.is_some() {

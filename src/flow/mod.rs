@@ -8,6 +8,7 @@ mod tests;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use url::Url;
 
 use crate::core::error::{HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse};
@@ -27,7 +28,23 @@ pub struct Sent<R> {
     pub www_authenticate: Option<String>,
     /// RFC 9449 §8.2: a nonce the server gives for the next proof.
     pub dpop_nonce: Option<String>,
+    /// The URL the response came from (`Response.url`: after the redirects the request
+    /// followed); `None` when unknown (a response an app's `fetch` made up).
+    pub final_url: Option<String>,
     pub response: R,
+}
+
+impl<R> Sent<R> {
+    /// R28, R34: whether this is the answer of `request_url`'s origin: not when the request was
+    /// redirected to another origin, whose status, challenge and nonce are not the server's.
+    pub fn from_origin_of(&self, request_url: &Url) -> bool {
+        match self.final_url.as_deref().map(Url::parse) {
+            Some(Ok(u)) => u.origin() == request_url.origin(),
+            // an unknown URL: the request's own
+            None => true,
+            Some(Err(_)) => false,
+        }
+    }
 }
 
 /// What the app's request to the server carries (R28, R34): `Authorization: <scheme> <token>`,

@@ -594,9 +594,11 @@ fn r1_no_auth_needed() {
 /// The shell's side of `auth.fetch` in these tests: records the token each send carried and
 /// answers with the scripted statuses in turn.
 type Answer = (u16, Option<&'static str>, Option<&'static str>);
+/// An answer and the URL it came from (`Response.url`, after redirects).
+type RedirectedAnswer = (u16, Option<&'static str>, Option<&'static str>, Option<&'static str>);
 
 struct FakeSend {
-    answers: RefCell<Vec<Answer>>,
+    answers: RefCell<Vec<RedirectedAnswer>>,
     sent: RefCell<Vec<Option<Credentials>>>,
 }
 
@@ -610,12 +612,22 @@ impl FakeSend {
     }
     /// Statuses with a `WWW-Authenticate` and a `DPoP-Nonce` header each.
     fn answering_with_nonces(answers: &[Answer]) -> FakeSend {
+        Self::redirected(&answers.iter().map(|(s, c, n)| (*s, *c, *n, None)).collect::<Vec<_>>())
+    }
+    /// Answers with the URL each came from.
+    fn redirected(answers: &[RedirectedAnswer]) -> FakeSend {
         FakeSend { answers: RefCell::new(answers.to_vec()), sent: RefCell::default() }
     }
     async fn send(&self, credentials: Option<Credentials>) -> Result<Sent<u16>, McpError> {
         self.sent.borrow_mut().push(credentials);
-        let (status, challenge, nonce) = self.answers.borrow_mut().remove(0);
-        Ok(Sent { status, www_authenticate: challenge.map(str::to_string), dpop_nonce: nonce.map(str::to_string), response: status })
+        let (status, challenge, nonce, final_url) = self.answers.borrow_mut().remove(0);
+        Ok(Sent {
+            status,
+            www_authenticate: challenge.map(str::to_string),
+            dpop_nonce: nonce.map(str::to_string),
+            final_url: final_url.map(str::to_string),
+            response: status,
+        })
     }
     /// The credentials of each send in turn.
     fn credentials(&self) -> Vec<Option<Credentials>> {
@@ -791,7 +803,7 @@ fn r26_r28_concurrent_401_retries_share_one_refresh() {
         let t = c.map(|c| c.token.secret().to_string()).unwrap_or_default();
         YieldNow(false).await;
         let status = if t == "at-1" { 401 } else { 200 };
-        Ok::<_, McpError>(Sent { status, www_authenticate: None, dpop_nonce: None, response: t })
+        Ok::<_, McpError>(Sent { status, www_authenticate: None, dpop_nonce: None, final_url: None, response: t })
     };
     let calls = (0..4).map(|_| e.authorized_fetch(&server, "POST", MCP, send));
     let results = futures::executor::block_on(futures::future::join_all(calls));
@@ -1787,4 +1799,133 @@ fn r25_f4_one_servers_metadata_cannot_fill_storage() {
     assert!(err.message.contains("too large to keep"), "{}", err.message);
     assert!(e.load_server(BIG).is_none(), "nothing kept");
     assert_eq!(e.status(&srv(MCP)).state, "authorized", "the other server is untouched");
+}
+
+/// R32 (issue 18, F3): scopes a server sends are read up to a cap, never in quadratic time: a
+/// resource listing 5 000 scopes is refused as an `invalid_response` that says so, and nothing
+/// is registered or asked for. (40 000, which froze Chromium for 20 s, no longer fit in a
+/// metadata body the library reads: see `r25_a_response_body_past_256_kb_is_refused`.)
+#[test]
+fn r32_a_resource_listing_5000_scopes_is_refused_at_the_cap() {
+    let w = World::new();
+    let scopes: Vec<String> = (0..5_000).map(|i| format!("scope:{i}")).collect();
+    let prm = serde_json::json!({"resource": MCP, "authorization_servers": ["https://as.example"], "scopes_supported": scopes}).to_string();
+    w.http.route(PRM, move |_| Some(Ok(HttpResponse::new(200, vec![], prm.clone()))));
+    let err = block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap_err();
+    assert_eq!((err.code.as_str(), err.server_url.as_deref()), ("invalid_response", Some(MCP)));
+    assert!(err.message.contains("more than 256 scopes"), "{}", err.message);
+    assert!(!w.http.urls().iter().any(|u| u == "https://as.example/reg"), "nothing registered");
+}
+
+/// R32, R28 (issue 18, F3): a 403 `insufficient_scope` challenge naming 40 000 scopes is refused
+/// at the cap as an `invalid_response`; the record keeps what it had.
+#[test]
+fn r32_a_403_challenge_with_40k_scopes_is_refused_at_the_cap() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let scope = (0..40_000).map(|i| format!("scope:{i}")).collect::<Vec<_>>().join(" ");
+    let header: &'static str = Box::leak(format!(r#"Bearer error="insufficient_scope", scope="{scope}""#).into_boxed_str());
+    let s = FakeSend::answering(&[(403, Some(header))]);
+    let err = block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap_err();
+    assert_eq!(err.code.as_str(), "invalid_response");
+    assert!(err.message.contains("more than 256 scopes"), "{}", err.message);
+    assert_eq!(e.load_server(MCP).unwrap().challenge_scope, None, "no scope stored from that challenge");
+    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+}
+
+/// R25, R30 (issue 18, F5): a record an older release wrote with an expiry past 2^53 ms (which
+/// JS cannot hold exactly, so handing it to JS failed `list()` for every server) loads with the
+/// expiry clamped to `Number.MAX_SAFE_INTEGER`, and costs nothing else.
+#[test]
+fn r25_r30_an_expiry_past_2_pow_53_loads_clamped() {
+    use crate::core::token::MAX_EXPIRY_MS;
+    let w = World::new();
+    w.connect();
+    let other = "https://other.example/mcp";
+    let far = 1u64 << 60;
+    let rec = format!(
+        r#"{{"v":1,"server_url":"{other}","resource":"{other}","requires_auth":true,"tokens":{{"access_token":"at-x","token_type":"Bearer","expires_at":{far}}}}}"#
+    );
+    w.store.0.borrow_mut().insert(format!("mcp-oauth:server:{other}"), rec);
+    let e = w.engine();
+    let s = e.status(&srv(other));
+    assert_eq!((s.state, s.expires_at), ("authorized", Some(MAX_EXPIRY_MS)));
+    let all = e.list();
+    assert_eq!(all.iter().map(|s| s.server_url.as_str()).collect::<Vec<_>>(), [MCP, other]);
+    assert!(all.iter().all(|s| s.expires_at.is_none_or(|t| t <= MAX_EXPIRY_MS)), "{all:?}");
+    assert!(w.env.warnings.borrow().is_empty(), "nothing removed");
+    assert_eq!(block_on(e.access_token(&srv(other))).unwrap().secret(), "at-x");
+}
+
+/// R25, R32 (issue 18, F4): a body the library parses itself is read up to 256 KB: a
+/// protected-resource metadata document, a token response or a registration answer past that
+/// is an `invalid_response` that says so.
+#[test]
+fn r25_a_response_body_past_256_kb_is_refused() {
+    let padding = "x".repeat(256 * 1024);
+    let big = |body: &str| format!(r#"{{"pad":"{padding}",{}"#, body.trim_start_matches('{'));
+    let check = |err: McpError| {
+        assert_eq!(err.code.as_str(), "invalid_response");
+        assert!(err.message.contains("larger than 256 KB"), "{}", err.message);
+    };
+    // metadata
+    let w = World::new();
+    let prm = big(r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"]}"#);
+    w.http.route(PRM, move |_| Some(Ok(HttpResponse::new(200, vec![], prm.clone()))));
+    check(block_on(w.engine().discover(&srv(MCP))).unwrap_err());
+    // registration
+    let w = World::new();
+    let reg = big(r#"{"client_id":"dyn-1","redirect_uris":["https://app.example/cb"]}"#);
+    w.http.route("https://as.example/reg", move |_| Some(Ok(HttpResponse::new(201, vec![], reg.clone()))));
+    check(block_on(w.engine().begin_authorization(&srv(MCP), AuthorizeOptions::default())).unwrap_err());
+    // token
+    let w = World::new();
+    let token = big(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600}"#);
+    w.http.route("https://as.example/token", move |_| Some(Ok(HttpResponse::new(200, vec![], token.clone()))));
+    let e = w.engine();
+    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions { popup: true, ..Default::default() })).unwrap() else { panic!() };
+    check(callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap_err());
+    // just under the cap is read
+    let w = World::new();
+    let fits = format!(r#"{{"pad":"{}","resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"]}}"#, "x".repeat(200 * 1024));
+    w.http.route(PRM, move |_| Some(Ok(HttpResponse::new(200, vec![], fits.clone()))));
+    assert!(block_on(w.engine().discover(&srv(MCP))).is_ok());
+}
+
+/// R28, R34 (issue 18, F8): an answer the app's request reached through a redirect to another
+/// origin is not the server's: it is handed back as it is, and its status, challenge and
+/// `DPoP-Nonce` drive nothing — no refresh, no retry, no step-up, no nonce kept for the
+/// server's origin, no change to the server's record. A redirect within the server's origin
+/// still counts as the server's answer.
+#[test]
+fn r28_r34_an_answer_from_another_origin_after_a_redirect_is_not_the_servers() {
+    let w = World::new();
+    w.connect();
+    let e = w.engine();
+    let before = serde_json::to_string(&e.load_server(MCP).unwrap()).unwrap();
+    let evil = Some("https://evil.example/landing");
+    for (status, challenge) in [
+        (401, r#"Bearer error="invalid_token", resource_metadata="https://evil.example/prm""#),
+        (403, r#"Bearer error="insufficient_scope", scope="evil:all""#),
+        (401, r#"DPoP error="use_dpop_nonce""#),
+    ] {
+        let s = FakeSend::redirected(&[(status, Some(challenge), Some("evil-nonce"), evil)]);
+        let steps = RefCell::new(0);
+        let step_up = |_| {
+            *steps.borrow_mut() += 1;
+            async { Ok(true) }
+        };
+        assert_eq!(block_on(e.fetch_with_step_up(&srv(MCP), "POST", MCP, |t| s.send(t), step_up)).unwrap(), status, "{challenge}");
+        assert_eq!((s.tokens(), *steps.borrow()), (vec!["at-1".to_string()], 0), "one send, no refresh, no step-up: {challenge}");
+    }
+    assert!(e.dpop_nonces.borrow().is_empty(), "no nonce kept from another origin");
+    assert_eq!(serde_json::to_string(&e.load_server(MCP).unwrap()).unwrap(), before, "the record is untouched");
+    assert_eq!(w.http.urls().iter().filter(|u| u.ends_with("/token")).count(), 1, "the code exchange only");
+    // within the server's origin a redirect's answer is the server's: a 401 refreshes
+    w.http.json("https://as.example/token", 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600}"#);
+    let s = FakeSend::redirected(&[(401, None, Some("n-1"), Some("https://mcp.example/mcp/")), (200, None, None, Some("https://mcp.example/mcp/"))]);
+    assert_eq!(block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |t| s.send(t))).unwrap(), 200);
+    assert_eq!(s.tokens(), ["at-1", "at-2"]);
+    assert_eq!(e.dpop_nonces.borrow().get("resource|https://mcp.example").map(String::as_str), Some("n-1"));
 }
