@@ -20,15 +20,15 @@ use crate::browser::popup::{self, Watch};
 use crate::browser::storage::BrowserStore;
 use crate::browser::vault::BrowserVault;
 use crate::browser::{js_message, to_js, window};
+use crate::core::authorize::{CallbackError, parse_callback_url, return_path, stored_return_path};
 use crate::core::dpop::DpopMode;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
 use crate::core::secret::ClientSecret;
-use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
-use crate::core::authorize::{CallbackError, parse_callback_url, return_path, stored_return_path};
-use crate::flow::records::{Status, Warning};
 use crate::flow::Env as _;
 use crate::flow::Sent;
+use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
+use crate::flow::records::{Status, Warning};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -140,7 +140,11 @@ fn invalid(msg: impl Into<String>) -> McpError {
 
 /// `obj[key]`, `undefined` when `obj` is not an object.
 fn get(obj: &JsValue, key: &str) -> JsValue {
-    if obj.is_object() { Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED) } else { JsValue::UNDEFINED }
+    if obj.is_object() {
+        Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
 }
 
 /// One option, through serde-wasm-bindgen: absent or `null` is `None`; a value of the wrong
@@ -151,7 +155,9 @@ fn option<T: DeserializeOwned>(obj: &JsValue, key: &str, takes: &str) -> Result<
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    serde_wasm_bindgen::from_value(v).map(Some).map_err(|_| invalid(format!("option {key} must be {takes}")))
+    serde_wasm_bindgen::from_value(v)
+        .map(Some)
+        .map_err(|_| invalid(format!("option {key} must be {takes}")))
 }
 
 const STRING: &str = "a string";
@@ -159,8 +165,18 @@ const STRING: &str = "a string";
 /// R38: the options `new McpAuth` reads; any other is refused, so that a typo in a security
 /// option (`ofllineAccess`, `dpopp`) cannot pass silently.
 const MCP_AUTH_OPTIONS: &[&str] = &[
-    "redirectUri", "clientName", "clientMetadataUrl", "clients", "storage", "storageKeyPrefix", "refreshSkewSeconds",
-    "popupTimeoutSeconds", "allowMissingPkceMetadata", "offlineAccess", "dpop", "fetch",
+    "redirectUri",
+    "clientName",
+    "clientMetadataUrl",
+    "clients",
+    "storage",
+    "storageKeyPrefix",
+    "refreshSkewSeconds",
+    "popupTimeoutSeconds",
+    "allowMissingPkceMetadata",
+    "offlineAccess",
+    "dpop",
+    "fetch",
 ];
 const AUTHORIZE_OPTIONS: &[&str] = &["mode", "scope", "clientId", "clientSecret", "returnTo", "signal"];
 const CLIENT_OPTIONS: &[&str] = &["clientId", "clientSecret"];
@@ -171,8 +187,15 @@ fn refuse_unknown(obj: &JsValue, known: &[&str], what: &str) -> Result<(), McpEr
     if !obj.is_object() {
         return Ok(());
     }
-    match Object::keys(obj.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(invalid(format!("{what}: unknown option {k:?} (known: {})", known.join(", ")))),
+    match Object::keys(obj.unchecked_ref::<Object>())
+        .iter()
+        .filter_map(|k| k.as_string())
+        .find(|k| !known.contains(&k.as_str()))
+    {
+        Some(k) => Err(invalid(format!(
+            "{what}: unknown option {k:?} (known: {})",
+            known.join(", ")
+        ))),
         None => Ok(()),
     }
 }
@@ -192,16 +215,23 @@ fn server_url(input: &str) -> Result<ServerUrl, McpError> {
 /// `input` resolved against the page's address, as `new URL(input, location.href)` would.
 fn page_url(window: &Window, input: &str) -> Result<url::Url, McpError> {
     let base = window.location().href().map_err(|_| invalid("no page URL"))?;
-    url::Url::parse(&base).and_then(|b| b.join(input)).map_err(|_| invalid("not a URL"))
+    url::Url::parse(&base)
+        .and_then(|b| b.join(input))
+        .map_err(|_| invalid("not a URL"))
 }
 
 /// `ServerInfo` as JS sees it: the metadata documents as `JSON.parse` gives them.
 fn server_info_js(info: &crate::flow::records::ServerInfo) -> Result<JsValue, McpError> {
     let obj = to_js(info)?;
-    for (key, doc) in [("resourceMetadata", info.resource_metadata), ("authorizationServerMetadata", info.authorization_server_metadata)] {
+    for (key, doc) in [
+        ("resourceMetadata", info.resource_metadata),
+        ("authorizationServerMetadata", info.authorization_server_metadata),
+    ] {
         if let Some(doc) = doc {
-            let value = js_sys::JSON::parse(&doc.to_string()).map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
-            Reflect::set(&obj, &JsValue::from_str(key), &value).map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
+            let value = js_sys::JSON::parse(&doc.to_string())
+                .map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
+            Reflect::set(&obj, &JsValue::from_str(key), &value)
+                .map_err(|_| invalid("a metadata document cannot be handed to JS"))?;
         }
     }
     Ok(obj)
@@ -263,7 +293,9 @@ struct ClientOption {
 
 fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, BrowserStore, BrowserHttp, f64), McpError> {
     if !options.is_object() {
-        return Err(invalid("new McpAuth(options): options must be an object with redirectUri"));
+        return Err(invalid(
+            "new McpAuth(options): options must be an object with redirectUri",
+        ));
     }
     refuse_unknown(options, MCP_AUTH_OPTIONS, "new McpAuth(options)")?;
     let clients_value = get(options, "clients");
@@ -274,7 +306,8 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
     }
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
-    let redirect_uri: String = option(options, "redirectUri", STRING)?.ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
+    let redirect_uri: String = option(options, "redirectUri", STRING)?
+        .ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
     // sent exactly as the app wrote it (servers compare redirect URIs as strings), once checked
     let redirect = url::Url::parse(&redirect_uri).map_err(|_| invalid("option redirectUri must be an absolute URL"))?;
     if redirect.origin().ascii_serialization() != origin {
@@ -285,19 +318,30 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
     }
     let client_name = match option(options, "clientName", STRING)? {
         Some(n) => n,
-        None => window.document().map(|d| d.title()).filter(|t| !t.is_empty()).unwrap_or_else(|| origin.clone()),
+        None => window
+            .document()
+            .map(|d| d.title())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| origin.clone()),
     };
     let clients: BTreeMap<String, ClientOption> =
         option(options, "clients", "an object of { clientId, clientSecret? } by issuer")?.unwrap_or_default();
     let fetch_fn = match get(options, "fetch") {
         v if v.is_undefined() || v.is_null() => None,
-        v => Some(v.dyn_into::<Function>().map_err(|_| invalid("option fetch must be a function"))?),
+        v => Some(
+            v.dyn_into::<Function>()
+                .map_err(|_| invalid("option fetch must be a function"))?,
+        ),
     };
     let storage: Option<String> = option(options, "storage", STRING)?;
     // R25: a storage that is disabled or unavailable falls back to memory, and says so once
     let store = match BrowserStore::open(storage.as_deref().unwrap_or("local")) {
         Err(e) if e.code == ErrorCode::StorageUnavailable => {
-            env.warning(None, Warning::StorageUnavailable, &format!("{}: the page's memory is used instead", e.message));
+            env.warning(
+                None,
+                Warning::StorageUnavailable,
+                &format!("{}: the page's memory is used instead", e.message),
+            );
             BrowserStore::Memory(Default::default())
         }
         other => other?,
@@ -315,7 +359,11 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
         client_metadata_url: option(options, "clientMetadataUrl", STRING)?,
         clients: clients
             .into_iter()
-            .map(|(issuer, c)| PreregisteredClient { issuer, client_id: c.client_id, client_secret: c.client_secret.map(ClientSecret::new) })
+            .map(|(issuer, c)| PreregisteredClient {
+                issuer,
+                client_id: c.client_id,
+                client_secret: c.client_secret.map(ClientSecret::new),
+            })
             .collect(),
         prefix: option(options, "storageKeyPrefix", STRING)?.unwrap_or_else(|| "mcp-oauth".into()),
         refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
@@ -323,7 +371,9 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
         offline_access: option(options, "offlineAccess", "a boolean")?.unwrap_or(false),
         dpop: match option::<String>(options, "dpop", STRING)? {
             None => DpopMode::Auto,
-            Some(v) => DpopMode::parse(&v).ok_or_else(|| invalid("option dpop must be \"auto\", \"always\" or \"never\""))?,
+            Some(v) => {
+                DpopMode::parse(&v).ok_or_else(|| invalid("option dpop must be \"auto\", \"always\" or \"never\""))?
+            }
         },
     };
     let timeout = seconds("popupTimeoutSeconds", 300.0)? * 1000.0;
@@ -331,7 +381,10 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
 }
 
 /// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.
-fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
+fn parse_authorize_options(
+    window: &Window,
+    opts: &JsValue,
+) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
     refuse_unknown(opts, AUTHORIZE_OPTIONS, "authorize(serverUrl, opts)")?;
     let mode: String = option(opts, "mode", STRING)?.unwrap_or_else(|| "auto".into());
     if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
@@ -351,7 +404,10 @@ fn parse_authorize_options(window: &Window, opts: &JsValue) -> Result<(String, A
     };
     let signal = match get(opts, "signal") {
         v if v.is_undefined() || v.is_null() => None,
-        v => Some(v.dyn_into::<AbortSignal>().map_err(|_| invalid("option signal must be an AbortSignal"))?),
+        v => Some(
+            v.dyn_into::<AbortSignal>()
+                .map_err(|_| invalid("option signal must be an AbortSignal"))?,
+        ),
     };
     Ok((mode, options, signal))
 }
@@ -394,7 +450,10 @@ impl McpAuth {
             dpop_nonces: Default::default(),
             token_cache,
         };
-        let inner = Rc::new(Inner { engine, popup_timeout_ms });
+        let inner = Rc::new(Inner {
+            engine,
+            popup_timeout_ms,
+        });
         // R33: secrets an earlier release kept in plain storage move to the vault
         let migrating = inner.clone();
         wasm_bindgen_futures::spawn_local(async move { migrating.engine.migrate().await });
@@ -404,7 +463,9 @@ impl McpAuth {
             popup::Listener::new(&w, "storage", move |ev: JsValue| {
                 let Some(inner) = weak.upgrade() else { return };
                 // another tab wrote: the in-memory tokens give way to what it stored
-                let Some(key) = get(&ev, "key").as_string() else { return inner.engine.uncache_all() };
+                let Some(key) = get(&ev, "key").as_string() else {
+                    return inner.engine.uncache_all();
+                };
                 if let Some(server) = key.strip_prefix(&inner.engine.server_key("")) {
                     inner.engine.uncache(server);
                     if let Ok(server) = ServerUrl::parse(server) {
@@ -413,7 +474,10 @@ impl McpAuth {
                 }
             })
         });
-        Ok(McpAuth { inner, _storage_listener: listener })
+        Ok(McpAuth {
+            inner,
+            _storage_listener: listener,
+        })
     }
 
     /// R1–R11: probe, metadata and the client-identity decision; cached.
@@ -437,7 +501,10 @@ impl McpAuth {
     ) -> Promise {
         let parsed = window().and_then(|w| {
             let server = self::server_url(&server_url)?;
-            Ok((server, parse_authorize_options(&w, &opts.unwrap_or(JsValue::UNDEFINED))?))
+            Ok((
+                server,
+                parse_authorize_options(&w, &opts.unwrap_or(JsValue::UNDEFINED))?,
+            ))
         });
         let (server, (mode, mut options, signal)) = match parsed {
             Ok(p) => p,
@@ -446,7 +513,9 @@ impl McpAuth {
         // R25: a full-page redirect loses the page's memory, and with it a memory store's flow
         let in_memory = matches!(self.inner.engine.store, BrowserStore::Memory(_));
         if in_memory && mode == "redirect" {
-            return reject(invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()));
+            return reject(
+                invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()),
+            );
         }
         // R21: the popup opens here, synchronously, inside the click
         let popup = match mode.as_str() {
@@ -454,7 +523,10 @@ impl McpAuth {
             _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config.prefix)),
         };
         if popup.is_none() && (mode == "popup" || in_memory) {
-            return reject(McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup").with_server(server.as_str()));
+            return reject(
+                McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup")
+                    .with_server(server.as_str()),
+            );
         }
         options.popup = popup.is_some();
         if options.return_to.is_none() && popup.is_none() {
@@ -468,7 +540,9 @@ impl McpAuth {
             {
                 p.close().ok();
             }
-            result.and_then(|s| to_js(&s)).map_err(|e| e.with_server(server.as_str()))
+            result
+                .and_then(|s| to_js(&s))
+                .map_err(|e| e.with_server(server.as_str()))
         })
     }
 
@@ -559,9 +633,13 @@ impl McpAuth {
     ) -> Promise {
         let inner = self.inner.clone();
         let opts = opts.unwrap_or(JsValue::UNDEFINED);
-        let force = refuse_unknown(&opts, &["force"], "revoke(serverUrl, opts)").and_then(|()| option::<bool>(&opts, "force", "a boolean"));
+        let force = refuse_unknown(&opts, &["force"], "revoke(serverUrl, opts)")
+            .and_then(|()| option::<bool>(&opts, "force", "a boolean"));
         promise(async move {
-            inner.engine.revoke(&self::server_url(&server_url)?, force?.unwrap_or(false)).await?;
+            inner
+                .engine
+                .revoke(&self::server_url(&server_url)?, force?.unwrap_or(false))
+                .await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -572,20 +650,31 @@ impl McpAuth {
         if let Ok(server) = self::server_url(&server_url) {
             let dropped = self.inner.engine.forget(&server);
             let inner = self.inner.clone();
-            wasm_bindgen_futures::spawn_local(async move { inner.engine.forget_secrets(&server, dropped.as_deref()).await });
+            wasm_bindgen_futures::spawn_local(
+                async move { inner.engine.forget_secrets(&server, dropped.as_deref()).await },
+            );
         }
     }
 
     /// Listens to `status` and `step` events; returns the unsubscribe function.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "(event: McpAuthEvent) => void")] listener: Function) -> JsValue {
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: McpAuthEvent) => void")] listener: Function,
+    ) -> JsValue {
         let env = self.inner.engine.env.clone();
         let id = env.subscribe(listener);
         Closure::<dyn FnMut()>::new(move || env.unsubscribe(id)).into_js_value()
     }
 }
 
-async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>, signal: Option<AbortSignal>, options: AuthorizeOptions) -> Result<Status, McpError> {
+async fn run_authorize(
+    inner: &Inner,
+    server: &ServerUrl,
+    popup: Option<&Window>,
+    signal: Option<AbortSignal>,
+    options: AuthorizeOptions,
+) -> Result<Status, McpError> {
     let engine = &inner.engine;
     // R23: discovery may be slow; a popup the user closes meanwhile ends the call at once
     let begun = match popup {
@@ -610,21 +699,39 @@ async fn run_authorize(inner: &Inner, server: &ServerUrl, popup: Option<&Window>
     };
     let Some(popup) = popup else {
         // full-page redirect: the page navigates away and this promise never settles
-        window()?.location().assign(url.as_str()).map_err(|e| invalid(js_message(&e)))?;
+        window()?
+            .location()
+            .assign(url.as_str())
+            .map_err(|e| invalid(js_message(&e)))?;
         return std::future::pending().await;
     };
     if signal.as_ref().is_some_and(|s| s.aborted()) {
         engine.take_flow(Some(&state));
-        return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
+        return Err(McpError::new(
+            ErrorCode::Cancelled,
+            "the app cancelled the authorization",
+        ));
     }
     if let Err(e) = popup.location().set_href(url.as_str()) {
         engine.take_flow(Some(&state));
         return Err(McpError::new(ErrorCode::PopupClosed, js_message(&e)));
     }
-    let on_detached = || engine.env.step(server.as_str(), "popup_detached", "finish signing in in the popup");
+    let on_detached = || {
+        engine
+            .env
+            .step(server.as_str(), "popup_detached", "finish signing in in the popup")
+    };
     let channel = engine.flow_key(&state);
     let handed = popup::wait_for_result(
-        Watch { popup, channel: &channel, state: &state, navigated_at: js_sys::Date::now(), timeout_ms: inner.popup_timeout_ms, signal, on_detached: &on_detached },
+        Watch {
+            popup,
+            channel: &channel,
+            state: &state,
+            navigated_at: js_sys::Date::now(),
+            timeout_ms: inner.popup_timeout_ms,
+            signal,
+            on_detached: &on_detached,
+        },
         server.as_str(),
     )
     .await;
@@ -653,12 +760,17 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
     let engine = &inner.engine;
     let params = parse_callback_url(url);
     if !params.is_oauth_response() {
-        return Err(invalid("not an authorization response: the URL has no code, error or state"));
+        return Err(invalid(
+            "not an authorization response: the URL has no code, error or state",
+        ));
     }
     let flow = engine.take_flow(params.state.as_deref());
     // R24: code, state and iss leave the address bar: the page becomes the redirect URI the
     // flow registered (the authorization server appended its parameters to exactly that)
-    let clean = flow.as_ref().map(|f| f.redirect_uri.clone()).or_else(|| window.location().pathname().ok());
+    let clean = flow
+        .as_ref()
+        .map(|f| f.redirect_uri.clone())
+        .or_else(|| window.location().pathname().ok());
     if let (Ok(h), Some(clean)) = (window.history(), clean) {
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
     }
@@ -667,25 +779,52 @@ async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<Ca
         // once the opener took them; nobody taking them means no flow waits for this state
         // the opener names the flow's server when it takes them, and announces how it ended
         let handed = match params.state.as_deref() {
-            Some(state) => popup::hand_over(&engine.flow_key(state), &params, HAND_OVER_TIMEOUT_MS, OUTCOME_TIMEOUT_MS).await,
+            Some(state) => {
+                popup::hand_over(
+                    &engine.flow_key(state),
+                    &params,
+                    HAND_OVER_TIMEOUT_MS,
+                    OUTCOME_TIMEOUT_MS,
+                )
+                .await
+            }
             None => None,
         };
-        let Some(handed) = handed else { return Err(CallbackError::StateMismatch.into()) };
+        let Some(handed) = handed else {
+            return Err(CallbackError::StateMismatch.into());
+        };
         let _ = window.close();
         let status = match handed.outcome {
             Some(Ok(status)) => status,
             Some(Err(e)) => return Err(e),
             // no word in time: what this page's storage says of the server
-            None => json_of(&ServerUrl::parse(&handed.server_url).map(|s| engine.status(&s)).unwrap_or_else(|_| Status::unknown(&handed.server_url)))?,
+            None => json_of(
+                &ServerUrl::parse(&handed.server_url)
+                    .map(|s| engine.status(&s))
+                    .unwrap_or_else(|_| Status::unknown(&handed.server_url)),
+            )?,
         };
-        return Ok(CallbackResult { server_url: handed.server_url, return_to: None, popup: true, status });
+        return Ok(CallbackResult {
+            server_url: handed.server_url,
+            return_to: None,
+            popup: true,
+            status,
+        });
     };
     // a full-page redirect: this page completes the flow and hands back where to return
     let status = engine.complete_callback(params, Some(&flow)).await?;
     // R24: checked again where it is used: what sessionStorage hands back (an older release's
     // record included) never leaves the origin
-    let return_to = flow.return_to.as_deref().and_then(|r| stored_return_path(&url::Url::parse(url).ok()?, r));
-    Ok(CallbackResult { server_url: flow.server_url, return_to, popup: false, status: json_of(&status)? })
+    let return_to = flow
+        .return_to
+        .as_deref()
+        .and_then(|r| stored_return_path(&url::Url::parse(url).ok()?, r));
+    Ok(CallbackResult {
+        server_url: flow.server_url,
+        return_to,
+        popup: false,
+        status: json_of(&status)?,
+    })
 }
 
 fn json_of(status: &Status) -> Result<serde_json::Value, McpError> {
@@ -699,7 +838,12 @@ const OUTCOME_TIMEOUT_MS: i32 = 35_000;
 
 /// R28: the app's request as a `Request`, sent by the flow's `authorized_fetch`, which
 /// decides about the token, the refresh and the retry.
-async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue>, init: Option<JsValue>) -> Result<JsValue, McpError> {
+async fn authorized_fetch(
+    inner: &Inner,
+    server_url: &str,
+    input: Option<JsValue>,
+    init: Option<JsValue>,
+) -> Result<JsValue, McpError> {
     let engine = &inner.engine;
     let server = self::server_url(server_url)?;
     let init: RequestInit = match init {
@@ -708,19 +852,25 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
     };
     // the request, and the URL it was given as when it was not a `Request`
     let (request, given_url) = match &input {
-        Some(v) if v.is_instance_of::<Request>() => (Request::new_with_request_and_init(v.unchecked_ref(), &init), None),
+        Some(v) if v.is_instance_of::<Request>() => {
+            (Request::new_with_request_and_init(v.unchecked_ref(), &init), None)
+        }
         // a string or a `URL` (its `toString()` is its href)
         Some(v) if !v.is_undefined() && !v.is_null() => {
             let url = String::from(v.unchecked_ref::<js_sys::Object>().to_string());
             (Request::new_with_str_and_init(&url, &init), Some(url))
         }
-        _ => (Request::new_with_str_and_init(server.as_str(), &init), Some(server.as_str().to_string())),
+        _ => (
+            Request::new_with_str_and_init(server.as_str(), &init),
+            Some(server.as_str().to_string()),
+        ),
     };
     let request = request.map_err(|e| invalid(js_message(&e)))?;
     // a body given as a string (JSON-RPC, a form) is sent as it is by every attempt, built from
     // the URL and `init` again; any other (a stream, a Request's) goes through `Request.clone()`,
     // whose body is a stream
-    let plain_body = js_sys::Reflect::get(&init, &JsValue::from_str("body")).is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
+    let plain_body = js_sys::Reflect::get(&init, &JsValue::from_str("body"))
+        .is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
     let rebuild_from = given_url.filter(|_| plain_body);
     let send = |credentials: Option<crate::flow::Credentials>| {
         // every send takes its own copy: a body can be read once
@@ -734,7 +884,9 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             if let Some(c) = credentials {
                 // a fixed message: the browser's own names the header value, i.e. the token (R31)
                 let refused = |_| invalid("the access token cannot be sent as a header");
-                req.headers().set("authorization", &format!("{} {}", c.scheme, c.token.secret())).map_err(refused)?;
+                req.headers()
+                    .set("authorization", &format!("{} {}", c.scheme, c.token.secret()))
+                    .map_err(refused)?;
                 if let Some(proof) = &c.proof {
                     req.headers().set("dpop", proof).map_err(refused)?;
                 }
@@ -743,7 +895,13 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             let header = |name| resp.headers().get(name).ok().flatten();
             // R28, R34: where the answer came from, after redirects (the flow decides what it means)
             let final_url = Some(resp.url()).filter(|u| !u.is_empty());
-            Ok(Sent { status: resp.status(), www_authenticate: header("www-authenticate"), dpop_nonce: header("dpop-nonce"), final_url, response: JsValue::from(resp) })
+            Ok(Sent {
+                status: resp.status(),
+                www_authenticate: header("www-authenticate"),
+                dpop_nonce: header("dpop-nonce"),
+                final_url,
+                response: JsValue::from(resp),
+            })
         }
     };
     // R28: step-up while the click that started this call still counts as one: the popup asks
@@ -756,7 +914,11 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
         let server = &server;
         async move {
             let Some(window) = popup else { return Ok(false) };
-            let options = AuthorizeOptions { scope, popup: true, ..Default::default() };
+            let options = AuthorizeOptions {
+                scope,
+                popup: true,
+                ..Default::default()
+            };
             let stepped = run_authorize(inner, server, Some(&window), None, options).await;
             if stepped.is_err() {
                 window.close().ok();
@@ -764,5 +926,7 @@ async fn authorized_fetch(inner: &Inner, server_url: &str, input: Option<JsValue
             stepped.map(|_| true)
         }
     };
-    engine.fetch_with_step_up(&server, &request.method(), &request.url(), send, step_up).await
+    engine
+        .fetch_with_step_up(&server, &request.method(), &request.url(), send, step_up)
+        .await
 }

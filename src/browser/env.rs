@@ -57,11 +57,20 @@ impl Env for BrowserEnv {
     }
 
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
-        getrandom::fill(buf).map_err(|_| McpError::new(ErrorCode::InvalidInput, "no secure random source (crypto.getRandomValues)"))
+        getrandom::fill(buf).map_err(|_| {
+            McpError::new(
+                ErrorCode::InvalidInput,
+                "no secure random source (crypto.getRandomValues)",
+            )
+        })
     }
 
     fn step(&self, server_url: &str, step: &str, detail: &str) {
-        self.emit(&Event::Step { server_url, step, detail });
+        self.emit(&Event::Step {
+            server_url,
+            step,
+            detail,
+        });
     }
 
     fn status_changed(&self, status: &Status) {
@@ -72,12 +81,20 @@ impl Env for BrowserEnv {
         if self.listeners.borrow().is_empty() {
             let mut unheard = self.unheard.borrow_mut();
             if unheard.len() < MAX_UNHEARD
-                && let Ok(value) = to_js(&Event::Warning { server_url, code, message })
+                && let Ok(value) = to_js(&Event::Warning {
+                    server_url,
+                    code,
+                    message,
+                })
             {
                 unheard.push(value);
             }
             return;
         }
-        self.emit(&Event::Warning { server_url, code, message });
+        self.emit(&Event::Warning {
+            server_url,
+            code,
+            message,
+        });
     }
 }

@@ -42,9 +42,12 @@ impl BrowserHttp {
             }
         }
         .map_err(network)?;
-        let promise: Promise = promise.dyn_into().map_err(|_| HttpError::Network("fetch did not return a promise".into()))?;
+        let promise: Promise = promise
+            .dyn_into()
+            .map_err(|_| HttpError::Network("fetch did not return a promise".into()))?;
         let resp = JsFuture::from(promise).await.map_err(network)?;
-        resp.dyn_into::<Response>().map_err(|_| HttpError::Network("fetch did not return a Response".into()))
+        resp.dyn_into::<Response>()
+            .map_err(|_| HttpError::Network("fetch did not return a Response".into()))
     }
 }
 
@@ -79,7 +82,12 @@ fn call0(obj: &JsValue, name: &str) -> Result<JsValue, HttpError> {
 /// read; otherwise the stream is read chunk by chunk and cancelled once past `max`. Decoded as
 /// `text()` decodes (UTF-8, invalid sequences replaced, a leading byte order mark dropped).
 async fn read_body(resp: &Response, max: usize) -> Result<String, HttpError> {
-    let announced = resp.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    let announced = resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(len) = announced {
         check_body(usize::try_from(len).unwrap_or(usize::MAX), max)?;
     }
@@ -90,9 +98,14 @@ async fn read_body(resp: &Response, max: usize) -> Result<String, HttpError> {
     let reader = call0(&stream, "getReader")?;
     let mut bytes: Vec<u8> = Vec::new();
     loop {
-        let read: Promise = call0(&reader, "read")?.dyn_into().map_err(|_| HttpError::Network("read() did not return a promise".into()))?;
+        let read: Promise = call0(&reader, "read")?
+            .dyn_into()
+            .map_err(|_| HttpError::Network("read() did not return a promise".into()))?;
         let chunk = JsFuture::from(read).await.map_err(network)?;
-        if js_sys::Reflect::get(&chunk, &JsValue::from_str("done")).map_err(network)?.is_truthy() {
+        if js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
+            .map_err(network)?
+            .is_truthy()
+        {
             break;
         }
         let value: Uint8Array = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))

@@ -32,8 +32,14 @@ impl Lock for BrowserLock {
 
     async fn acquire(&self, name: &str, timeout_ms: u32) -> Result<Held, McpError> {
         let release = JsFuture::from(acquire_lock(name, timeout_ms)).await.map_err(|_| {
-            McpError::new(ErrorCode::Timeout, "another tab or caller has held this server's refresh lock too long")
+            McpError::new(
+                ErrorCode::Timeout,
+                "another tab or caller has held this server's refresh lock too long",
+            )
         })?;
-        release.dyn_into::<Function>().map(Held).map_err(|_| McpError::new(ErrorCode::Timeout, "the refresh lock gave no release"))
+        release
+            .dyn_into::<Function>()
+            .map(Held)
+            .map_err(|_| McpError::new(ErrorCode::Timeout, "the refresh lock gave no release"))
     }
 }

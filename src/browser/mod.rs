@@ -31,5 +31,10 @@ pub fn window() -> Result<web_sys::Window, McpError> {
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, McpError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| McpError::new(ErrorCode::InvalidResponse, format!("a value cannot be handed to JS: {e}")))
+        .map_err(|e| {
+            McpError::new(
+                ErrorCode::InvalidResponse,
+                format!("a value cannot be handed to JS: {e}"),
+            )
+        })
 }

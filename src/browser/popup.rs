@@ -12,9 +12,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, EventTarget, Window};
 
+use crate::core::authorize::CallbackParams;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::http::parse_json;
-use crate::core::authorize::CallbackParams;
 use crate::flow::records::Status;
 
 /// R23: a handle that turns closed sooner than this after navigation may be severed by COOP.
@@ -26,7 +26,9 @@ const POLL_MS: i32 = 200;
 /// R21: `window.open("about:blank", name)` inside the click; `None` when blocked.
 pub fn open_blank(name: &str) -> Option<Window> {
     let w = web_sys::window()?;
-    w.open_with_url_and_target_and_features("about:blank", name, "popup,width=520,height=720").ok().flatten()
+    w.open_with_url_and_target_and_features("about:blank", name, "popup,width=520,height=720")
+        .ok()
+        .flatten()
 }
 
 #[wasm_bindgen(module = "/src/browser/shell.js")]
@@ -82,14 +84,22 @@ pub struct Listener {
 impl Listener {
     pub fn new(target: &EventTarget, kind: &'static str, f: impl FnMut(JsValue) + 'static) -> Option<Listener> {
         let closure = Closure::wrap(Box::new(f) as Box<dyn FnMut(JsValue)>);
-        target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref()).ok()?;
-        Some(Listener { target: target.clone(), kind, closure })
+        target
+            .add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Listener {
+            target: target.clone(),
+            kind,
+            closure,
+        })
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
     }
 }
 
@@ -118,9 +128,18 @@ enum Outcome {
 /// opener took them within `timeout_ms`, else the flow's server and, when it came within
 /// `done_ms`, its outcome.
 pub async fn hand_over(channel: &str, params: &CallbackParams, timeout_ms: i32, done_ms: i32) -> Option<HandedOver> {
-    let (Some(state), Ok(text)) = (params.state.as_deref(), serde_json::to_string(params)) else { return None };
-    let answer = JsFuture::from(hand_over_promise(channel, &text, state, timeout_ms, done_ms)).await.ok().filter(JsValue::is_object)?;
-    let get = |key: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(key)).ok().and_then(|v| v.as_string());
+    let (Some(state), Ok(text)) = (params.state.as_deref(), serde_json::to_string(params)) else {
+        return None;
+    };
+    let answer = JsFuture::from(hand_over_promise(channel, &text, state, timeout_ms, done_ms))
+        .await
+        .ok()
+        .filter(JsValue::is_object)?;
+    let get = |key: &str| {
+        js_sys::Reflect::get(&answer, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_string())
+    };
     let server_url = get("serverUrl").filter(|s| !s.is_empty())?;
     let outcome = get("outcome").and_then(|t| parse_json::<Outcome>(&t)).map(|o| match o {
         Outcome::Status(s) => Ok(s),
@@ -190,11 +209,17 @@ pub async fn wait_for_result(w: Watch<'_>, server_url: &str) -> Result<CallbackP
         let now = js_sys::Date::now();
         if w.signal.as_ref().is_some_and(|s| s.aborted()) {
             w.popup.close().ok();
-            return Err(McpError::new(ErrorCode::Cancelled, "the app cancelled the authorization"));
+            return Err(McpError::new(
+                ErrorCode::Cancelled,
+                "the app cancelled the authorization",
+            ));
         }
         if now - started > w.timeout_ms {
             w.popup.close().ok();
-            return Err(McpError::new(ErrorCode::Timeout, "the authorization did not finish in time"));
+            return Err(McpError::new(
+                ErrorCode::Timeout,
+                "the authorization did not finish in time",
+            ));
         }
         if !detached && w.popup.closed().unwrap_or(true) {
             let since = *closed_at.get_or_insert(now);

@@ -28,7 +28,12 @@ impl BrowserStore {
             "local" => (BrowserStore::Local, window.local_storage()),
             "session" => (BrowserStore::Session, window.session_storage()),
             "memory" => return Ok(BrowserStore::Memory(RefCell::default())),
-            _ => return Err(McpError::new(ErrorCode::InvalidInput, "option storage must be \"local\", \"session\" or \"memory\"")),
+            _ => {
+                return Err(McpError::new(
+                    ErrorCode::InvalidInput,
+                    "option storage must be \"local\", \"session\" or \"memory\"",
+                ));
+            }
         };
         // a write that fails here (disabled, full, a private mode with no quota) would fail later
         let writable = |s: &web_sys::Storage| {
@@ -39,7 +44,10 @@ impl BrowserStore {
         };
         match web {
             Ok(Some(s)) if writable(&s) => Ok(store),
-            _ => Err(McpError::new(ErrorCode::StorageUnavailable, format!("{kind}Storage is not available"))),
+            _ => Err(McpError::new(
+                ErrorCode::StorageUnavailable,
+                format!("{kind}Storage is not available"),
+            )),
         }
     }
 
@@ -69,7 +77,10 @@ impl Store for BrowserStore {
         match self {
             BrowserStore::Local => read(LocalStorage::get(key)),
             BrowserStore::Session => read(SessionStorage::get(key)),
-            BrowserStore::Memory(m) => m.borrow().get(key).map(|text| serde_json::from_str(text).map_err(|_| Corrupt)),
+            BrowserStore::Memory(m) => m
+                .borrow()
+                .get(key)
+                .map(|text| serde_json::from_str(text).map_err(|_| Corrupt)),
         }
     }
 
@@ -106,7 +117,9 @@ impl Store for BrowserStore {
     fn keys(&self) -> Vec<String> {
         match (self, self.raw()) {
             (BrowserStore::Memory(m), _) => m.borrow().keys().cloned().collect(),
-            (_, Some(s)) => (0..s.length().unwrap_or(0)).filter_map(|i| s.key(i).ok().flatten()).collect(),
+            (_, Some(s)) => (0..s.length().unwrap_or(0))
+                .filter_map(|i| s.key(i).ok().flatten())
+                .collect(),
             (_, None) => Vec::new(),
         }
     }

@@ -70,11 +70,17 @@ impl BrowserVault {
 }
 
 fn no_key(e: JsValue) -> McpError {
-    McpError::new(ErrorCode::StorageUnavailable, format!("the DPoP key is not available: {}", js_message(&e)))
+    McpError::new(
+        ErrorCode::StorageUnavailable,
+        format!("the DPoP key is not available: {}", js_message(&e)),
+    )
 }
 
 fn refused(e: JsValue) -> McpError {
-    McpError::new(ErrorCode::StorageUnavailable, format!("the vault refused a write: {}", js_message(&e)))
+    McpError::new(
+        ErrorCode::StorageUnavailable,
+        format!("the vault refused a write: {}", js_message(&e)),
+    )
 }
 
 impl Vault for BrowserVault {
@@ -88,8 +94,14 @@ impl Vault for BrowserVault {
 
     async fn put(&self, key: &str, value: &str) -> Result<(), McpError> {
         match self {
-            BrowserVault::IndexedDb(db) => JsFuture::from(vault_put(db, key, value)).await.map(drop).map_err(refused),
-            BrowserVault::Session(db) => JsFuture::from(sealed_put(db, key, value)).await.map(drop).map_err(refused),
+            BrowserVault::IndexedDb(db) => JsFuture::from(vault_put(db, key, value))
+                .await
+                .map(drop)
+                .map_err(refused),
+            BrowserVault::Session(db) => JsFuture::from(sealed_put(db, key, value))
+                .await
+                .map(drop)
+                .map_err(refused),
             BrowserVault::Memory(m) => {
                 m.borrow_mut().insert(key.to_string(), value.to_string());
                 Ok(())
@@ -114,12 +126,16 @@ impl Vault for BrowserVault {
     }
 
     async fn dpop_public_key(&self, name: &str) -> Result<String, McpError> {
-        let jwk = JsFuture::from(dpop_public_key(self.key_db(), &self.key_name(name)?)).await.map_err(no_key)?;
+        let jwk = JsFuture::from(dpop_public_key(self.key_db(), &self.key_name(name)?))
+            .await
+            .map_err(no_key)?;
         jwk.as_string().ok_or_else(|| no_key(JsValue::from_str("not a JWK")))
     }
 
     async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError> {
-        let signature = JsFuture::from(dpop_sign(self.key_db(), &self.key_name(name)?, input)).await.map_err(no_key)?;
+        let signature = JsFuture::from(dpop_sign(self.key_db(), &self.key_name(name)?, input))
+            .await
+            .map_err(no_key)?;
         Ok(js_sys::Uint8Array::new(&signature).to_vec())
     }
 

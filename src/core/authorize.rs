@@ -251,7 +251,9 @@ impl From<CallbackError> for McpError {
         let msg = e.to_string();
         match e {
             CallbackError::StateMismatch | CallbackError::Expired => McpError::new(ErrorCode::StateMismatch, msg),
-            CallbackError::IssuerMismatch | CallbackError::IssuerMissing => McpError::new(ErrorCode::IssuerMismatch, msg),
+            CallbackError::IssuerMismatch | CallbackError::IssuerMissing => {
+                McpError::new(ErrorCode::IssuerMismatch, msg)
+            }
             CallbackError::Denied { error, description } => {
                 McpError::new(ErrorCode::AuthorizationFailed, msg).with_oauth(Some(error), description)
             }
@@ -262,7 +264,11 @@ impl From<CallbackError> for McpError {
 
 /// R17–R19: checks a callback against its pending flow (looked up by `state`), in order:
 /// state and expiry, then `iss`, then an error response, then the code.
-pub fn check_callback(params: CallbackParams, flow: Option<&PendingFlow>, now_ms: u64) -> Result<AuthCode, CallbackError> {
+pub fn check_callback(
+    params: CallbackParams,
+    flow: Option<&PendingFlow>,
+    now_ms: u64,
+) -> Result<AuthCode, CallbackError> {
     let flow = match (&params.state, flow) {
         (Some(s), Some(f)) if *s == f.state => f,
         _ => return Err(CallbackError::StateMismatch),
@@ -276,7 +282,10 @@ pub fn check_callback(params: CallbackParams, flow: Option<&PendingFlow>, now_ms
         _ => {}
     }
     if let Some(error) = params.error {
-        return Err(CallbackError::Denied { error, description: params.error_description });
+        return Err(CallbackError::Denied {
+            error,
+            description: params.error_description,
+        });
     }
     params.code.ok_or(CallbackError::MissingCode)
 }
@@ -309,7 +318,11 @@ mod tests {
     fn r14_r15_authorization_url_carries_pkce_resource_and_scope_but_no_verifier() {
         let f = flow();
         let url = build_authorization_url(&Url::parse("https://as.example/auth?tenant=x#f").unwrap(), &f);
-        assert!(url.as_str().starts_with("https://as.example/auth?tenant=x&response_type=code&"), "{url}");
+        assert!(
+            url.as_str()
+                .starts_with("https://as.example/auth?tenant=x&response_type=code&"),
+            "{url}"
+        );
         assert_eq!(url.fragment(), None);
         let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -318,7 +331,10 @@ mod tests {
         assert_eq!(get("resource"), Some("https://mcp.example/mcp"));
         assert_eq!(get("scope"), Some("a b"));
         assert_eq!(get("code_challenge_method"), Some("S256"));
-        assert_eq!(get("code_challenge").map(str::to_string), Some(f.verifier.challenge_s256()));
+        assert_eq!(
+            get("code_challenge").map(str::to_string),
+            Some(f.verifier.challenge_s256())
+        );
         assert!(!url.as_str().contains(f.verifier.secret()));
     }
 
@@ -329,17 +345,29 @@ mod tests {
         let asl = v(&["openid", "offline_access"]);
         let choose = |c, r, a: Option<&[String]>, o| choose_scope(c, r, a, o).unwrap();
         let x = v(&["x"]);
-        assert_eq!(choose(Some("files:read"), Some(&prm), None, false).as_deref(), Some("files:read"));
-        assert_eq!(choose(None, Some(&prm), None, false).as_deref(), Some("mcp:tools mcp:read"));
+        assert_eq!(
+            choose(Some("files:read"), Some(&prm), None, false).as_deref(),
+            Some("files:read")
+        );
+        assert_eq!(
+            choose(None, Some(&prm), None, false).as_deref(),
+            Some("mcp:tools mcp:read")
+        );
         assert_eq!(choose(None, None, Some(&asl), false), None);
         assert_eq!(choose(None, None, Some(&asl), true).as_deref(), Some("offline_access"));
         assert_eq!(choose(Some("x"), None, Some(&x), true).as_deref(), Some("x"));
-        assert_eq!(choose(Some("x"), None, Some(&asl), true).as_deref(), Some("x offline_access"));
+        assert_eq!(
+            choose(Some("x"), None, Some(&asl), true).as_deref(),
+            Some("x offline_access")
+        );
     }
 
     #[test]
     fn r28_step_up_asks_for_the_union_of_granted_and_challenged_scopes() {
-        assert_eq!(union_scopes(Some("a b"), Some("b  c")).unwrap().as_deref(), Some("a b c"));
+        assert_eq!(
+            union_scopes(Some("a b"), Some("b  c")).unwrap().as_deref(),
+            Some("a b c")
+        );
         assert_eq!(union_scopes(None, Some("x")).unwrap().as_deref(), Some("x"));
         assert_eq!(union_scopes(Some(" "), None), Ok(None));
     }
@@ -352,7 +380,11 @@ mod tests {
     fn r32_scope_unions_are_linear_and_capped() {
         let many: Vec<String> = (0..40_000).map(|i| format!("s{i}")).collect();
         let text = many.join(" ");
-        for (granted, challenged) in [(Some(text.as_str()), Some("x")), (Some("x"), Some(text.as_str())), (None, Some(text.as_str()))] {
+        for (granted, challenged) in [
+            (Some(text.as_str()), Some("x")),
+            (Some("x"), Some(text.as_str())),
+            (None, Some(text.as_str())),
+        ] {
             let e = union_scopes(granted, challenged).unwrap_err();
             assert_eq!(e, ScopeError::TooMany);
             let e = McpError::from(e);
@@ -365,15 +397,30 @@ mod tests {
         let longest = "a".repeat(MAX_SCOPE_BYTES);
         // at the cap: whole, deduplicated, first occurrence first
         let at_cap = many[..MAX_SCOPES].join(" ");
-        let reversed = many[..MAX_SCOPES].iter().rev().map(String::as_str).collect::<Vec<_>>().join(" ");
-        assert_eq!(union_scopes(Some(&at_cap), Some(&reversed)).unwrap().as_deref(), Some(at_cap.as_str()));
+        let reversed = many[..MAX_SCOPES]
+            .iter()
+            .rev()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            union_scopes(Some(&at_cap), Some(&reversed)).unwrap().as_deref(),
+            Some(at_cap.as_str())
+        );
         // the union itself is capped: two lists at the cap with nothing in common are too many
         let other = many[MAX_SCOPES..2 * MAX_SCOPES].join(" ");
         assert_eq!(union_scopes(Some(&at_cap), Some(&other)), Err(ScopeError::TooMany));
         let long = "a".repeat(MAX_SCOPE_BYTES + 1);
         assert_eq!(union_scopes(Some("x"), Some(&long)), Err(ScopeError::TooLong));
-        assert!(McpError::from(ScopeError::TooLong).message.contains("longer than 256 bytes"));
-        assert_eq!(union_scopes(Some("x"), Some(&longest)).unwrap().map(|s| s.len()), Some(2 + MAX_SCOPE_BYTES));
+        assert!(
+            McpError::from(ScopeError::TooLong)
+                .message
+                .contains("longer than 256 bytes")
+        );
+        assert_eq!(
+            union_scopes(Some("x"), Some(&longest)).unwrap().map(|s| s.len()),
+            Some(2 + MAX_SCOPE_BYTES)
+        );
     }
 
     /// R32 (issue 18, F3): the scope chosen from a challenge or a resource's `scopes_supported`
@@ -382,10 +429,18 @@ mod tests {
     fn r32_the_chosen_scope_is_capped() {
         let many: Vec<String> = (0..40_000).map(|i| format!("s{i}")).collect();
         assert_eq!(choose_scope(None, Some(&many), None, false), Err(ScopeError::TooMany));
-        assert_eq!(choose_scope(Some(&many.join(" ")), None, None, false), Err(ScopeError::TooMany));
+        assert_eq!(
+            choose_scope(Some(&many.join(" ")), None, None, false),
+            Err(ScopeError::TooMany)
+        );
         let long = vec!["a".repeat(MAX_SCOPE_BYTES + 1)];
         assert_eq!(choose_scope(None, Some(&long), None, false), Err(ScopeError::TooLong));
-        assert_eq!(choose_scope(None, Some(&many[..MAX_SCOPES]), None, false).unwrap().map(|s| s.split(' ').count()), Some(MAX_SCOPES));
+        assert_eq!(
+            choose_scope(None, Some(&many[..MAX_SCOPES]), None, false)
+                .unwrap()
+                .map(|s| s.split(' ').count()),
+            Some(MAX_SCOPES)
+        );
     }
 
     /// R24 (issue 18, F7): a return path is never protocol-relative. `https://app//evil.example/x`
@@ -398,7 +453,13 @@ mod tests {
         let back = |input: &str| return_path(&page, &page.join(input).unwrap());
         assert_eq!(back("/after?x=1#y").as_deref(), Ok("/after?x=1#y"));
         assert_eq!(back("https://app.example/a").as_deref(), Ok("/a"));
-        for evil in ["https://app.example//evil.example/x", "https://app.example/\\/evil.example/x", "https://app.example/\\\\evil.example/x", "/.//evil.example/x", "/a/..//evil.example/x"] {
+        for evil in [
+            "https://app.example//evil.example/x",
+            "https://app.example/\\/evil.example/x",
+            "https://app.example/\\\\evil.example/x",
+            "/.//evil.example/x",
+            "/a/..//evil.example/x",
+        ] {
             let path = back(evil).unwrap();
             assert!(path.starts_with("/./"), "{evil} -> {path}");
             let again = page.join(&path).unwrap();
@@ -410,7 +471,10 @@ mod tests {
         assert_eq!(back("/\\evil.example/x"), Err(ReturnToError::OtherOrigin));
         assert_eq!(back("https://evil.example/"), Err(ReturnToError::OtherOrigin));
         assert_eq!(back("http://app.example/"), Err(ReturnToError::OtherOrigin));
-        assert_eq!(McpError::from(ReturnToError::OtherOrigin).code.as_str(), "invalid_input");
+        assert_eq!(
+            McpError::from(ReturnToError::OtherOrigin).code.as_str(),
+            "invalid_input"
+        );
     }
 
     /// R24 (issue 18, F7): a return path read back after the redirect (sessionStorage, possibly
@@ -421,12 +485,26 @@ mod tests {
         let page = Url::parse("https://app.example/cb?code=c&state=s").unwrap();
         let back = |stored: &str| stored_return_path(&page, stored);
         assert_eq!(back("/after?x=1#y").as_deref(), Some("/after?x=1#y"));
-        for stored in ["//evil.example/x", "/\\evil.example/x", "\\\\evil.example/x", "\t//evil.example/x", " //evil.example", "https://evil.example/x"] {
+        for stored in [
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "\\\\evil.example/x",
+            "\t//evil.example/x",
+            " //evil.example",
+            "https://evil.example/x",
+        ] {
             let path = back(stored);
-            assert!(path.as_deref().is_none_or(|p| page.join(p).unwrap().origin() == page.origin() && !p.starts_with("//")), "{stored:?} -> {path:?}");
+            assert!(
+                path.as_deref()
+                    .is_none_or(|p| page.join(p).unwrap().origin() == page.origin() && !p.starts_with("//")),
+                "{stored:?} -> {path:?}"
+            );
         }
         assert_eq!(back("//evil.example/x"), None);
-        assert_eq!(back("https://app.example//evil.example/x").as_deref(), Some("/.//evil.example/x"));
+        assert_eq!(
+            back("https://app.example//evil.example/x").as_deref(),
+            Some("/.//evil.example/x")
+        );
     }
 
     #[test]
@@ -434,19 +512,39 @@ mod tests {
         let f = flow();
         let back: PendingFlow = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
         assert_eq!(back.verifier.secret(), f.verifier.secret());
-        assert_eq!((back.state, back.created_at, back.scope, back.popup), (f.state, f.created_at, f.scope, f.popup));
+        assert_eq!(
+            (back.state, back.created_at, back.scope, back.popup),
+            (f.state, f.created_at, f.scope, f.popup)
+        );
     }
 
     #[test]
     fn r17_state_must_match_and_flows_expire() {
         let f = flow();
         let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}"));
-        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_100).unwrap().secret(), "c");
-        assert_eq!(check_callback(cb("code=c&state=other"), Some(&f), 1_000_100), Err(CallbackError::StateMismatch));
-        assert_eq!(check_callback(cb("code=c"), Some(&f), 1_000_100), Err(CallbackError::StateMismatch));
-        assert_eq!(check_callback(cb("code=c&state=st4te"), None, 1_000_100), Err(CallbackError::StateMismatch));
+        assert_eq!(
+            check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_100)
+                .unwrap()
+                .secret(),
+            "c"
+        );
+        assert_eq!(
+            check_callback(cb("code=c&state=other"), Some(&f), 1_000_100),
+            Err(CallbackError::StateMismatch)
+        );
+        assert_eq!(
+            check_callback(cb("code=c"), Some(&f), 1_000_100),
+            Err(CallbackError::StateMismatch)
+        );
+        assert_eq!(
+            check_callback(cb("code=c&state=st4te"), None, 1_000_100),
+            Err(CallbackError::StateMismatch)
+        );
         let late = 1_000_000 + FLOW_LIFETIME_MS + 1;
-        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), late), Err(CallbackError::Expired));
+        assert_eq!(
+            check_callback(cb("code=c&state=st4te"), Some(&f), late),
+            Err(CallbackError::Expired)
+        );
         assert_eq!(McpError::from(CallbackError::Expired).code.as_str(), "state_mismatch");
     }
 
@@ -454,14 +552,31 @@ mod tests {
     fn r18_iss_checked_and_required_when_advertised() {
         let mut f = flow();
         let cb = |q: &str| parse_callback_url(&format!("https://app.example/cb?{q}#frag"));
-        assert!(check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fas.example"), Some(&f), 1_000_000).is_ok());
+        assert!(
+            check_callback(
+                cb("code=c&state=st4te&iss=https%3A%2F%2Fas.example"),
+                Some(&f),
+                1_000_000
+            )
+            .is_ok()
+        );
         assert_eq!(
-            check_callback(cb("code=c&state=st4te&iss=https%3A%2F%2Fevil.example"), Some(&f), 1_000_000),
+            check_callback(
+                cb("code=c&state=st4te&iss=https%3A%2F%2Fevil.example"),
+                Some(&f),
+                1_000_000
+            ),
             Err(CallbackError::IssuerMismatch)
         );
         f.iss_required = true;
-        assert_eq!(check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_000), Err(CallbackError::IssuerMissing));
-        assert_eq!(McpError::from(CallbackError::IssuerMissing).code.as_str(), "issuer_mismatch");
+        assert_eq!(
+            check_callback(cb("code=c&state=st4te"), Some(&f), 1_000_000),
+            Err(CallbackError::IssuerMissing)
+        );
+        assert_eq!(
+            McpError::from(CallbackError::IssuerMissing).code.as_str(),
+            "issuer_mismatch"
+        );
     }
 
     /// The callback's query is read as `URLSearchParams` reads it: `+` is a space before
@@ -473,9 +588,19 @@ mod tests {
         assert_eq!(p.code.as_ref().map(|c| c.secret()), Some("a+b c"));
         assert_eq!(p.iss.as_deref(), Some("%zz%4"));
         // a value that is not UTF-8 once decoded cannot match anything we sent
-        assert_eq!(parse_callback_url("https://app.example/cb?state=%FF%FE").state.as_deref(), Some("\u{FFFD}\u{FFFD}"));
+        assert_eq!(
+            parse_callback_url("https://app.example/cb?state=%FF%FE")
+                .state
+                .as_deref(),
+            Some("\u{FFFD}\u{FFFD}")
+        );
         // the first of a repeated parameter counts; a URL that does not parse has none
-        assert_eq!(parse_callback_url("https://app.example/cb?state=a&state=b").state.as_deref(), Some("a"));
+        assert_eq!(
+            parse_callback_url("https://app.example/cb?state=a&state=b")
+                .state
+                .as_deref(),
+            Some("a")
+        );
         assert!(!parse_callback_url("not a url?state=a").is_oauth_response());
     }
 
@@ -483,14 +608,18 @@ mod tests {
     fn r22_callback_parameters_travel_as_tagged_json() {
         let p = parse_callback_url("https://app.example/cb?code=c1&state=s1&iss=https%3A%2F%2Fas.example");
         let text = serde_json::to_string(&p).unwrap();
-        assert_eq!(text, r#"{"type":"mcp-oauth-wasm:callback","code":"c1","state":"s1","iss":"https://as.example"}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"mcp-oauth-wasm:callback","code":"c1","state":"s1","iss":"https://as.example"}"#
+        );
         assert_eq!(serde_json::from_str::<CallbackParams>(&text).unwrap(), p);
     }
 
     #[test]
     fn r19_error_responses_reach_the_app() {
         let f = flow();
-        let p = parse_callback_url("https://app.example/cb?error=access_denied&error_description=User+said+no&state=st4te");
+        let p =
+            parse_callback_url("https://app.example/cb?error=access_denied&error_description=User+said+no&state=st4te");
         let e = McpError::from(check_callback(p, Some(&f), 1_000_000).unwrap_err());
         assert_eq!(e.code.as_str(), "authorization_failed");
         assert_eq!(e.oauth_error.as_deref(), Some("access_denied"));

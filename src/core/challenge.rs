@@ -19,7 +19,10 @@ pub struct Challenge {
 impl Challenge {
     /// The first parameter with exactly this (case-insensitive) name.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -35,12 +38,18 @@ pub struct BearerChallenge {
 /// Parses every challenge of a header value. Malformed input ends the parse: what was read
 /// before it is returned, nothing panics.
 pub fn parse_challenges(header: &str) -> Vec<Challenge> {
-    let mut p = Parser { s: header.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: header.as_bytes(),
+        i: 0,
+    };
     let mut out: Vec<Challenge> = Vec::new();
     loop {
         p.skip_ows_and_commas();
         let Some(scheme) = p.token() else { break };
-        let mut ch = Challenge { scheme: scheme.to_ascii_lowercase(), ..Default::default() };
+        let mut ch = Challenge {
+            scheme: scheme.to_ascii_lowercase(),
+            ..Default::default()
+        };
         if p.skip_sp() {
             // a token68 stands alone right after the scheme; otherwise auth-params follow
             let save = p.i;
@@ -81,10 +90,18 @@ pub fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
     let all = parse_challenges(header);
     let of = |scheme: &str| all.iter().find(|c| c.scheme == scheme);
     let with_error = |c: &&Challenge| c.param("error").is_some();
-    let ch = of("bearer").filter(with_error).or_else(|| of("dpop").filter(with_error)).or_else(|| of("bearer")).or_else(|| of("dpop"))?;
+    let ch = of("bearer")
+        .filter(with_error)
+        .or_else(|| of("dpop").filter(with_error))
+        .or_else(|| of("bearer"))
+        .or_else(|| of("dpop"))?;
     let get = |n: &str| ch.param(n).map(str::to_string);
     Some(BearerChallenge {
-        resource_metadata: get("resource_metadata").or_else(|| of("bearer").and_then(|b| b.param("resource_metadata")).map(str::to_string)),
+        resource_metadata: get("resource_metadata").or_else(|| {
+            of("bearer")
+                .and_then(|b| b.param("resource_metadata"))
+                .map(str::to_string)
+        }),
         scope: get("scope"),
         error: get("error"),
         error_description: get("error_description"),
@@ -155,7 +172,11 @@ impl Parser<'_> {
             return None;
         }
         self.skip_ows();
-        let value = if self.peek() == Some(b'"') { self.quoted_string()? } else { self.token()? };
+        let value = if self.peek() == Some(b'"') {
+            self.quoted_string()?
+        } else {
+            self.token()?
+        };
         // `name=value` must be followed by the end, a comma or spaces; `abc==` is a token68
         let save = self.i;
         self.skip_ows();
@@ -265,7 +286,9 @@ mod tests {
     fn r2_empty_list_elements_are_skipped() {
         let b = bearer_challenge(r#"Bearer , resource_metadata="https://x/m""#).unwrap();
         assert_eq!(b.resource_metadata.as_deref(), Some("https://x/m"));
-        let all = parse_challenges(r#"Basic realm="r",, , Bearer ,scope="a b",, error="insufficient_scope" ,, DPoP algs="ES256""#);
+        let all = parse_challenges(
+            r#"Basic realm="r",, , Bearer ,scope="a b",, error="insufficient_scope" ,, DPoP algs="ES256""#,
+        );
         let schemes: Vec<&str> = all.iter().map(|c| c.scheme.as_str()).collect();
         assert_eq!(schemes, ["basic", "bearer", "dpop"]);
         assert_eq!(all[1].param("scope"), Some("a b"));
@@ -273,12 +296,24 @@ mod tests {
         assert_eq!(all[2].param("algs"), Some("ES256"));
         // a scheme alone, then another challenge: not a parameter of the first
         let all = parse_challenges("Bearer, Basic realm=x");
-        assert_eq!((all.len(), all[0].params.len(), all[1].param("realm")), (2, 0, Some("x")));
+        assert_eq!(
+            (all.len(), all[0].params.len(), all[1].param("realm")),
+            (2, 0, Some("x"))
+        );
     }
 
     #[test]
     fn r2_malformed_input_never_panics() {
-        for h in ["", ",,,", "Bearer scope=\"unterminated", "Bearer =x", "\"", "Bearer a=\"\\", "Bearer a=b c=d", "é"] {
+        for h in [
+            "",
+            ",,,",
+            "Bearer scope=\"unterminated",
+            "Bearer =x",
+            "\"",
+            "Bearer a=\"\\",
+            "Bearer a=b c=d",
+            "é",
+        ] {
             let _ = parse_challenges(h);
             let _ = bearer_challenge(h);
         }
@@ -292,11 +327,23 @@ mod tests {
     #[test]
     fn r28_r34_a_dpop_scheme_challenge_is_read_too() {
         let c = bearer_challenge(r#"DPoP error="insufficient_scope", scope="mcp:admin", algs="ES256""#).unwrap();
-        assert_eq!((c.error.as_deref(), c.scope.as_deref()), (Some("insufficient_scope"), Some("mcp:admin")));
+        assert_eq!(
+            (c.error.as_deref(), c.scope.as_deref()),
+            (Some("insufficient_scope"), Some("mcp:admin"))
+        );
         let c = bearer_challenge(r#"Bearer resource_metadata="https://m.example/prm", DPoP algs="ES256""#).unwrap();
-        assert_eq!((c.resource_metadata.as_deref(), c.error), (Some("https://m.example/prm"), None));
-        let c = bearer_challenge(r#"Bearer resource_metadata="https://m.example/prm", DPoP error="invalid_token", algs="ES256""#).unwrap();
-        assert_eq!((c.error.as_deref(), c.resource_metadata.as_deref()), (Some("invalid_token"), Some("https://m.example/prm")));
+        assert_eq!(
+            (c.resource_metadata.as_deref(), c.error),
+            (Some("https://m.example/prm"), None)
+        );
+        let c = bearer_challenge(
+            r#"Bearer resource_metadata="https://m.example/prm", DPoP error="invalid_token", algs="ES256""#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.error.as_deref(), c.resource_metadata.as_deref()),
+            (Some("invalid_token"), Some("https://m.example/prm"))
+        );
         assert!(bearer_challenge(r#"Basic realm="x""#).is_none());
     }
 }

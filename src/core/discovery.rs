@@ -56,7 +56,10 @@ impl From<DiscoveryError> for McpError {
 pub fn parse_server_url(typed: &str, ascii: &str) -> Result<ServerUrl, DiscoveryError> {
     ServerUrl::parse_as(typed, ascii).map_err(|err| match err {
         UrlError::Insecure => DiscoveryError::Insecure("the server URL"),
-        err => DiscoveryError::InvalidUrl { what: "the server URL", err },
+        err => DiscoveryError::InvalidUrl {
+            what: "the server URL",
+            err,
+        },
     })
 }
 
@@ -115,16 +118,25 @@ fn with_path(url: &Url, path: &str) -> Url {
 /// R3: the protected-resource metadata URLs to try, in order. With `resource_metadata` in the
 /// challenge, exactly that URL (R8-checked); else the path-aware well-known URL (RFC 9728 §3.1,
 /// query kept) and then the root one.
-pub fn resource_metadata_urls(server: &ServerUrl, challenge: Option<&BearerChallenge>) -> Result<Vec<Url>, DiscoveryError> {
+pub fn resource_metadata_urls(
+    server: &ServerUrl,
+    challenge: Option<&BearerChallenge>,
+) -> Result<Vec<Url>, DiscoveryError> {
     if let Some(url) = challenge.and_then(|c| c.resource_metadata.as_deref()) {
-        return Ok(vec![parse_secure(url).map_err(|_| DiscoveryError::Insecure("resource_metadata"))?]);
+        return Ok(vec![
+            parse_secure(url).map_err(|_| DiscoveryError::Insecure("resource_metadata"))?,
+        ]);
     }
     const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
     let server = server.url();
     let root = with_path(server, WELL_KNOWN);
     let mut path_aware = with_path(server, &format!("{WELL_KNOWN}{}", path_trimmed(server)));
     path_aware.set_query(server.query());
-    Ok(if path_aware == root { vec![root] } else { vec![path_aware, root] })
+    Ok(if path_aware == root {
+        vec![root]
+    } else {
+        vec![path_aware, root]
+    })
 }
 
 /// R3/R6: may the next candidate URL be tried after this status? 4xx and 502 yes, other 5xx no.
@@ -148,11 +160,16 @@ impl<T: DeserializeOwned> Document<T> {
         if !raw.is_object() {
             return Err(serde::de::Error::custom("not a JSON object"));
         }
-        Ok(Document { fields: T::deserialize(&raw)?, raw })
+        Ok(Document {
+            fields: T::deserialize(&raw)?,
+            raw,
+        })
     }
 
     fn parse(body: &str, what: &'static str) -> Result<Document<T>, HttpError> {
-        parse_json(body).and_then(|raw| Document::from_value(raw).ok()).ok_or(HttpError::InvalidResponse(what))
+        parse_json(body)
+            .and_then(|raw| Document::from_value(raw).ok())
+            .ok_or(HttpError::InvalidResponse(what))
     }
 }
 
@@ -182,22 +199,35 @@ pub struct ResourceMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9449 §5.2 (R34).
-    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_false",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub dpop_bound_access_tokens_required: bool,
     /// RFC 9728 §2: the DPoP proof algorithms the resource takes (R34).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
-pub fn parse_resource_metadata(resp: &HttpResponse, server: &ServerUrl) -> Result<Document<ResourceMetadata>, DiscoveryError> {
+pub fn parse_resource_metadata(
+    resp: &HttpResponse,
+    server: &ServerUrl,
+) -> Result<Document<ResourceMetadata>, DiscoveryError> {
     if resp.status != 200 {
         return Err(HttpError::unexpected(resp).into());
     }
-    let doc = Document::<ResourceMetadata>::parse(&resp.body, "protected resource metadata is not a JSON object with a resource")?;
+    let doc = Document::<ResourceMetadata>::parse(
+        &resp.body,
+        "protected resource metadata is not a JSON object with a resource",
+    )?;
     let resource = &doc.fields.resource;
     // R4
     if !Url::parse(resource).is_ok_and(|r| resource_covers(&r, server.url())) {
-        return Err(DiscoveryError::ResourceMismatch { resource: resource.clone(), server: server.to_string() });
+        return Err(DiscoveryError::ResourceMismatch {
+            resource: resource.clone(),
+            server: server.to_string(),
+        });
     }
     Ok(doc)
 }
@@ -208,7 +238,10 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<Url> {
     let p = path_trimmed(issuer);
     let at = |path: String| with_path(issuer, &path);
     if p.is_empty() {
-        vec![at("/.well-known/oauth-authorization-server".into()), at("/.well-known/openid-configuration".into())]
+        vec![
+            at("/.well-known/oauth-authorization-server".into()),
+            at("/.well-known/openid-configuration".into()),
+        ]
     } else {
         vec![
             at(format!("/.well-known/oauth-authorization-server{p}")),
@@ -235,10 +268,18 @@ pub struct AuthServerMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207 §3 (R18).
-    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_false",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub authorization_response_iss_parameter_supported: bool,
     /// Client ID metadata documents (R11).
-    #[serde(default, deserialize_with = "null_as_false", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_false",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub client_id_metadata_document_supported: bool,
     /// RFC 9449 §5.1 (R34).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,28 +287,47 @@ pub struct AuthServerMetadata {
 }
 
 /// The endpoints that must be https (or http on loopback) when present (R8).
-const ENDPOINTS: [&str; 4] = ["authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint"];
+const ENDPOINTS: [&str; 4] = [
+    "authorization_endpoint",
+    "token_endpoint",
+    "registration_endpoint",
+    "revocation_endpoint",
+];
 
 /// R6–R8: parses a metadata document fetched for `issuer`: its `issuer` is exactly that string
 /// (RFC 8414 §3.3, no normalisation) and every endpoint is secure.
-pub fn parse_authorization_server_metadata(resp: &HttpResponse, issuer: &str) -> Result<Document<AuthServerMetadata>, DiscoveryError> {
+pub fn parse_authorization_server_metadata(
+    resp: &HttpResponse,
+    issuer: &str,
+) -> Result<Document<AuthServerMetadata>, DiscoveryError> {
     if resp.status != 200 {
         return Err(HttpError::unexpected(resp).into());
     }
     let raw: Value = parse_json(&resp.body)
         .filter(Value::is_object)
-        .ok_or(HttpError::InvalidResponse("authorization server metadata is not a JSON object"))?;
+        .ok_or(HttpError::InvalidResponse(
+            "authorization server metadata is not a JSON object",
+        ))?;
     let found = raw.get("issuer").and_then(Value::as_str).unwrap_or_default();
     if found != issuer {
-        return Err(DiscoveryError::IssuerMismatch { expected: issuer.to_string(), found: found.to_string() });
+        return Err(DiscoveryError::IssuerMismatch {
+            expected: issuer.to_string(),
+            found: found.to_string(),
+        });
     }
     for name in ENDPOINTS {
-        if raw.get(name).and_then(Value::as_str).is_some_and(|u| parse_secure(u).is_err()) {
+        if raw
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|u| parse_secure(u).is_err())
+        {
             return Err(DiscoveryError::Insecure(name));
         }
     }
-    Document::from_value(raw)
-        .map_err(|_| HttpError::InvalidResponse("authorization server metadata lacks a required endpoint or has a malformed member").into())
+    Document::from_value(raw).map_err(|_| {
+        HttpError::InvalidResponse("authorization server metadata lacks a required endpoint or has a malformed member")
+            .into()
+    })
 }
 
 /// R6: with no metadata found, the 2025-03-26 defaults relative to the issuer's origin; the
@@ -313,7 +373,10 @@ mod tests {
         let stored = serde_json::to_string(&doc).unwrap();
         let back: Document<AuthServerMetadata> = serde_json::from_str(&stored).unwrap();
         assert_eq!(back.fields, doc.fields);
-        assert_eq!(back.fields.code_challenge_methods_supported.as_deref(), Some(&["S256".to_string()][..]));
+        assert_eq!(
+            back.fields.code_challenge_methods_supported.as_deref(),
+            Some(&["S256".to_string()][..])
+        );
     }
 
     fn server(s: &str) -> ServerUrl {
@@ -345,17 +408,30 @@ mod tests {
     fn r1_probe_outcomes() {
         assert_eq!(parse_probe(&resp(200, "")).unwrap(), ProbeOutcome::Open(200));
         for s in [400, 404, 405] {
-            assert_eq!(parse_probe(&resp(s, "")).unwrap(), ProbeOutcome::Open(s), "R1: not the last word");
+            assert_eq!(
+                parse_probe(&resp(s, "")).unwrap(),
+                ProbeOutcome::Open(s),
+                "R1: not the last word"
+            );
         }
-        let h = vec![("WWW-Authenticate".to_string(), r#"Bearer resource_metadata="https://x/m""#.to_string())];
+        let h = vec![(
+            "WWW-Authenticate".to_string(),
+            r#"Bearer resource_metadata="https://x/m""#.to_string(),
+        )];
         match parse_probe(&HttpResponse::new(401, h.clone(), "")).unwrap() {
             ProbeOutcome::AuthRequired(Some(c)) => assert_eq!(c.resource_metadata.as_deref(), Some("https://x/m")),
             other => panic!("{other:?}"),
         }
         assert_eq!(parse_probe(&resp(401, "")).unwrap(), ProbeOutcome::AuthRequired(None));
-        assert!(matches!(parse_probe(&HttpResponse::new(403, h, "")).unwrap(), ProbeOutcome::AuthRequired(Some(_))));
+        assert!(matches!(
+            parse_probe(&HttpResponse::new(403, h, "")).unwrap(),
+            ProbeOutcome::AuthRequired(Some(_))
+        ));
         let e = parse_probe(&resp(403, "")).unwrap_err();
-        assert_eq!((e.code(), McpError::from(e).status), (ErrorCode::ServerError, Some(403)));
+        assert_eq!(
+            (e.code(), McpError::from(e).status),
+            (ErrorCode::ServerError, Some(403))
+        );
         assert_eq!(parse_probe(&resp(500, "")).unwrap_err().code(), ErrorCode::ServerError);
         assert_eq!(parse_probe(&resp(418, "")).unwrap_err().code(), ErrorCode::ServerError);
     }
@@ -374,10 +450,22 @@ mod tests {
             strs(resource_metadata_urls(&server("https://mcp.example.com"), None).unwrap()),
             vec!["https://mcp.example.com/.well-known/oauth-protected-resource"]
         );
-        let c = BearerChallenge { resource_metadata: Some("https://other.example/prm".into()), ..Default::default() };
-        assert_eq!(strs(resource_metadata_urls(&s, Some(&c)).unwrap()), vec!["https://other.example/prm"]);
-        let c = BearerChallenge { resource_metadata: Some("http://evil.example/prm".into()), ..Default::default() };
-        assert_eq!(resource_metadata_urls(&s, Some(&c)).unwrap_err().code(), ErrorCode::InsecureUrl);
+        let c = BearerChallenge {
+            resource_metadata: Some("https://other.example/prm".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            strs(resource_metadata_urls(&s, Some(&c)).unwrap()),
+            vec!["https://other.example/prm"]
+        );
+        let c = BearerChallenge {
+            resource_metadata: Some("http://evil.example/prm".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resource_metadata_urls(&s, Some(&c)).unwrap_err().code(),
+            ErrorCode::InsecureUrl
+        );
     }
 
     /// A server path with dot segments builds its well-known URL from the resolved path, so it
@@ -405,14 +493,26 @@ mod tests {
     fn r4_resource_must_cover_the_server() {
         let s = server("https://h.example/api/mcp");
         let body = r#"{"resource":"https://h.example/api2","authorization_servers":["https://as.example"]}"#;
-        assert_eq!(parse_resource_metadata(&resp(200, body), &s).unwrap_err().code(), ErrorCode::ResourceMismatch);
+        assert_eq!(
+            parse_resource_metadata(&resp(200, body), &s).unwrap_err().code(),
+            ErrorCode::ResourceMismatch
+        );
         let body = r#"{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"scopes_supported":["a","b"],"x-extra":1}"#;
         let m = parse_resource_metadata(&resp(200, body), &s).unwrap();
-        assert_eq!(m.fields.authorization_servers, Some(vec!["https://as.example".to_string()]));
+        assert_eq!(
+            m.fields.authorization_servers,
+            Some(vec!["https://as.example".to_string()])
+        );
         assert_eq!(m.fields.scopes_supported, Some(vec!["a".into(), "b".into()]));
         assert_eq!(m.raw["x-extra"], 1, "the document keeps its unknown members");
-        assert_eq!(parse_resource_metadata(&resp(200, "[]"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
-        assert_eq!(parse_resource_metadata(&resp(200, "{}"), &s).unwrap_err().code(), ErrorCode::InvalidResponse);
+        assert_eq!(
+            parse_resource_metadata(&resp(200, "[]"), &s).unwrap_err().code(),
+            ErrorCode::InvalidResponse
+        );
+        assert_eq!(
+            parse_resource_metadata(&resp(200, "{}"), &s).unwrap_err().code(),
+            ErrorCode::InvalidResponse
+        );
         // the server URL with dot segments is judged as resolved
         let body = r#"{"resource":"https://h.example/api"}"#;
         let e = parse_resource_metadata(&resp(200, body), &server("https://h.example/api/../mcp")).unwrap_err();
@@ -423,7 +523,10 @@ mod tests {
     fn r6_authorization_server_metadata_urls() {
         assert_eq!(
             strs(authorization_server_metadata_urls(&url("https://as.example"))),
-            vec!["https://as.example/.well-known/oauth-authorization-server", "https://as.example/.well-known/openid-configuration"]
+            vec![
+                "https://as.example/.well-known/oauth-authorization-server",
+                "https://as.example/.well-known/openid-configuration"
+            ]
         );
         assert_eq!(
             strs(authorization_server_metadata_urls(&url("https://as.example/tenant/1/"))),
@@ -434,12 +537,25 @@ mod tests {
             ]
         );
         let d = default_metadata("https://legacy.example", &url("https://legacy.example"));
-        assert_eq!(d.fields.issuer, "https://legacy.example", "the issuer as found, no slash added");
-        assert_eq!(d.fields.authorization_endpoint.as_str(), "https://legacy.example/authorize");
+        assert_eq!(
+            d.fields.issuer, "https://legacy.example",
+            "the issuer as found, no slash added"
+        );
+        assert_eq!(
+            d.fields.authorization_endpoint.as_str(),
+            "https://legacy.example/authorize"
+        );
         assert_eq!(d.fields.token_endpoint.as_str(), "https://legacy.example/token");
-        assert_eq!(d.fields.registration_endpoint.as_ref().map(Url::as_str), Some("https://legacy.example/register"));
+        assert_eq!(
+            d.fields.registration_endpoint.as_ref().map(Url::as_str),
+            Some("https://legacy.example/register")
+        );
         assert_eq!(d.raw["token_endpoint"], "https://legacy.example/token");
-        assert_eq!(d.fields.code_challenge_methods_supported, Some(vec!["S256".to_string()]), "R14: no list to check, S256");
+        assert_eq!(
+            d.fields.code_challenge_methods_supported,
+            Some(vec!["S256".to_string()]),
+            "R14: no list to check, S256"
+        );
     }
 
     const AS: &str = r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth",
@@ -452,7 +568,10 @@ mod tests {
         let m = parse_authorization_server_metadata(&resp(200, AS), "https://as.example").unwrap();
         assert_eq!(m.fields.token_endpoint.as_str(), "https://as.example/token");
         assert!(m.fields.authorization_response_iss_parameter_supported);
-        assert_eq!(m.fields.code_challenge_methods_supported, Some(vec!["S256".to_string()]));
+        assert_eq!(
+            m.fields.code_challenge_methods_supported,
+            Some(vec!["S256".to_string()])
+        );
         assert_eq!(m.raw["x-vendor"]["a"][1], 2);
         // no normalisation: a trailing slash or another case is another issuer
         for other in ["https://as.example/", "https://AS.example", "https://evil.example"] {
@@ -470,7 +589,13 @@ mod tests {
             "authorization_response_iss_parameter_supported":null,"client_id_metadata_document_supported":null}"#;
         let m = parse_authorization_server_metadata(&resp(200, body), "https://as.example").unwrap();
         assert_eq!(m.fields.token_endpoint.as_str(), "https://as.example/t");
-        assert_eq!((m.fields.scopes_supported, m.fields.authorization_response_iss_parameter_supported), (None, false));
+        assert_eq!(
+            (
+                m.fields.scopes_supported,
+                m.fields.authorization_response_iss_parameter_supported
+            ),
+            (None, false)
+        );
         let body = r#"{"resource":"https://h.example/api","authorization_servers":null}"#;
         let r = parse_resource_metadata(&resp(200, body), &server("https://h.example/api")).unwrap();
         assert_eq!(r.fields.authorization_servers, None);
@@ -488,8 +613,14 @@ mod tests {
         let back: Document<AuthServerMetadata> = serde_json::from_str(&text).unwrap();
         assert_eq!(back.fields, m.fields);
         let padding = "p".repeat(200_000);
-        let body = format!(r#"{{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"padding":"{padding}","scopes_supported":["a"]}}"#);
-        let r = parse_resource_metadata(&resp(200, Box::leak(body.into_boxed_str())), &server("https://h.example/api")).unwrap();
+        let body = format!(
+            r#"{{"resource":"https://h.example/api","authorization_servers":["https://as.example"],"padding":"{padding}","scopes_supported":["a"]}}"#
+        );
+        let r = parse_resource_metadata(
+            &resp(200, Box::leak(body.into_boxed_str())),
+            &server("https://h.example/api"),
+        )
+        .unwrap();
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.len() < 200, "{} bytes stored", text.len());
         let back: Document<ResourceMetadata> = serde_json::from_str(&text).unwrap();

@@ -54,7 +54,9 @@ impl DpopMode {
 /// RFC 9728 §2 as RFC 9449 reads it: the resource says it accepts DPoP-bound tokens when it
 /// requires them or lists ES256 among the proof algorithms it takes.
 pub fn resource_takes_dpop(resource: Option<&ResourceMetadata>) -> bool {
-    resource.is_some_and(|r| r.dpop_bound_access_tokens_required || lists_es256(r.dpop_signing_alg_values_supported.as_deref()))
+    resource.is_some_and(|r| {
+        r.dpop_bound_access_tokens_required || lists_es256(r.dpop_signing_alg_values_supported.as_deref())
+    })
 }
 
 fn lists_es256(algs: Option<&[String]>) -> bool {
@@ -64,7 +66,11 @@ fn lists_es256(algs: Option<&[String]>) -> bool {
 /// R34: whether new tokens for a server are bound with DPoP. An authorization server that
 /// merely supports DPoP (RFC 9449 §5.1) never makes a Bearer-only resource unusable: in `Auto`
 /// mode the resource has to say it takes DPoP too.
-pub fn server_uses_dpop(mode: DpopMode, authorization_server: &AuthServerMetadata, resource: Option<&ResourceMetadata>) -> bool {
+pub fn server_uses_dpop(
+    mode: DpopMode,
+    authorization_server: &AuthServerMetadata,
+    resource: Option<&ResourceMetadata>,
+) -> bool {
     let as_lists = lists_es256(authorization_server.dpop_signing_alg_values_supported.as_deref());
     match mode {
         DpopMode::Never => false,
@@ -119,7 +125,15 @@ fn b64_json<T: Serialize>(value: &T) -> String {
 
 /// The JWS signing input `base64url(header) "." base64url(claims)` (RFC 7515 §5.1).
 pub fn signing_input(jwk: &PublicJwk, claims: &Claims<'_>) -> String {
-    format!("{}.{}", b64_json(&Header { typ: "dpop+jwt", alg: ALG, jwk }), b64_json(claims))
+    format!(
+        "{}.{}",
+        b64_json(&Header {
+            typ: "dpop+jwt",
+            alg: ALG,
+            jwk
+        }),
+        b64_json(claims)
+    )
 }
 
 /// The compact proof: the signing input and the signature.
@@ -147,9 +161,17 @@ pub fn offers_bearer_only(www_authenticate: &str) -> bool {
 
 /// RFC 9449 §9: a resource server that wants a nonce answers 401 with a `DPoP` challenge whose
 /// error is `use_dpop_nonce`, and the nonce in `DPoP-Nonce`.
-pub fn resource_server_nonce<'a>(status: u16, www_authenticate: Option<&str>, dpop_nonce: Option<&'a str>) -> Option<&'a str> {
+pub fn resource_server_nonce<'a>(
+    status: u16,
+    www_authenticate: Option<&str>,
+    dpop_nonce: Option<&'a str>,
+) -> Option<&'a str> {
     let challenged = status == 401
-        && www_authenticate.is_some_and(|h| parse_challenges(h).iter().any(|c| c.scheme == "dpop" && c.param("error") == Some("use_dpop_nonce")));
+        && www_authenticate.is_some_and(|h| {
+            parse_challenges(h)
+                .iter()
+                .any(|c| c.scheme == "dpop" && c.param("error") == Some("use_dpop_nonce"))
+        });
     challenged.then_some(dpop_nonce).flatten()
 }
 
@@ -158,7 +180,12 @@ mod tests {
     use super::*;
 
     fn jwk() -> PublicJwk {
-        PublicJwk { crv: "P-256".into(), kty: "EC".into(), x: "x-coord".into(), y: "y-coord".into() }
+        PublicJwk {
+            crv: "P-256".into(),
+            kty: "EC".into(),
+            x: "x-coord".into(),
+            y: "y-coord".into(),
+        }
     }
 
     fn decode(part: &str) -> serde_json::Value {
@@ -185,14 +212,24 @@ mod tests {
             serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"crv": "P-256", "kty": "EC", "x": "x-coord", "y": "y-coord"}})
         );
         let c = decode(parts[1]);
-        assert_eq!((c["jti"].as_str(), c["htm"].as_str(), c["iat"].as_u64()), (Some("j-1"), Some("POST"), Some(1_700_000_000)));
+        assert_eq!(
+            (c["jti"].as_str(), c["htm"].as_str(), c["iat"].as_u64()),
+            (Some("j-1"), Some("POST"), Some(1_700_000_000))
+        );
         assert_eq!(c["htu"], "https://mcp.example/mcp", "no query, no fragment");
         assert_eq!(c["nonce"], "n-1");
         // RFC 9449 §4.2: base64url(SHA-256("the-token"))
         assert_eq!(c["ath"], URL_SAFE_NO_PAD.encode(Sha256::digest(b"the-token")));
         assert_eq!(parts[2], "AQID");
         // no nonce, no ath: the members are absent, not null
-        let bare = Claims { jti: "j", htm: "POST", htu: "https://as.example/token".into(), iat: 1, nonce: None, ath: None };
+        let bare = Claims {
+            jti: "j",
+            htm: "POST",
+            htu: "https://as.example/token".into(),
+            iat: 1,
+            nonce: None,
+            ath: None,
+        };
         let c = decode(signing_input(&jwk(), &bare).split('.').nth(1).unwrap());
         assert!(c.get("nonce").is_none() && c.get("ath").is_none(), "{c}");
     }
@@ -213,13 +250,27 @@ mod tests {
 
     #[test]
     fn r34_nonce_challenges() {
-        let with_nonce = |status, body: &str| HttpResponse::new(status, vec![("dpop-nonce".into(), "n-2".into())], body);
-        assert_eq!(authorization_server_nonce(&with_nonce(400, r#"{"error":"use_dpop_nonce"}"#)), Some("n-2"));
-        assert_eq!(authorization_server_nonce(&with_nonce(400, r#"{"error":"invalid_grant"}"#)), None);
-        assert_eq!(authorization_server_nonce(&HttpResponse::new(400, vec![], r#"{"error":"use_dpop_nonce"}"#)), None, "no nonce, no retry");
+        let with_nonce =
+            |status, body: &str| HttpResponse::new(status, vec![("dpop-nonce".into(), "n-2".into())], body);
+        assert_eq!(
+            authorization_server_nonce(&with_nonce(400, r#"{"error":"use_dpop_nonce"}"#)),
+            Some("n-2")
+        );
+        assert_eq!(
+            authorization_server_nonce(&with_nonce(400, r#"{"error":"invalid_grant"}"#)),
+            None
+        );
+        assert_eq!(
+            authorization_server_nonce(&HttpResponse::new(400, vec![], r#"{"error":"use_dpop_nonce"}"#)),
+            None,
+            "no nonce, no retry"
+        );
         let h = r#"Bearer resource_metadata="x", DPoP error="use_dpop_nonce", algs="ES256""#;
         assert_eq!(resource_server_nonce(401, Some(h), Some("n-3")), Some("n-3"));
-        assert_eq!(resource_server_nonce(401, Some(r#"DPoP error="invalid_token""#), Some("n-3")), None);
+        assert_eq!(
+            resource_server_nonce(401, Some(r#"DPoP error="invalid_token""#), Some("n-3")),
+            None
+        );
         assert_eq!(resource_server_nonce(403, Some(h), Some("n-3")), None);
     }
 
@@ -246,23 +297,73 @@ mod tests {
         let rs_not_required = prm(serde_json::json!({"dpop_bound_access_tokens_required": false}));
         let rs_es256 = prm(serde_json::json!({"dpop_signing_alg_values_supported": ["ES256", "EdDSA"]}));
         let rs_eddsa = prm(serde_json::json!({"dpop_signing_alg_values_supported": ["EdDSA"]}));
-        let rs_null = prm(serde_json::json!({"dpop_bound_access_tokens_required": null, "dpop_signing_alg_values_supported": null}));
+        let rs_null = prm(
+            serde_json::json!({"dpop_bound_access_tokens_required": null, "dpop_signing_alg_values_supported": null}),
+        );
         use DpopMode::*;
         // (mode, AS, resource, DPoP?)
         let cases: &[(DpopMode, &AuthServerMetadata, Option<&ResourceMetadata>, bool, &str)] = &[
-            (Auto, &as_es256, None, false, "no resource metadata: Bearer, whatever the AS lists"),
-            (Auto, &as_es256, Some(&rs_silent), false, "a Bearer-only resource behind a DPoP-capable AS (the oidc-provider default)"),
-            (Auto, &as_es256, Some(&rs_not_required), false, "not required, no algorithms listed"),
+            (
+                Auto,
+                &as_es256,
+                None,
+                false,
+                "no resource metadata: Bearer, whatever the AS lists",
+            ),
+            (
+                Auto,
+                &as_es256,
+                Some(&rs_silent),
+                false,
+                "a Bearer-only resource behind a DPoP-capable AS (the oidc-provider default)",
+            ),
+            (
+                Auto,
+                &as_es256,
+                Some(&rs_not_required),
+                false,
+                "not required, no algorithms listed",
+            ),
             (Auto, &as_es256, Some(&rs_null), false, "null members read as absent"),
-            (Auto, &as_es256, Some(&rs_eddsa), false, "the resource takes only an algorithm this client does not sign with"),
+            (
+                Auto,
+                &as_es256,
+                Some(&rs_eddsa),
+                false,
+                "the resource takes only an algorithm this client does not sign with",
+            ),
             (Auto, &as_es256, Some(&rs_es256), true, "both list ES256"),
-            (Auto, &as_es256, Some(&rs_required), true, "the resource requires bound tokens"),
+            (
+                Auto,
+                &as_es256,
+                Some(&rs_required),
+                true,
+                "the resource requires bound tokens",
+            ),
             (Auto, &as_eddsa, Some(&rs_es256), false, "the AS does not list ES256"),
             (Auto, &as_none, Some(&rs_required), false, "the AS does not offer DPoP"),
             (Always, &as_es256, None, true, "always: the AS's list alone"),
-            (Always, &as_es256, Some(&rs_silent), true, "always: a resource that takes DPoP without saying so"),
-            (Always, &as_eddsa, Some(&rs_es256), false, "always still needs ES256 at the AS"),
-            (Always, &as_none, Some(&rs_required), false, "always: nothing to bind with"),
+            (
+                Always,
+                &as_es256,
+                Some(&rs_silent),
+                true,
+                "always: a resource that takes DPoP without saying so",
+            ),
+            (
+                Always,
+                &as_eddsa,
+                Some(&rs_es256),
+                false,
+                "always still needs ES256 at the AS",
+            ),
+            (
+                Always,
+                &as_none,
+                Some(&rs_required),
+                false,
+                "always: nothing to bind with",
+            ),
             (Never, &as_es256, Some(&rs_required), false, "never: Bearer"),
             (Never, &as_es256, Some(&rs_es256), false, "never: Bearer"),
         ];
@@ -270,7 +371,14 @@ mod tests {
             assert_eq!(server_uses_dpop(*mode, as_meta, *rs), *want, "{mode:?}: {why}");
         }
         assert_eq!(DpopMode::default(), Auto);
-        assert_eq!((DpopMode::parse("auto"), DpopMode::parse("always"), DpopMode::parse("never")), (Some(Auto), Some(Always), Some(Never)));
+        assert_eq!(
+            (
+                DpopMode::parse("auto"),
+                DpopMode::parse("always"),
+                DpopMode::parse("never")
+            ),
+            (Some(Auto), Some(Always), Some(Never))
+        );
         assert_eq!(DpopMode::parse("Always"), None);
         assert_eq!(DpopMode::parse("true"), None);
     }

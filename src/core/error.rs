@@ -91,7 +91,10 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(ErrorCode::ALL.into_iter().find(|c| c.as_str() == s).unwrap_or(ErrorCode::AuthorizationFailed))
+        Ok(ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(ErrorCode::AuthorizationFailed))
     }
 }
 
@@ -126,10 +129,17 @@ pub fn server_said(body: &str) -> Option<String> {
         Some((i, _)) => &body[..i],
         None => body,
     };
-    let words = match (head.len() == body.len()).then(|| serde_json::from_str::<serde_json::Value>(body).ok()).flatten() {
+    let words = match (head.len() == body.len())
+        .then(|| serde_json::from_str::<serde_json::Value>(body).ok())
+        .flatten()
+    {
         Some(serde_json::Value::Object(o)) if o.get("error").is_some_and(serde_json::Value::is_string) => {
             let error = o.get("error").and_then(serde_json::Value::as_str).unwrap_or_default();
-            match o.get("error_description").and_then(serde_json::Value::as_str).filter(|d| !d.trim().is_empty()) {
+            match o
+                .get("error_description")
+                .and_then(serde_json::Value::as_str)
+                .filter(|d| !d.trim().is_empty())
+            {
                 Some(d) => format!("{error}: {d}"),
                 None => error.to_string(),
             }
@@ -146,7 +156,8 @@ pub fn quote(text: &str) -> Option<String> {
     let mut out = String::new();
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        let secret_like = run.len() >= 20 && run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
+        let secret_like =
+            run.len() >= 20 && run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
         out.push_str(if secret_like { "[redacted]" } else { run });
         run.clear();
     };
@@ -242,7 +253,15 @@ pub struct ErrorDetails {
 
 impl McpError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self(Box::new(ErrorDetails { code, message: message.into(), status: None, oauth_error: None, description: None, server_url: None, scope: None }))
+        Self(Box::new(ErrorDetails {
+            code,
+            message: message.into(),
+            status: None,
+            oauth_error: None,
+            description: None,
+            server_url: None,
+            scope: None,
+        }))
     }
     pub fn with_server(mut self, server_url: &str) -> Self {
         if self.server_url.is_none() {
@@ -280,14 +299,32 @@ mod tests {
     #[test]
     fn r38_server_words_are_quoted_cleaned_bounded_and_never_a_secret() {
         let oauth = r#"{"error":"invalid_request","error_description":"client_secret: Field required"}"#;
-        assert_eq!(server_said(oauth).as_deref(), Some("invalid_request: client_secret: Field required"));
-        assert_eq!(server_said(r#"{"error":"invalid_client"}"#).as_deref(), Some("invalid_client"));
-        assert_eq!(server_said(r#"{"error":"invalid_client","error_description":"  "}"#).as_deref(), Some("invalid_client"));
+        assert_eq!(
+            server_said(oauth).as_deref(),
+            Some("invalid_request: client_secret: Field required")
+        );
+        assert_eq!(
+            server_said(r#"{"error":"invalid_client"}"#).as_deref(),
+            Some("invalid_client")
+        );
+        assert_eq!(
+            server_said(r#"{"error":"invalid_client","error_description":"  "}"#).as_deref(),
+            Some("invalid_client")
+        );
         // JSON that is no OAuth error: its compact text
-        assert_eq!(server_said(r#"{ "message" : "Forbidden" }"#).as_deref(), Some(r#"{"message":"Forbidden"}"#));
-        assert_eq!(server_said(r#"{"error":{"code":7}}"#).as_deref(), Some(r#"{"error":{"code":7}}"#));
+        assert_eq!(
+            server_said(r#"{ "message" : "Forbidden" }"#).as_deref(),
+            Some(r#"{"message":"Forbidden"}"#)
+        );
+        assert_eq!(
+            server_said(r#"{"error":{"code":7}}"#).as_deref(),
+            Some(r#"{"error":{"code":7}}"#)
+        );
         // text: control characters gone, whitespace collapsed
-        assert_eq!(server_said("Invalid\r\n\torigin\u{7}!\n").as_deref(), Some("Invalid origin !"));
+        assert_eq!(
+            server_said("Invalid\r\n\torigin\u{7}!\n").as_deref(),
+            Some("Invalid origin !")
+        );
         assert_eq!(server_said(""), None);
         assert_eq!(server_said(" \n "), None);
         // at most 200 characters, on a character boundary
@@ -304,7 +341,10 @@ mod tests {
         assert!(!q.contains("Xk3v9QpL2mNw8RtY6uZa1") && !q.contains("eyJ"), "{q}");
         assert_eq!(q, "invalid_grant: code [redacted] already used for [redacted]");
         // words, long identifiers without digits and short ids stay
-        assert_eq!(quote("redirect_uri_mismatch for client abc123").as_deref(), Some("redirect_uri_mismatch for client abc123"));
+        assert_eq!(
+            quote("redirect_uri_mismatch for client abc123").as_deref(),
+            Some("redirect_uri_mismatch for client abc123")
+        );
         assert_eq!(said(Some("x")), r#"; the server said "x""#);
         assert_eq!(said(None), "");
     }
@@ -322,7 +362,10 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<McpError>(&text).unwrap(), e);
         let bare = McpError::new(ErrorCode::PopupClosed, "closed");
-        assert_eq!(serde_json::to_string(&bare).unwrap(), r#"{"code":"popup_closed","message":"closed"}"#);
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"code":"popup_closed","message":"closed"}"#
+        );
         let unknown: McpError = serde_json::from_str(r#"{"code":"nope","message":"m"}"#).unwrap();
         assert_eq!(unknown.code, ErrorCode::AuthorizationFailed);
     }
@@ -363,7 +406,10 @@ mod tests {
         if let Ok(text) = contract {
             for line in text.lines().filter(|l| l.starts_with("| `")) {
                 let code = line.trim_start_matches("| `").split('`').next().unwrap_or_default();
-                if line.contains(" | ") && !code.contains('(') && code.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                if line.contains(" | ")
+                    && !code.contains('(')
+                    && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                {
                     assert!(codes.contains(&code), "contract code {code} missing");
                 }
             }

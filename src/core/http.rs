@@ -51,7 +51,14 @@ const JSON: &str = "application/json";
 
 impl HttpRequest {
     pub fn get(url: Url) -> Self {
-        Self { method: Method::Get, url, headers: vec![("accept".into(), JSON.into())], body: None, follow_redirects: true, max_body: MAX_BODY_BYTES }
+        Self {
+            method: Method::Get,
+            url,
+            headers: vec![("accept".into(), JSON.into())],
+            body: None,
+            follow_redirects: true,
+            max_body: MAX_BODY_BYTES,
+        }
     }
 
     /// A POST with an `application/x-www-form-urlencoded` body (RFC 6749 Appendix B).
@@ -96,7 +103,11 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16, headers: Vec<(String, String)>, body: impl Into<String>) -> Self {
-        Self { status, headers, body: body.into() }
+        Self {
+            status,
+            headers,
+            body: body.into(),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -121,7 +132,10 @@ pub fn parse_json<T: DeserializeOwned>(text: &str) -> Option<T> {
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// R20, R28, R34: whether what the browser gave back for `req` stands as the answer of its
@@ -132,17 +146,26 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
 /// `fetch` made up), which counts as the request's own.
 pub fn check_answered_by(req: &HttpRequest, status: u16, final_url: &str) -> Result<(), HttpError> {
     if status == 0 {
-        return Err(HttpError::InvalidResponse("the server answered with a redirect, which this request does not follow"));
+        return Err(HttpError::InvalidResponse(
+            "the server answered with a redirect, which this request does not follow",
+        ));
     }
-    match final_url.is_empty() || Url::parse(final_url).is_ok_and(|u| u.origin().ascii_serialization() == req.url.origin().ascii_serialization()) {
+    match final_url.is_empty()
+        || Url::parse(final_url)
+            .is_ok_and(|u| u.origin().ascii_serialization() == req.url.origin().ascii_serialization())
+    {
         true => Ok(()),
-        false => Err(HttpError::InvalidResponse("the response came through a redirect to another origin, which does not speak for the server")),
+        false => Err(HttpError::InvalidResponse(
+            "the response came through a redirect to another origin, which does not speak for the server",
+        )),
     }
 }
 
 /// `application/x-www-form-urlencoded` serialization (WHATWG URL §5.2).
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 #[cfg(test)]
@@ -152,7 +175,10 @@ mod tests {
     #[test]
     fn form_encoding_is_the_whatwg_serializer() {
         let enc = form_encode(&[("a b", "x&y=z"), ("resource", "https://h/mcp?q=1"), ("e", "é%*~")]);
-        assert_eq!(enc, "a+b=x%26y%3Dz&resource=https%3A%2F%2Fh%2Fmcp%3Fq%3D1&e=%C3%A9%25*%7E");
+        assert_eq!(
+            enc,
+            "a+b=x%26y%3Dz&resource=https%3A%2F%2Fh%2Fmcp%3Fq%3D1&e=%C3%A9%25*%7E"
+        );
         let back: Vec<(String, String)> = form_urlencoded::parse(enc.as_bytes()).into_owned().collect();
         assert_eq!(back[0], ("a b".to_string(), "x&y=z".to_string()));
         assert_eq!(back[2].1, "é%*~");
@@ -163,13 +189,23 @@ mod tests {
     #[test]
     fn r25_request_bodies_are_read_up_to_256_kb() {
         let u = Url::parse("https://as.example/x").unwrap();
-        for req in [HttpRequest::get(u.clone()), HttpRequest::form(u.clone(), &[]), HttpRequest::json(u, "{}".into())] {
+        for req in [
+            HttpRequest::get(u.clone()),
+            HttpRequest::form(u.clone(), &[]),
+            HttpRequest::json(u, "{}".into()),
+        ] {
             assert_eq!(req.max_body, MAX_BODY_BYTES);
         }
         assert_eq!(MAX_BODY_BYTES, 262_144);
         assert_eq!(check_body(MAX_BODY_BYTES, MAX_BODY_BYTES), Ok(()));
         let e = crate::core::error::McpError::from(check_body(MAX_BODY_BYTES + 1, MAX_BODY_BYTES).unwrap_err());
-        assert_eq!((e.code.as_str(), e.message.as_str()), ("invalid_response", "invalid response: the response body is larger than 256 KB"));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "invalid_response",
+                "invalid response: the response body is larger than 256 KB"
+            )
+        );
     }
 
     /// R20, R28, R34 (issue 18, F8): the library's own requests trust no answer from another
@@ -182,9 +218,20 @@ mod tests {
         let meta = HttpRequest::get(Url::parse("https://as.example/.well-known/oauth-authorization-server").unwrap());
         let code = |r: Result<(), HttpError>| crate::core::error::McpError::from(r.unwrap_err()).code.as_str();
         assert_eq!(code(check_answered_by(&token, 0, "")), "invalid_response");
-        assert!(check_answered_by(&token, 0, "").unwrap_err().to_string().contains("redirect"));
-        assert_eq!(code(check_answered_by(&meta, 200, "https://evil.example/meta")), "invalid_response");
-        assert_eq!(code(check_answered_by(&meta, 200, "https://as.example:8443/x")), "invalid_response");
+        assert!(
+            check_answered_by(&token, 0, "")
+                .unwrap_err()
+                .to_string()
+                .contains("redirect")
+        );
+        assert_eq!(
+            code(check_answered_by(&meta, 200, "https://evil.example/meta")),
+            "invalid_response"
+        );
+        assert_eq!(
+            code(check_answered_by(&meta, 200, "https://as.example:8443/x")),
+            "invalid_response"
+        );
         assert_eq!(code(check_answered_by(&meta, 200, "not a url")), "invalid_response");
         assert_eq!(check_answered_by(&meta, 200, "https://as.example/other"), Ok(()));
         assert_eq!(check_answered_by(&token, 400, "https://as.example/token"), Ok(()));
@@ -225,7 +272,10 @@ mod tests {
         assert_eq!(parse_json::<f64>("1e308"), Some(1e308));
         assert_eq!(parse_json::<f64>("0.1"), Some(0.1));
         assert_eq!(parse_json::<f64>("3600.0"), Some(3600.0));
-        assert_eq!(parse_json::<f64>("2.2250738585072014e-308"), Some(2.2250738585072014e-308));
+        assert_eq!(
+            parse_json::<f64>("2.2250738585072014e-308"),
+            Some(2.2250738585072014e-308)
+        );
     }
 
     /// Deep nesting within serde_json's limit (128) parses; far deeper is refused, never a

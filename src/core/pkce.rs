@@ -40,8 +40,8 @@ mod tests {
     #[test]
     fn r14_rfc7636_appendix_b() {
         let bytes = [
-            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105, 214,
-            191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105, 214, 191,
+            240, 91, 88, 5, 88, 83, 132, 141, 121,
         ];
         let v = CodeVerifier::from_random_bytes(&bytes);
         assert_eq!(v.secret(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
@@ -52,7 +52,11 @@ mod tests {
     fn r14_verifier_is_43_unreserved_chars_and_redacted() {
         let v = CodeVerifier::from_random_bytes(&[0xff; 32]);
         assert_eq!(v.secret().len(), 43);
-        assert!(v.secret().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            v.secret()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(format!("{v:?}"), "CodeVerifier([redacted])");
     }
 

@@ -15,7 +15,12 @@ pub enum RegistrationError {
     #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
     #[error("the registration endpoint refused the registration (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
-    Refused { status: u16, error: Option<String>, description: Option<String>, said_text: Option<String> },
+    Refused {
+        status: u16,
+        error: Option<String>,
+        description: Option<String>,
+        said_text: Option<String>,
+    },
     #[error("the registration does not include our redirect URI")]
     RedirectUriMissing,
     #[error(transparent)]
@@ -27,9 +32,14 @@ impl From<RegistrationError> for McpError {
         let msg = e.to_string();
         match e {
             RegistrationError::Required => McpError::new(ErrorCode::ClientRegistrationRequired, msg),
-            RegistrationError::Refused { status, error, description, .. } => {
-                McpError::new(ErrorCode::RegistrationFailed, msg).with_status(Some(status)).with_oauth(error, description)
-            }
+            RegistrationError::Refused {
+                status,
+                error,
+                description,
+                ..
+            } => McpError::new(ErrorCode::RegistrationFailed, msg)
+                .with_status(Some(status))
+                .with_oauth(error, description),
             RegistrationError::RedirectUriMissing => McpError::new(ErrorCode::RegistrationFailed, msg),
             RegistrationError::Http(h) => h.into(),
         }
@@ -62,7 +72,11 @@ pub struct Client {
 }
 
 /// R11: which way to get a client, given what the app configured and the server offers.
-pub fn choose_client_source(preregistered: bool, metadata_url: Option<&str>, meta: &AuthServerMetadata) -> Result<ClientSource, RegistrationError> {
+pub fn choose_client_source(
+    preregistered: bool,
+    metadata_url: Option<&str>,
+    meta: &AuthServerMetadata,
+) -> Result<ClientSource, RegistrationError> {
     if preregistered {
         return Ok(ClientSource::Preregistered);
     }
@@ -139,11 +153,15 @@ pub fn parse_registration(resp: &HttpResponse, redirect_uri: &str) -> Result<Cli
         }
         return Err(HttpError::unexpected(resp).into());
     }
-    let r: RegistrationResponse = resp.json().ok_or(HttpError::InvalidResponse("registration response is not a JSON object with a client_id"))?;
+    let r: RegistrationResponse = resp.json().ok_or(HttpError::InvalidResponse(
+        "registration response is not a JSON object with a client_id",
+    ))?;
     if r.client_id.is_empty() {
         return Err(HttpError::InvalidResponse("registration response has an empty client_id").into());
     }
-    if r.redirect_uris.is_some_and(|uris| !uris.iter().any(|u| u == redirect_uri)) {
+    if r.redirect_uris
+        .is_some_and(|uris| !uris.iter().any(|u| u == redirect_uri))
+    {
         return Err(RegistrationError::RedirectUriMissing);
     }
     Ok(Client {
@@ -168,26 +186,49 @@ mod tests {
     fn r11_client_source_order() {
         let mut m = default_metadata("https://as.example", &url("https://as.example")).fields;
         let doc = Some("https://app.example/client.json");
-        assert_eq!(choose_client_source(true, doc, &m).unwrap(), ClientSource::Preregistered);
+        assert_eq!(
+            choose_client_source(true, doc, &m).unwrap(),
+            ClientSource::Preregistered
+        );
         assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::Dynamic);
         m.client_id_metadata_document_supported = true;
-        assert_eq!(choose_client_source(false, doc, &m).unwrap(), ClientSource::MetadataDocument);
+        assert_eq!(
+            choose_client_source(false, doc, &m).unwrap(),
+            ClientSource::MetadataDocument
+        );
         // the document URL must be https with a path
-        assert_eq!(choose_client_source(false, Some("https://app.example"), &m).unwrap(), ClientSource::Dynamic);
-        assert_eq!(choose_client_source(false, Some("http://app.example/c.json"), &m).unwrap(), ClientSource::Dynamic);
+        assert_eq!(
+            choose_client_source(false, Some("https://app.example"), &m).unwrap(),
+            ClientSource::Dynamic
+        );
+        assert_eq!(
+            choose_client_source(false, Some("http://app.example/c.json"), &m).unwrap(),
+            ClientSource::Dynamic
+        );
         m.registration_endpoint = None;
-        assert_eq!(choose_client_source(false, None, &m).unwrap_err(), RegistrationError::Required);
+        assert_eq!(
+            choose_client_source(false, None, &m).unwrap_err(),
+            RegistrationError::Required
+        );
         let e: McpError = RegistrationError::Required.into();
         assert_eq!(e.code.as_str(), "client_registration_required");
     }
 
     #[test]
     fn r12_registration_body() {
-        let req = prepare_registration(&url("https://as.example/reg"), "My App", "https://app.example/cb", Some("mcp:tools"));
+        let req = prepare_registration(
+            &url("https://as.example/reg"),
+            "My App",
+            "https://app.example/cb",
+            Some("mcp:tools"),
+        );
         let v: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
         assert_eq!(v["client_name"], "My App");
         assert_eq!(v["redirect_uris"], serde_json::json!(["https://app.example/cb"]));
-        assert_eq!(v["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+        assert_eq!(
+            v["grant_types"],
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
         assert_eq!(v["response_types"], serde_json::json!(["code"]));
         assert_eq!(v["token_endpoint_auth_method"], "none");
         assert_eq!(v["application_type"], "web");
@@ -207,8 +248,17 @@ mod tests {
         };
         let text = serde_json::to_string(&c).unwrap();
         assert!(text.contains(r#""source":"manual""#), "{text}");
-        assert!(!text.contains(r#""client_secret":"#), "R33: the secret is kept elsewhere: {text}");
-        assert_eq!(serde_json::from_str::<Client>(&text).unwrap(), Client { client_secret: None, ..c.clone() });
+        assert!(
+            !text.contains(r#""client_secret":"#),
+            "R33: the secret is kept elsewhere: {text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Client>(&text).unwrap(),
+            Client {
+                client_secret: None,
+                ..c.clone()
+            }
+        );
         // a record written before the secret moved out still gives it
         let legacy = text.replacen('{', r#"{"client_secret":"s","#, 1);
         assert_eq!(serde_json::from_str::<Client>(&legacy).unwrap(), c);
@@ -221,12 +271,28 @@ mod tests {
         let c = parse_registration(&ok, cb).unwrap();
         assert_eq!((c.client_id.as_str(), c.source), ("c1", ClientSource::Dynamic));
         let other = HttpResponse::new(201, vec![], r#"{"client_id":"c1","redirect_uris":["https://x/cb"]}"#);
-        assert_eq!(parse_registration(&other, cb).unwrap_err(), RegistrationError::RedirectUriMissing);
-        for bad in [r#"{"client_name":"x"}"#, r#"{"client_id":""}"#, r#"{"client_id":7}"#, "[]"] {
+        assert_eq!(
+            parse_registration(&other, cb).unwrap_err(),
+            RegistrationError::RedirectUriMissing
+        );
+        for bad in [
+            r#"{"client_name":"x"}"#,
+            r#"{"client_id":""}"#,
+            r#"{"client_id":7}"#,
+            "[]",
+        ] {
             let none = HttpResponse::new(201, vec![], bad);
-            assert_eq!(McpError::from(parse_registration(&none, cb).unwrap_err()).code.as_str(), "invalid_response", "{bad}");
+            assert_eq!(
+                McpError::from(parse_registration(&none, cb).unwrap_err()).code.as_str(),
+                "invalid_response",
+                "{bad}"
+            );
         }
-        let refused = HttpResponse::new(400, vec![], r#"{"error":"invalid_redirect_uri","error_description":"no"}"#);
+        let refused = HttpResponse::new(
+            400,
+            vec![],
+            r#"{"error":"invalid_redirect_uri","error_description":"no"}"#,
+        );
         let e = McpError::from(parse_registration(&refused, cb).unwrap_err());
         assert_eq!(e.code.as_str(), "registration_failed");
         assert_eq!(e.oauth_error.as_deref(), Some("invalid_redirect_uri"));

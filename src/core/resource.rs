@@ -99,8 +99,14 @@ impl std::fmt::Display for ServerUrl {
 /// WHATWG parser reads a special-scheme URL: tabs and newlines dropped, `\` a slash, any number
 /// of slashes after the scheme (`https:a.example` is `https://a.example/`).
 fn is_bare_origin(typed: &str) -> bool {
-    let text: String = typed.trim().chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
-    let Some((_, rest)) = text.split_once(':') else { return false };
+    let text: String = typed
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let Some((_, rest)) = text.split_once(':') else {
+        return false;
+    };
     let after_slashes = rest.trim_start_matches(['/', '\\']);
     let before_query = after_slashes.split(['?', '#']).next().unwrap_or_default();
     !before_query.contains(['/', '\\'])
@@ -132,13 +138,21 @@ mod tests {
 
     #[test]
     fn r15_canonical_server_uri() {
-        assert_eq!(server("HTTPS://MCP.Example.COM:443/Api/MCP?x=1#frag"), "https://mcp.example.com/Api/MCP?x=1");
+        assert_eq!(
+            server("HTTPS://MCP.Example.COM:443/Api/MCP?x=1#frag"),
+            "https://mcp.example.com/Api/MCP?x=1"
+        );
         // no trailing slash added to a bare origin, one kept when given
         assert_eq!(server("https://a.example"), "https://a.example");
         assert_eq!(server("https://a.example/"), "https://a.example/");
         assert_eq!(server("https://a.example?q=1"), "https://a.example?q=1");
         // however the bare origin is spelt, as the WHATWG parser reads it
-        for bare in ["https:a.example", "https:\\\\a.example", "https:///a.example", " https://a.ex\tample "] {
+        for bare in [
+            "https:a.example",
+            "https:\\\\a.example",
+            "https:///a.example",
+            " https://a.ex\tample ",
+        ] {
             assert_eq!(server(bare), "https://a.example", "{bare:?}");
         }
         assert_eq!(server("https://a.example\\"), "https://a.example/");
@@ -148,7 +162,10 @@ mod tests {
         assert_eq!(server("http://127.0.0.1:80/mcp"), "http://127.0.0.1/mcp");
         let u = ServerUrl::parse("http://127.0.0.1:8080/mcp").unwrap();
         assert_eq!(u.url().origin().ascii_serialization(), "http://127.0.0.1:8080");
-        assert_eq!(ServerUrl::parse("https://[::1]:8443/x").unwrap().url().host_str(), Some("[::1]"));
+        assert_eq!(
+            ServerUrl::parse("https://[::1]:8443/x").unwrap().url().host_str(),
+            Some("[::1]")
+        );
     }
 
     /// What `new URL(…)` gives in the browser: dot segments resolved, backslashes are slashes.
@@ -163,7 +180,13 @@ mod tests {
     /// as 127.0.0.1, a loopback address, and so do we — with the origin the browser derives.
     #[test]
     fn r8_numeric_ipv4_hosts_are_the_address_the_browser_connects_to() {
-        for input in ["http://127.1/mcp", "http://0x7f.1/mcp", "http://2130706433/mcp", "http://127.0.0.1./mcp", "http://0177.0.0.1/mcp"] {
+        for input in [
+            "http://127.1/mcp",
+            "http://0x7f.1/mcp",
+            "http://2130706433/mcp",
+            "http://127.0.0.1./mcp",
+            "http://0177.0.0.1/mcp",
+        ] {
             assert_eq!(server(input), "http://127.0.0.1/mcp", "{input}");
         }
         for input in ["http://128.1/mcp", "http://0x80.0.0.1/mcp", "http://3232235777/mcp"] {
@@ -174,7 +197,13 @@ mod tests {
 
     #[test]
     fn r8_only_https_or_loopback_http() {
-        for ok in ["https://as.example/token", "http://localhost:3000/x", "http://LOCALHOST/x", "http://127.0.0.5/t", "http://[::1]/t"] {
+        for ok in [
+            "https://as.example/token",
+            "http://localhost:3000/x",
+            "http://LOCALHOST/x",
+            "http://127.0.0.5/t",
+            "http://[::1]/t",
+        ] {
             assert!(parse_secure(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -188,16 +217,29 @@ mod tests {
         ] {
             assert_eq!(parse_secure(bad), Err(UrlError::Insecure), "{bad}");
         }
-        assert_eq!(parse_secure("https://user:pw@as.example/token"), Err(UrlError::UserInfo));
+        assert_eq!(
+            parse_secure("https://user:pw@as.example/token"),
+            Err(UrlError::UserInfo)
+        );
         for not_absolute in ["/relative/token", "", "://x", "1http://x"] {
-            assert!(matches!(parse_secure(not_absolute), Err(UrlError::Invalid(_))), "{not_absolute}");
+            assert!(
+                matches!(parse_secure(not_absolute), Err(UrlError::Invalid(_))),
+                "{not_absolute}"
+            );
         }
     }
 
     #[test]
     fn rejects_malformed_server_urls_without_panicking() {
         assert_eq!(ServerUrl::parse("https://user:pw@host/x"), Err(UrlError::UserInfo));
-        for bad in ["https://ho st/x", "https://host:99999/x", "https://host:8a/x", "https://[zz]/x", "https://[::1/x", "https://"] {
+        for bad in [
+            "https://ho st/x",
+            "https://host:99999/x",
+            "https://host:8a/x",
+            "https://[zz]/x",
+            "https://[::1/x",
+            "https://",
+        ] {
             assert!(matches!(ServerUrl::parse(bad), Err(UrlError::Invalid(_))), "{bad}");
         }
     }
@@ -209,7 +251,14 @@ mod tests {
     #[test]
     fn r4_resource_must_cover_the_server() {
         let s = url("https://h.example/api/mcp");
-        for ok in ["https://h.example/api/mcp", "https://h.example/api", "https://h.example/api/", "https://h.example", "https://h.example/", "https://H.EXAMPLE:443/api"] {
+        for ok in [
+            "https://h.example/api/mcp",
+            "https://h.example/api",
+            "https://h.example/api/",
+            "https://h.example",
+            "https://h.example/",
+            "https://H.EXAMPLE:443/api",
+        ] {
             assert!(resource_covers(&url(ok), &s), "{ok}");
         }
         for bad in [
@@ -231,6 +280,9 @@ mod tests {
         let s = ServerUrl::parse("https://h.example/api/../mcp").unwrap();
         assert!(!resource_covers(&url("https://h.example/api"), s.url()));
         assert!(resource_covers(&url("https://h.example/mcp"), s.url()));
-        assert!(resource_covers(&url("https://h.example/x/../api"), &url("https://h.example/api/mcp")));
+        assert!(resource_covers(
+            &url("https://h.example/x/../api"),
+            &url("https://h.example/api/mcp")
+        ));
     }
 }

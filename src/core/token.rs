@@ -48,7 +48,11 @@ impl TokenSet {
 
     /// R26: a rotated refresh token replaces the old one; an absent one keeps the old one. An
     /// absent `scope` means the scope is unchanged (RFC 6749 §5.1): the old one stays.
-    pub fn merge_refresh(mut self, previous_refresh_token: Option<RefreshToken>, previous_scope: Option<String>) -> Self {
+    pub fn merge_refresh(
+        mut self,
+        previous_refresh_token: Option<RefreshToken>,
+        previous_scope: Option<String>,
+    ) -> Self {
         if self.refresh_token.is_none() {
             self.refresh_token = previous_refresh_token;
         }
@@ -79,7 +83,12 @@ pub enum RefreshFailure {
 pub enum TokenError {
     /// An OAuth error answer (RFC 6749 §5.2); `said` is what the message quotes (R38).
     #[error("the token endpoint answered {error} (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
-    OAuth { status: u16, error: String, description: Option<String>, said_text: Option<String> },
+    OAuth {
+        status: u16,
+        error: String,
+        description: Option<String>,
+        said_text: Option<String>,
+    },
     #[error(transparent)]
     Http(#[from] HttpError),
 }
@@ -119,9 +128,14 @@ impl TokenError {
     fn into_error(self, oauth_code: ErrorCode) -> McpError {
         let msg = self.to_string();
         match self {
-            TokenError::OAuth { status, error, description, .. } => {
-                McpError::new(oauth_code, msg).with_status(Some(status)).with_oauth(Some(error), description)
-            }
+            TokenError::OAuth {
+                status,
+                error,
+                description,
+                ..
+            } => McpError::new(oauth_code, msg)
+                .with_status(Some(status))
+                .with_oauth(Some(error), description),
             TokenError::Http(h) => h.into(),
         }
     }
@@ -130,7 +144,12 @@ impl TokenError {
 /// R13: adds client authentication to a token-endpoint form: `client_id` in the body for a
 /// public client; with a secret, the registered method, else `client_secret_basic` when the
 /// server supports it (or lists nothing: RFC 8414 §2 default), else `client_secret_post`.
-pub(crate) fn with_client_auth<'a>(endpoint: &Url, mut pairs: Vec<(&'a str, &'a str)>, client: &'a Client, supported: Option<&[String]>) -> HttpRequest {
+pub(crate) fn with_client_auth<'a>(
+    endpoint: &Url,
+    mut pairs: Vec<(&'a str, &'a str)>,
+    client: &'a Client,
+    supported: Option<&[String]>,
+) -> HttpRequest {
     let Some(secret) = &client.client_secret else {
         pairs.push(("client_id", &client.client_id));
         return HttpRequest::form(endpoint.clone(), &pairs);
@@ -145,7 +164,8 @@ pub(crate) fn with_client_auth<'a>(endpoint: &Url, mut pairs: Vec<(&'a str, &'a 
         // RFC 6749 §2.3.1: both parts form-encoded before base64
         let encode = |s: &str| byte_serialize(s.as_bytes()).collect::<String>();
         let creds = format!("{}:{}", encode(&client.client_id), encode(secret.secret()));
-        req.headers.push(("authorization".into(), format!("Basic {}", STANDARD.encode(creds))));
+        req.headers
+            .push(("authorization".into(), format!("Basic {}", STANDARD.encode(creds))));
         req
     } else {
         pairs.push(("client_id", &client.client_id));
@@ -181,7 +201,11 @@ pub fn prepare_refresh(
     refresh_token: &RefreshToken,
     resource: &str,
 ) -> HttpRequest {
-    let pairs = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.secret()), ("resource", resource)];
+    let pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.secret()),
+        ("resource", resource),
+    ];
     with_client_auth(endpoint, pairs, client, supported_auth)
 }
 
@@ -225,13 +249,18 @@ pub fn parse_token_response(resp: &HttpResponse, now_ms: u64) -> Result<TokenSet
         if (400..500).contains(&resp.status)
             && let Some(body) = resp.json::<OAuthErrorBody>()
         {
-            return Err(TokenError::OAuth { status: resp.status, error: body.error, description: body.error_description, said_text: server_said(&resp.body) });
+            return Err(TokenError::OAuth {
+                status: resp.status,
+                error: body.error,
+                description: body.error_description,
+                said_text: server_said(&resp.body),
+            });
         }
         return Err(HttpError::unexpected(resp).into());
     }
-    let t: TokenResponse = resp
-        .json()
-        .ok_or(HttpError::InvalidResponse("token response is not a JSON object with access_token and token_type"))?;
+    let t: TokenResponse = resp.json().ok_or(HttpError::InvalidResponse(
+        "token response is not a JSON object with access_token and token_type",
+    ))?;
     let expires_in = seconds(&t.expires_in)?;
     if t.access_token.is_empty() {
         return Err(HttpError::InvalidResponse("token response has an empty access_token").into());
@@ -268,7 +297,9 @@ mod tests {
     }
 
     fn body(req: &HttpRequest) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(req.body.as_deref().unwrap().as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(req.body.as_deref().unwrap().as_bytes())
+            .into_owned()
+            .collect()
     }
 
     fn url(s: &str) -> Url {
@@ -282,7 +313,14 @@ mod tests {
     #[test]
     fn r15_r20_code_exchange_request() {
         let v = CodeVerifier::from_random_bytes(&[1; 32]);
-        let req = prepare_code_exchange(&url("https://as.example/token"), &public_client(), None, &AuthCode::new("the code"), &v, "https://mcp.example/mcp");
+        let req = prepare_code_exchange(
+            &url("https://as.example/token"),
+            &public_client(),
+            None,
+            &AuthCode::new("the code"),
+            &v,
+            "https://mcp.example/mcp",
+        );
         assert!(!req.follow_redirects, "R20: token requests do not follow redirects");
         assert_eq!(req.header("content-type"), Some("application/x-www-form-urlencoded"));
         let b = body(&req);
@@ -309,7 +347,11 @@ mod tests {
         assert!(post.header("authorization").is_none());
         assert!(body(&post).contains(&("client_secret".into(), "s3cr:t".into())));
         c.auth_method = Some("client_secret_post".into());
-        assert!(prepare_refresh(&url("https://as/t"), &c, None, &rt, "r").header("authorization").is_none());
+        assert!(
+            prepare_refresh(&url("https://as/t"), &c, None, &rt, "r")
+                .header("authorization")
+                .is_none()
+        );
         let b = body(&prepare_refresh(&url("https://as/t"), &c, None, &rt, "https://mcp/x"));
         assert!(b.contains(&("grant_type".into(), "refresh_token".into())));
         assert!(b.contains(&("resource".into(), "https://mcp/x".into())));
@@ -317,16 +359,36 @@ mod tests {
 
     #[test]
     fn r20_token_response_parsing() {
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#), 1000).unwrap();
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#),
+            1000,
+        )
+        .unwrap();
         assert_eq!(t.access_token.secret(), "at");
         assert_eq!(t.expires_at, Some(1000 + 3_600_000));
         assert_eq!(t.refresh_token.as_ref().map(|r| r.secret()), Some("rt"));
         assert_eq!(t.scope.as_deref(), Some("a b"));
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#), 0).unwrap();
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#),
+            0,
+        )
+        .unwrap();
         assert_eq!(t.expires_at, Some(60_000));
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":1e300}"#), 5).unwrap();
-        assert_eq!(t.expires_at, Some(MAX_EXPIRY_MS), "a lifetime past what JS counts exactly is capped");
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"BEARER","expires_in":null}"#), 0).unwrap();
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":1e300}"#),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            t.expires_at,
+            Some(MAX_EXPIRY_MS),
+            "a lifetime past what JS counts exactly is capped"
+        );
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"at","token_type":"BEARER","expires_in":null}"#),
+            0,
+        )
+        .unwrap();
         assert_eq!((t.expires_at, t.refresh_token), (None, None));
         // R20: an empty scope (workers-oauth-provider, FastMCP) is no scope: the requested one stands
         let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","scope":" "}"#), 0).unwrap();
@@ -348,31 +410,55 @@ mod tests {
 
     #[test]
     fn r27_token_errors_are_classified() {
-        let e = parse_token_response(&HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"used"}"#), 0).unwrap_err();
+        let e = parse_token_response(
+            &HttpResponse::new(400, vec![], r#"{"error":"invalid_grant","error_description":"used"}"#),
+            0,
+        )
+        .unwrap_err();
         assert_eq!(e.oauth_error(), Some("invalid_grant"));
         let m = e.clone().into_refresh_error();
-        assert_eq!((m.code.as_str(), m.oauth_error.as_deref(), m.description.as_deref()), ("authorization_required", Some("invalid_grant"), Some("used")));
+        assert_eq!(
+            (m.code.as_str(), m.oauth_error.as_deref(), m.description.as_deref()),
+            ("authorization_required", Some("invalid_grant"), Some("used"))
+        );
         assert_eq!(e.into_exchange_error().code.as_str(), "authorization_failed");
-        let failure = |status: u16, body: &str| parse_token_response(&HttpResponse::new(status, vec![], body), 0).unwrap_err();
-        assert_eq!(failure(400, r#"{"error":"invalid_grant"}"#).refresh_failure(), RefreshFailure::DropTokens);
+        let failure =
+            |status: u16, body: &str| parse_token_response(&HttpResponse::new(status, vec![], body), 0).unwrap_err();
+        assert_eq!(
+            failure(400, r#"{"error":"invalid_grant"}"#).refresh_failure(),
+            RefreshFailure::DropTokens
+        );
         for code in ["invalid_client", "unauthorized_client"] {
             let e = failure(401, &format!(r#"{{"error":"{code}"}}"#));
             assert_eq!(e.refresh_failure(), RefreshFailure::DropRegistration);
             assert_eq!(e.into_refresh_error().code.as_str(), "authorization_required");
         }
         // anything else keeps everything and is no reason to authorize again
-        for (status, body) in [(503, "{}"), (429, ""), (400, r#"{"error":"temporarily_unavailable"}"#), (400, "oops")] {
+        for (status, body) in [
+            (503, "{}"),
+            (429, ""),
+            (400, r#"{"error":"temporarily_unavailable"}"#),
+            (400, "oops"),
+        ] {
             let e = failure(status, body);
             assert_eq!(e.refresh_failure(), RefreshFailure::KeepAll, "{status} {body}");
             let m = e.into_refresh_error();
-            assert_eq!((m.code.as_str(), m.status), ("server_error", Some(status)), "{status} {body}");
+            assert_eq!(
+                (m.code.as_str(), m.status),
+                ("server_error", Some(status)),
+                "{status} {body}"
+            );
         }
     }
 
     /// R25, R30 (issue 18, F5): an expiry past 2^53 ms in a stored set loads clamped.
     #[test]
     fn r25_a_stored_expiry_past_2_pow_53_loads_clamped() {
-        let load = |t: &str| serde_json::from_str::<TokenSet>(&format!(r#"{{"access_token":"a","token_type":"Bearer"{t}}}"#)).unwrap().expires_at;
+        let load = |t: &str| {
+            serde_json::from_str::<TokenSet>(&format!(r#"{{"access_token":"a","token_type":"Bearer"{t}}}"#))
+                .unwrap()
+                .expires_at
+        };
         assert_eq!(load(&format!(r#","expires_at":{}"#, 1u64 << 60)), Some(MAX_EXPIRY_MS));
         assert_eq!(load(&format!(r#","expires_at":{}"#, u64::MAX)), Some(MAX_EXPIRY_MS));
         assert_eq!(load(r#","expires_at":1712345678901"#), Some(1712345678901));
@@ -381,8 +467,15 @@ mod tests {
 
     #[test]
     fn r25_token_set_round_trips_through_storage() {
-        let t = parse_token_response(&ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt"}"#), 5).unwrap();
-        assert_eq!(serde_json::from_str::<TokenSet>(&serde_json::to_string(&t).unwrap()).unwrap(), t);
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt"}"#),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<TokenSet>(&serde_json::to_string(&t).unwrap()).unwrap(),
+            t
+        );
     }
 
     #[test]
@@ -397,12 +490,27 @@ mod tests {
         };
         assert!(!t.expires_within(0, 60_000));
         assert!(t.expires_within(40_000, 60_000));
-        let kept = t.clone().merge_refresh(Some(RefreshToken::new("old")), Some("a b".into()));
+        let kept = t
+            .clone()
+            .merge_refresh(Some(RefreshToken::new("old")), Some("a b".into()));
         assert!(kept.refresh_token.is_some());
-        assert_eq!(kept.scope.as_deref(), Some("a b"), "no scope in the response: the granted one stands");
-        let rotated = TokenSet { refresh_token: Some(RefreshToken::new("new")), ..t };
-        let rotated = TokenSet { scope: Some("c".into()), ..rotated };
+        assert_eq!(
+            kept.scope.as_deref(),
+            Some("a b"),
+            "no scope in the response: the granted one stands"
+        );
+        let rotated = TokenSet {
+            refresh_token: Some(RefreshToken::new("new")),
+            ..t
+        };
+        let rotated = TokenSet {
+            scope: Some("c".into()),
+            ..rotated
+        };
         let merged = rotated.merge_refresh(Some(RefreshToken::new("old")), Some("a b".into()));
-        assert_eq!((merged.refresh_token.unwrap().secret(), merged.scope.as_deref()), ("new", Some("c")));
+        assert_eq!(
+            (merged.refresh_token.unwrap().secret(), merged.scope.as_deref()),
+            ("new", Some("c"))
+        );
     }
 }

@@ -6,13 +6,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::core::authorize::{CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, union_scopes};
+use crate::core::authorize::{
+    CallbackError, CallbackParams, PendingFlow, build_authorization_url, check_callback, choose_scope, union_scopes,
+};
 use crate::core::challenge::{BearerChallenge, bearer_challenge};
-use crate::core::dpop::{self, DpopMode, PublicJwk};
 use crate::core::discovery::{
     AuthServerMetadata, Document, ProbeOutcome, authorization_server_metadata_urls, default_metadata, may_fall_back,
     parse_authorization_server_metadata, parse_probe, parse_resource_metadata, prepare_probe, resource_metadata_urls,
 };
+use crate::core::dpop::{self, DpopMode, PublicJwk};
 use crate::core::error::{ErrorCode, HttpError, McpError};
 use crate::core::http::{HttpRequest, HttpResponse, check_body, parse_json};
 use crate::core::pkce::{CodeVerifier, random_state, s256_allowed};
@@ -104,15 +106,21 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 pub const REFRESH_LOCK_TIMEOUT_MS: u32 = 10_000;
 
 fn not_authorized(server_url: &str) -> McpError {
-    McpError::new(ErrorCode::AuthorizationRequired, "no usable token for this server: authorize first").with_server(server_url)
+    McpError::new(
+        ErrorCode::AuthorizationRequired,
+        "no usable token for this server: authorize first",
+    )
+    .with_server(server_url)
 }
 
 /// R14, R38: which of the two cases it is, and what the app can do about it.
 fn pkce_unsupported(methods: Option<&[String]>) -> McpError {
     let message = match methods {
-        None => "the authorization server's metadata has no code_challenge_methods_supported, so PKCE with S256 cannot be \
+        None => {
+            "the authorization server's metadata has no code_challenge_methods_supported, so PKCE with S256 cannot be \
                  confirmed; if the server does support it, create McpAuth with allowMissingPkceMetadata: true"
-            .to_string(),
+                .to_string()
+        }
         Some(list) => format!(
             "the authorization server's code_challenge_methods_supported lists {} but not S256: it does not offer PKCE \
              with S256 (allowMissingPkceMetadata only covers a missing list)",
@@ -151,7 +159,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Ok(v) => Some(v),
             Err(_) => {
                 self.store.remove(key);
-                self.env.warning(None, Warning::CorruptRecord, &format!("the stored record {key} did not parse and was removed"));
+                self.env.warning(
+                    None,
+                    Warning::CorruptRecord,
+                    &format!("the stored record {key} did not parse and was removed"),
+                );
                 None
             }
         }
@@ -173,7 +185,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         if size > MAX_RECORD_BYTES {
             return Err(McpError::new(
                 ErrorCode::InvalidResponse,
-                format!("the server's metadata is too large to keep ({} KB stored; at most {} KB)", size / 1024, MAX_RECORD_BYTES / 1024),
+                format!(
+                    "the server's metadata is too large to keep ({} KB stored; at most {} KB)",
+                    size / 1024,
+                    MAX_RECORD_BYTES / 1024
+                ),
             ));
         }
         self.uncache(&rec.server_url);
@@ -194,7 +210,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub fn fresh_cached_token(&self, href: &str) -> Option<AccessToken> {
         let now = self.env.now_ms();
         let cache = self.token_cache.borrow();
-        cache.get(href).filter(|t| !t.expires_within(now, self.config.refresh_skew_ms)).map(|t| t.access_token.clone())
+        cache
+            .get(href)
+            .filter(|t| !t.expires_within(now, self.config.refresh_skew_ms))
+            .map(|t| t.access_token.clone())
     }
 
     pub fn uncache_all(&self) {
@@ -223,7 +242,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Some(secret) => self.vault.put(&self.secret_key(issuer), secret.secret()).await?,
             None => self.vault.delete(&self.secret_key(issuer)).await,
         }
-        let rec = ClientRecord { v: RECORD_VERSION, issuer: issuer.to_string(), client, scope };
+        let rec = ClientRecord {
+            v: RECORD_VERSION,
+            issuer: issuer.to_string(),
+            client,
+            scope,
+        };
         self.save(&self.client_key(issuer), &rec)?;
         Ok(rec.client)
     }
@@ -260,7 +284,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     fn status_of(&self, rec: &ServerRecord) -> Status {
-        let client_id = rec.issuer.as_deref().and_then(|i| self.known_client(i)).map(|c| c.client_id);
+        let client_id = rec
+            .issuer
+            .as_deref()
+            .and_then(|i| self.known_client(i))
+            .map(|c| c.client_id);
         Status::from_record(rec, client_id, self.env.now_ms())
     }
 
@@ -289,18 +317,39 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// Where a nonce is kept: per origin, and apart for the token endpoint and for resource
     /// requests, whose servers may share an origin and each keep their own (RFC 9449 §8, §9).
     fn nonce_key(url: &Url, resource: bool) -> String {
-        format!("{}|{}", if resource { "resource" } else { "token" }, url.origin().ascii_serialization())
+        format!(
+            "{}|{}",
+            if resource { "resource" } else { "token" },
+            url.origin().ascii_serialization()
+        )
     }
 
     /// A proof for `htm` on `url` with the issuer's key (RFC 9449 §4.2): a fresh `jti`, the
     /// latest nonce of that server, and `ath` for a resource request's token.
-    async fn dpop_proof(&self, issuer: &str, htm: &str, url: &Url, token: Option<&AccessToken>) -> Result<String, McpError> {
+    async fn dpop_proof(
+        &self,
+        issuer: &str,
+        htm: &str,
+        url: &Url,
+        token: Option<&AccessToken>,
+    ) -> Result<String, McpError> {
         let name = self.dpop_key(issuer);
         let jwk = parse_json::<PublicJwk>(&self.vault.dpop_public_key(&name).await?)
             .ok_or_else(|| McpError::new(ErrorCode::StorageUnavailable, "the DPoP key could not be read"))?;
         let jti = random_state(&self.random::<16>()?);
-        let nonce = self.dpop_nonces.borrow().get(&Self::nonce_key(url, token.is_some())).cloned();
-        let claims = dpop::Claims { jti: &jti, htm, htu: dpop::htu(url), iat: self.env.now_ms() / 1000, nonce: nonce.as_deref(), ath: token.map(dpop::ath) };
+        let nonce = self
+            .dpop_nonces
+            .borrow()
+            .get(&Self::nonce_key(url, token.is_some()))
+            .cloned();
+        let claims = dpop::Claims {
+            jti: &jti,
+            htm,
+            htu: dpop::htu(url),
+            iat: self.env.now_ms() / 1000,
+            nonce: nonce.as_deref(),
+            ath: token.map(dpop::ath),
+        };
         let input = dpop::signing_input(&jwk, &claims);
         let signature = self.vault.dpop_sign(&name, input.as_bytes()).await?;
         Ok(dpop::compact(&input, &signature))
@@ -309,18 +358,24 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// RFC 9449 §8.2: a server may give a new nonce with any response.
     fn remember_nonce(&self, url: &Url, resource: bool, nonce: Option<&str>) {
         if let Some(n) = nonce.filter(|n| !n.is_empty()) {
-            self.dpop_nonces.borrow_mut().insert(Self::nonce_key(url, resource), n.to_string());
+            self.dpop_nonces
+                .borrow_mut()
+                .insert(Self::nonce_key(url, resource), n.to_string());
         }
     }
 
     /// A token-endpoint request (R17, R26), with a DPoP proof made with `dpop_issuer`'s key when
     /// there is one, and one retry when the server answers `use_dpop_nonce` (RFC 9449 §8).
     async fn send_token_request(&self, req: HttpRequest, dpop_issuer: Option<&str>) -> Result<HttpResponse, McpError> {
-        let Some(issuer) = dpop_issuer else { return Ok(self.send(req).await?) };
+        let Some(issuer) = dpop_issuer else {
+            return Ok(self.send(req).await?);
+        };
         let mut retried = false;
         loop {
             let mut with_proof = req.clone();
-            with_proof.headers.push(("dpop".into(), self.dpop_proof(issuer, "POST", &req.url, None).await?));
+            with_proof
+                .headers
+                .push(("dpop".into(), self.dpop_proof(issuer, "POST", &req.url, None).await?));
             let resp = self.send(with_proof).await?;
             self.remember_nonce(&req.url, false, resp.header("dpop-nonce"));
             if !retried && dpop::authorization_server_nonce(&resp).is_some() {
@@ -333,7 +388,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// R28, R34: how a request carries `tokens`: `DPoP` and a proof for a bound token,
     /// `Bearer` otherwise.
-    async fn credentials(&self, server: &ServerUrl, tokens: &TokenSet, method: &str, url: &Url) -> Result<Credentials, McpError> {
+    async fn credentials(
+        &self,
+        server: &ServerUrl,
+        tokens: &TokenSet,
+        method: &str,
+        url: &Url,
+    ) -> Result<Credentials, McpError> {
         let token = tokens.access_token.clone();
         // the issuer (whose key signs) is read only for a bound token
         let issuer = match dpop::is_dpop_bound(&tokens.token_type) {
@@ -341,8 +402,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             false => None,
         };
         match issuer {
-            Some(issuer) => Ok(Credentials { scheme: "DPoP", proof: Some(self.dpop_proof(&issuer, method, url, Some(&token)).await?), token }),
-            None => Ok(Credentials { scheme: "Bearer", token, proof: None }),
+            Some(issuer) => Ok(Credentials {
+                scheme: "DPoP",
+                proof: Some(self.dpop_proof(&issuer, method, url, Some(&token)).await?),
+                token,
+            }),
+            None => Ok(Credentials {
+                scheme: "Bearer",
+                token,
+                proof: None,
+            }),
         }
     }
 
@@ -350,10 +419,15 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// R9: the cached discovery when there is one, else a fresh one.
     pub async fn discover(&self, server: &ServerUrl) -> Result<ServerRecord, McpError> {
-        if let Some(rec) = self.load_server(server.as_str()).filter(|r| !r.requires_auth || r.as_metadata.is_some()) {
+        if let Some(rec) = self
+            .load_server(server.as_str())
+            .filter(|r| !r.requires_auth || r.as_metadata.is_some())
+        {
             return Ok(rec);
         }
-        self.discover_fresh(server).await.map_err(|e| e.with_server(server.as_str()))
+        self.discover_fresh(server)
+            .await
+            .map_err(|e| e.with_server(server.as_str()))
     }
 
     /// `ServerInfo` for a discovered server: which way the client id will come (R11).
@@ -361,7 +435,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let source = match (&rec.issuer, &rec.as_metadata) {
             (Some(issuer), Some(meta)) => match self.known_client(issuer) {
                 Some(c) => c.source,
-                None => choose_client_source(false, self.config.client_metadata_url.as_deref(), &meta.fields).unwrap_or(ClientSource::Manual),
+                None => choose_client_source(false, self.config.client_metadata_url.as_deref(), &meta.fields)
+                    .unwrap_or(ClientSource::Manual),
             },
             _ => ClientSource::Manual,
         };
@@ -396,24 +471,41 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .as_ref()
             .and_then(|(_, m)| m.fields.authorization_servers.as_ref()?.first().cloned())
             .unwrap_or_else(|| server.url().origin().ascii_serialization());
-        let issuer_url = parse_secure(&issuer)
-            .map_err(|_| McpError::new(ErrorCode::InsecureUrl, "the authorization server is neither https nor http on a loopback host"))?;
+        let issuer_url = parse_secure(&issuer).map_err(|_| {
+            McpError::new(
+                ErrorCode::InsecureUrl,
+                "the authorization server is neither https nor http on a loopback host",
+            )
+        })?;
         // R6, R7: the first metadata document found, else the 2025-03-26 defaults
-        let meta = match self.first_found(href, "authorization_server_metadata", authorization_server_metadata_urls(&issuer_url)).await? {
+        let meta = match self
+            .first_found(
+                href,
+                "authorization_server_metadata",
+                authorization_server_metadata_urls(&issuer_url),
+            )
+            .await?
+        {
             Some((_, r)) => parse_authorization_server_metadata(&r, &issuer)?,
             None => default_metadata(&issuer, &issuer_url),
         };
 
         let previous = self.load_server(href);
         // a scope a refusal named (R28) stands until a challenge names another
-        let challenge_scope = challenge.and_then(|c| c.scope).or_else(|| previous.as_ref().and_then(|p| p.challenge_scope.clone()));
+        let challenge_scope = challenge
+            .and_then(|c| c.scope)
+            .or_else(|| previous.as_ref().and_then(|p| p.challenge_scope.clone()));
         // R9: a change of issuer discards what belonged to the old one
-        let tokens = previous.filter(|p| p.issuer.as_deref() == Some(issuer.as_str())).and_then(|p| p.tokens);
+        let tokens = previous
+            .filter(|p| p.issuer.as_deref() == Some(issuer.as_str()))
+            .and_then(|p| p.tokens);
         let rec = ServerRecord {
             v: RECORD_VERSION,
             server_url: href.to_string(),
             // R15: the metadata's resource (checked by R4), else the canonical server URI
-            resource: prm.as_ref().map_or_else(|| href.to_string(), |(_, m)| m.fields.resource.clone()),
+            resource: prm
+                .as_ref()
+                .map_or_else(|| href.to_string(), |(_, m)| m.fields.resource.clone()),
             requires_auth: true,
             resource_metadata_url: prm.as_ref().map(|(u, _)| u.to_string()),
             resource_metadata: prm.map(|(_, m)| Box::new(m)),
@@ -428,7 +520,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// R3, R6: the first candidate URL that answers 200; 4xx, 502 and network failures move
     /// on to the next, other statuses stop.
-    async fn first_found(&self, server: &str, step: &str, urls: Vec<Url>) -> Result<Option<(Url, HttpResponse)>, McpError> {
+    async fn first_found(
+        &self,
+        server: &str,
+        step: &str,
+        urls: Vec<Url>,
+    ) -> Result<Option<(Url, HttpResponse)>, McpError> {
         for url in urls {
             self.env.step(server, step, url.as_str());
             match self.send(HttpRequest::get(url.clone())).await {
@@ -444,7 +541,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     // ---- client identity (R11–R13) -------------------------------------------------------
 
-    async fn ensure_client(&self, rec: &ServerRecord, meta: &AuthServerMetadata, issuer: &str, opts: &AuthorizeOptions, registration_scope: Option<&str>) -> Result<Client, McpError> {
+    async fn ensure_client(
+        &self,
+        rec: &ServerRecord,
+        meta: &AuthServerMetadata,
+        issuer: &str,
+        opts: &AuthorizeOptions,
+        registration_scope: Option<&str>,
+    ) -> Result<Client, McpError> {
         let client = |client_id: String, client_secret: Option<ClientSecret>, source: ClientSource| Client {
             client_id,
             client_secret,
@@ -453,15 +557,27 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             source,
         };
         if let Some(id) = &opts.client_id {
-            return self.save_client(issuer, client(id.clone(), opts.client_secret.clone(), ClientSource::Manual), None).await;
+            return self
+                .save_client(
+                    issuer,
+                    client(id.clone(), opts.client_secret.clone(), ClientSource::Manual),
+                    None,
+                )
+                .await;
         }
         let mut registration_scope = registration_scope.map(str::to_string);
         if let Some(c) = self.client_for_requests(issuer).await {
             // F6 (R12): a dynamic registration made for another server's scope, which does not
             // cover this server's, is replaced by one for both (servers sharing an issuer share
             // its registration; the first one must not fix its scope for all)
-            let registered = self.load::<ClientRecord>(&self.client_key(issuer)).and_then(|r| r.scope);
-            let covers = |have: &str| registration_scope.as_deref().is_none_or(|need| need.split_whitespace().all(|s| have.split_whitespace().any(|h| h == s)));
+            let registered = self
+                .load::<ClientRecord>(&self.client_key(issuer))
+                .and_then(|r| r.scope);
+            let covers = |have: &str| {
+                registration_scope
+                    .as_deref()
+                    .is_none_or(|need| need.split_whitespace().all(|s| have.split_whitespace().any(|h| h == s)))
+            };
             match (c.source, registered.as_deref(), &meta.registration_endpoint) {
                 (ClientSource::Dynamic, Some(have), Some(_)) if !covers(have) => {
                     registration_scope = union_scopes(Some(have), registration_scope.as_deref())?;
@@ -469,13 +585,23 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 _ => return Ok(c),
             }
         }
-        match (choose_client_source(false, self.config.client_metadata_url.as_deref(), meta)?, &meta.registration_endpoint) {
-            (ClientSource::MetadataDocument, _) => {
-                Ok(client(self.config.client_metadata_url.clone().unwrap_or_default(), None, ClientSource::MetadataDocument))
-            }
+        match (
+            choose_client_source(false, self.config.client_metadata_url.as_deref(), meta)?,
+            &meta.registration_endpoint,
+        ) {
+            (ClientSource::MetadataDocument, _) => Ok(client(
+                self.config.client_metadata_url.clone().unwrap_or_default(),
+                None,
+                ClientSource::MetadataDocument,
+            )),
             (_, Some(endpoint)) => {
                 self.env.step(&rec.server_url, "registration", endpoint.as_str());
-                let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, registration_scope.as_deref());
+                let req = prepare_registration(
+                    endpoint,
+                    &self.config.client_name,
+                    &self.config.redirect_uri,
+                    registration_scope.as_deref(),
+                );
                 let resp = self.send(req).await?;
                 let client = parse_registration(&resp, &self.config.redirect_uri)?;
                 self.save_client(issuer, client, registration_scope).await
@@ -489,10 +615,15 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub async fn begin_authorization(&self, server: &ServerUrl, opts: AuthorizeOptions) -> Result<Begin, McpError> {
         // R1: "no authorization needed" is never final: an explicit authorize probes again
         let rec = match self.load_server(server.as_str()) {
-            Some(r) if !r.requires_auth => self.discover_fresh(server).await.map_err(|e| e.with_server(server.as_str()))?,
+            Some(r) if !r.requires_auth => self
+                .discover_fresh(server)
+                .await
+                .map_err(|e| e.with_server(server.as_str()))?,
             _ => self.discover(server).await?,
         };
-        self.begin_for(rec, opts).await.map_err(|e| e.with_server(server.as_str()))
+        self.begin_for(rec, opts)
+            .await
+            .map_err(|e| e.with_server(server.as_str()))
     }
 
     async fn begin_for(&self, rec: ServerRecord, opts: AuthorizeOptions) -> Result<Begin, McpError> {
@@ -500,23 +631,34 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return Ok(Begin::NotNeeded(self.status_of(&rec)));
         };
         let meta = &meta.fields;
-        if !s256_allowed(meta.code_challenge_methods_supported.as_deref(), self.config.allow_missing_pkce) {
+        if !s256_allowed(
+            meta.code_challenge_methods_supported.as_deref(),
+            self.config.allow_missing_pkce,
+        ) {
             return Err(pkce_unsupported(meta.code_challenge_methods_supported.as_deref()));
         }
         // R16: the app's scope, else the challenge's, else the resource's; `offline_access` added
         // when the app asked for refresh tokens and the authorization server lists it
         let scope = choose_scope(
             opts.scope.as_deref().or(rec.challenge_scope.as_deref()),
-            rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()),
+            rec.resource_metadata
+                .as_ref()
+                .and_then(|m| m.fields.scopes_supported.as_deref()),
             meta.scopes_supported.as_deref(),
             self.config.offline_access,
         )?;
         // R12: a registration is for every scope the resource lists (and this request's), never
         // just this request's, so that a later step-up is not refused at servers holding a client
         // to its registered scope
-        let supported = rec.resource_metadata.as_ref().and_then(|m| m.fields.scopes_supported.as_deref()).map(|s| s.join(" "));
+        let supported = rec
+            .resource_metadata
+            .as_ref()
+            .and_then(|m| m.fields.scopes_supported.as_deref())
+            .map(|s| s.join(" "));
         let registration_scope = union_scopes(supported.as_deref(), scope.as_deref())?;
-        let client = self.ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref()).await?;
+        let client = self
+            .ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref())
+            .await?;
         let state = random_state(&self.random::<16>()?);
         let flow = PendingFlow {
             state: state.clone(),
@@ -533,7 +675,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             popup: opts.popup,
             token_endpoint: meta.token_endpoint.clone(),
             token_auth_methods: meta.token_endpoint_auth_methods_supported.clone(),
-            dpop: dpop::server_uses_dpop(self.config.dpop, meta, rec.resource_metadata.as_ref().map(|d| &d.fields)),
+            dpop: dpop::server_uses_dpop(
+                self.config.dpop,
+                meta,
+                rec.resource_metadata.as_ref().map(|d| &d.fields),
+            ),
         };
         let url = build_authorization_url(&meta.authorization_endpoint, &flow);
         if flow.popup {
@@ -564,9 +710,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 
     /// R17–R20: checks the callback against its flow, exchanges the code, stores the tokens.
-    pub async fn complete_callback(&self, params: CallbackParams, flow: Option<&PendingFlow>) -> Result<Status, McpError> {
+    pub async fn complete_callback(
+        &self,
+        params: CallbackParams,
+        flow: Option<&PendingFlow>,
+    ) -> Result<Status, McpError> {
         match flow {
-            Some(f) => self.exchange_code(params, f).await.map_err(|e| e.with_server(&f.server_url)),
+            Some(f) => self
+                .exchange_code(params, f)
+                .await
+                .map_err(|e| e.with_server(&f.server_url)),
             None => Err(CallbackError::StateMismatch.into()),
         }
     }
@@ -575,9 +728,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// naming the flow's issuer and resource. A record that a rediscovery during sign-in pointed
     /// at another authorization server (or another resource) gets nothing of this flow.
     fn record_for_flow(&self, flow: &PendingFlow) -> Result<ServerRecord, McpError> {
-        let rec = self
-            .load_server(&flow.server_url)
-            .ok_or_else(|| McpError::new(ErrorCode::StateMismatch, "the server's record was removed during sign-in: nothing is kept"))?;
+        let rec = self.load_server(&flow.server_url).ok_or_else(|| {
+            McpError::new(
+                ErrorCode::StateMismatch,
+                "the server's record was removed during sign-in: nothing is kept",
+            )
+        })?;
         match (rec.issuer.as_deref(), rec.resource == flow.resource) {
             (Some(issuer), true) if issuer == flow.issuer => Ok(rec),
             (now, _) => Err(McpError::new(
@@ -597,24 +753,40 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         // F1: a record that names another issuer now: the code goes nowhere
         self.record_for_flow(flow)?;
         // the flow's issuer's client (its secret from the vault), and only that issuer's
-        let client = self.client_for_requests(&flow.issuer).await.filter(|c| c.client_id == flow.client_id).unwrap_or(Client {
-            client_id: flow.client_id.clone(),
-            client_secret: None,
-            auth_method: None,
-            redirect_uri: flow.redirect_uri.clone(),
-            source: ClientSource::MetadataDocument,
-        });
+        let client = self
+            .client_for_requests(&flow.issuer)
+            .await
+            .filter(|c| c.client_id == flow.client_id)
+            .unwrap_or(Client {
+                client_id: flow.client_id.clone(),
+                client_secret: None,
+                auth_method: None,
+                redirect_uri: flow.redirect_uri.clone(),
+                source: ClientSource::MetadataDocument,
+            });
         // F1: the token endpoint, its authentication methods and the DPoP decision the flow
         // began with, from the flow's issuer's metadata — never the record's as it is now
         self.env.step(&flow.server_url, "token", flow.token_endpoint.as_str());
-        let req = prepare_code_exchange(&flow.token_endpoint, &client, flow.token_auth_methods.as_deref(), &code, &flow.verifier, &flow.resource);
-        let resp = self.send_token_request(req, flow.dpop.then_some(flow.issuer.as_str())).await?;
+        let req = prepare_code_exchange(
+            &flow.token_endpoint,
+            &client,
+            flow.token_auth_methods.as_deref(),
+            &code,
+            &flow.verifier,
+            &flow.resource,
+        );
+        let resp = self
+            .send_token_request(req, flow.dpop.then_some(flow.issuer.as_str()))
+            .await?;
         let mut tokens = parse_token_response(&resp, self.env.now_ms()).map_err(|e| e.into_exchange_error())?;
         // RFC 6749 §5.1: no scope in the response means the scope requested
         tokens.scope = tokens.scope.or_else(|| flow.scope.clone());
         // under the server's token lock: a refresh in flight lands first, then these replace it;
         // the record is read again, and a change of issuer meanwhile keeps nothing (F1)
-        let _held = self.lock.acquire(&self.token_lock(&flow.server_url), REFRESH_LOCK_TIMEOUT_MS).await?;
+        let _held = self
+            .lock
+            .acquire(&self.token_lock(&flow.server_url), REFRESH_LOCK_TIMEOUT_MS)
+            .await?;
         let mut rec = self.record_for_flow(flow)?;
         self.store_tokens(&mut rec, tokens).await?;
         Ok(self.changed(&rec))
@@ -627,7 +799,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// the record holds no tokens.
     async fn full_tokens(&self, rec: &ServerRecord) -> Option<TokenSet> {
         let own = rec.tokens.as_ref()?;
-        let kept = self.vault.get(&self.tokens_key(&rec.server_url)).await.and_then(|t| parse_json::<TokenSet>(&t));
+        let kept = self
+            .vault
+            .get(&self.tokens_key(&rec.server_url))
+            .await
+            .and_then(|t| parse_json::<TokenSet>(&t));
         kept.or_else(|| Some(own.clone()))
     }
 
@@ -646,7 +822,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 Err(e) => {
                     // no stale set may stay behind to be refreshed with later
                     self.vault.delete(&key).await;
-                    self.env.warning(Some(&rec.server_url), Warning::StorageUnavailable, &format!("the refresh token cannot be kept: {}", e.message));
+                    self.env.warning(
+                        Some(&rec.server_url),
+                        Warning::StorageUnavailable,
+                        &format!("the refresh token cannot be kept: {}", e.message),
+                    );
                 }
             }
         } else {
@@ -679,17 +859,29 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             if (key.starts_with(&flows) && !own_flows) || key.starts_with(&results) {
                 self.store.remove(&key);
             } else if let Some(server) = key.strip_prefix(&servers) {
-                if !self.load_server(server).and_then(|r| r.tokens).is_some_and(|t| t.refresh_token.is_some()) {
+                if !self
+                    .load_server(server)
+                    .and_then(|r| r.tokens)
+                    .is_some_and(|t| t.refresh_token.is_some())
+                {
                     continue;
                 }
-                let Ok(_held) = self.lock.acquire(&self.token_lock(server), REFRESH_LOCK_TIMEOUT_MS).await else { continue };
+                let Ok(_held) = self
+                    .lock
+                    .acquire(&self.token_lock(server), REFRESH_LOCK_TIMEOUT_MS)
+                    .await
+                else {
+                    continue;
+                };
                 if let Some(mut rec) = self.load_server(server)
                     && let Some(tokens) = rec.tokens.clone().filter(|t| t.refresh_token.is_some())
                 {
                     let _ = self.store_tokens(&mut rec, tokens).await;
                 }
             } else if let Some(issuer) = key.strip_prefix(&clients)
-                && let Some(rec) = self.load::<ClientRecord>(&key).filter(|r| r.client.client_secret.is_some())
+                && let Some(rec) = self
+                    .load::<ClientRecord>(&key)
+                    .filter(|r| r.client.client_secret.is_some())
             {
                 let _ = self.save_client(issuer, rec.client, rec.scope).await;
             }
@@ -721,7 +913,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let tokens = match cached {
             Some(t) => t,
             None => {
-                let t = self.load_server(href).and_then(|r| r.tokens).ok_or_else(|| not_authorized(href))?;
+                let t = self
+                    .load_server(href)
+                    .and_then(|r| r.tokens)
+                    .ok_or_else(|| not_authorized(href))?;
                 self.token_cache.borrow_mut().insert(href.to_string(), t.clone());
                 t
             }
@@ -730,13 +925,20 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return Ok(tokens);
         }
         if !tokens.can_refresh() {
-            return if tokens.expires_within(now, 0) { Err(not_authorized(href)) } else { Ok(tokens) };
+            return if tokens.expires_within(now, 0) {
+                Err(not_authorized(href))
+            } else {
+                Ok(tokens)
+            };
         }
         match self.refreshed(server, &tokens.access_token).await {
             Ok(t) => Ok(t),
             // R27: a network or server failure (or a lock held too long) keeps everything; an
             // unexpired token still serves
-            Err(e) if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError | ErrorCode::Timeout) && !tokens.expires_within(now, 0) => {
+            Err(e)
+                if matches!(e.code, ErrorCode::Network | ErrorCode::ServerError | ErrorCode::Timeout)
+                    && !tokens.expires_within(now, 0) =>
+            {
                 Ok(tokens)
             }
             Err(e) => Err(e.with_server(href)),
@@ -751,11 +953,19 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// the new set is stored before the lock is released.
     pub async fn refreshed(&self, server: &ServerUrl, seen: &AccessToken) -> Result<TokenSet, McpError> {
         let href = server.as_str();
-        let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
+        let _held = self
+            .lock
+            .acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS)
+            .await?;
         // a caller in this page refreshed while this one waited: its tokens, from memory, with no
         // record to parse and no vault to read (another tab's write has dropped this copy)
         let now = self.env.now_ms();
-        let theirs = self.token_cache.borrow().get(href).filter(|t| t.access_token != *seen && !t.expires_within(now, 0)).cloned();
+        let theirs = self
+            .token_cache
+            .borrow()
+            .get(href)
+            .filter(|t| t.access_token != *seen && !t.expires_within(now, 0))
+            .cloned();
         if let Some(t) = theirs {
             return Ok(t);
         }
@@ -769,7 +979,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return Err(not_authorized(href));
         }
         if current.access_token != *seen && !current.expires_within(self.env.now_ms(), 0) {
-            if rec.tokens.as_ref().is_some_and(|t| t.access_token != current.access_token) {
+            if rec
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.access_token != current.access_token)
+            {
                 // this tab's record had not seen the other tab's refresh yet
                 self.store_tokens(&mut rec, current.clone()).await?;
             }
@@ -786,15 +1000,27 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub async fn refresh(&self, mut rec: ServerRecord, full: TokenSet) -> Result<TokenSet, McpError> {
         let server = rec.server_url.clone();
         // F1: the issuer's client and key go to that issuer's own endpoints only
-        let (Some(issuer), Some(meta)) = (rec.issuer.clone(), rec.as_metadata.take().filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref())) else {
+        let (Some(issuer), Some(meta)) = (
+            rec.issuer.clone(),
+            rec.as_metadata
+                .take()
+                .filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref()),
+        ) else {
             return Err(not_authorized(&server));
         };
-        let (Some(refresh_token), Some(client)) = (full.refresh_token.clone(), self.client_for_requests(&issuer).await) else {
+        let (Some(refresh_token), Some(client)) = (full.refresh_token.clone(), self.client_for_requests(&issuer).await)
+        else {
             return Err(not_authorized(&server));
         };
         let m = &meta.fields;
         self.env.step(&server, "refresh", m.token_endpoint.as_str());
-        let req = prepare_refresh(&m.token_endpoint, &client, m.token_endpoint_auth_methods_supported.as_deref(), &refresh_token, &rec.resource);
+        let req = prepare_refresh(
+            &m.token_endpoint,
+            &client,
+            m.token_endpoint_auth_methods_supported.as_deref(),
+            &refresh_token,
+            &rec.resource,
+        );
         // R34: tokens already bound stay bound until replaced: a bound refresh token needs a
         // proof from the same key (RFC 9449 §5.0), whatever the mode says of new tokens
         let uses_dpop = dpop::is_dpop_bound(&full.token_type)
@@ -818,11 +1044,18 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             // read again: what is kept now may no longer be what this caller refreshed with
             let mut current = self.load_server(&server);
             let theirs = match &current {
-                Some(c) => self.full_tokens(c).await.filter(|t| t.refresh_token.as_ref() != Some(&refresh_token)),
+                Some(c) => self
+                    .full_tokens(c)
+                    .await
+                    .filter(|t| t.refresh_token.as_ref() != Some(&refresh_token)),
                 None => None,
             };
             if let (Some(theirs), Some(cur)) = (theirs, current.as_mut()) {
-                if cur.tokens.as_ref().is_some_and(|t| t.access_token != theirs.access_token) {
+                if cur
+                    .tokens
+                    .as_ref()
+                    .is_some_and(|t| t.access_token != theirs.access_token)
+                {
                     // this tab's record had not seen the other tab's refresh yet
                     self.store_tokens(cur, theirs.clone()).await?;
                 }
@@ -845,7 +1078,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// retry; a refusal that stands (401, or 403 with a Bearer challenge) updates the server's
     /// discovery from its challenge and rejects `authorization_required` — or, for a 403
     /// `insufficient_scope`, `insufficient_scope` — with the scope the next `authorize` asks for.
-    pub async fn authorized_fetch<R, F, Fut>(&self, server: &ServerUrl, method: &str, request_url: &str, mut send: F) -> Result<R, McpError>
+    pub async fn authorized_fetch<R, F, Fut>(
+        &self,
+        server: &ServerUrl,
+        method: &str,
+        request_url: &str,
+        mut send: F,
+    ) -> Result<R, McpError>
     where
         F: FnMut(Option<Credentials>) -> Fut,
         Fut: Future<Output = Result<Sent<R>, McpError>>,
@@ -877,7 +1116,15 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             self.remember_nonce(&url, true, sent.dpop_nonce.as_deref());
             // R34, RFC 9449 §9: a resource server that wants a nonce gets a retry with it (two at
             // most: a refresh in between may meet a nonce that changed meanwhile)
-            if bound && nonce_retries < MAX_NONCE_RETRIES && dpop::resource_server_nonce(sent.status, sent.www_authenticate.as_deref(), sent.dpop_nonce.as_deref()).is_some() {
+            if bound
+                && nonce_retries < MAX_NONCE_RETRIES
+                && dpop::resource_server_nonce(
+                    sent.status,
+                    sent.www_authenticate.as_deref(),
+                    sent.dpop_nonce.as_deref(),
+                )
+                .is_some()
+            {
                 nonce_retries += 1;
                 continue;
             }
@@ -902,7 +1149,11 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             // server takes Bearer tokens only, and binding again would be refused again
             let bearer_only = sent.www_authenticate.as_deref().is_some_and(dpop::offers_bearer_only);
             if bound && sent.status == 401 && bearer_only {
-                let said = refused.oauth_error.as_deref().map(|e| format!(" (the server said {e})")).unwrap_or_default();
+                let said = refused
+                    .oauth_error
+                    .as_deref()
+                    .map(|e| format!(" (the server said {e})"))
+                    .unwrap_or_default();
                 refused.message = format!(
                     "the server refused a DPoP-bound token and its challenge offers only Bearer: it does not take DPoP \
                      tokens{said}; create McpAuth with dpop: \"never\" (or \"auto\", which binds tokens only where the \
@@ -917,7 +1168,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// asked to authorize again for the scope the error names (the shell opens the popup while
     /// the click that started the call still counts; it answers `false` when it cannot), and the
     /// request goes again — at most [`MAX_STEP_UPS`] times per request.
-    pub async fn fetch_with_step_up<R, F, Fut, U, UFut>(&self, server: &ServerUrl, method: &str, request_url: &str, send: F, mut step_up: U) -> Result<R, McpError>
+    pub async fn fetch_with_step_up<R, F, Fut, U, UFut>(
+        &self,
+        server: &ServerUrl,
+        method: &str,
+        request_url: &str,
+        send: F,
+        mut step_up: U,
+    ) -> Result<R, McpError>
     where
         F: FnMut(Option<Credentials>) -> Fut + Copy,
         Fut: Future<Output = Result<Sent<R>, McpError>>,
@@ -929,7 +1187,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             match self.authorized_fetch(server, method, request_url, send).await {
                 Err(e) if e.code == ErrorCode::InsufficientScope && attempts < MAX_STEP_UPS => {
                     attempts += 1;
-                    self.env.step(server.as_str(), "step_up", e.scope.as_deref().unwrap_or_default());
+                    self.env
+                        .step(server.as_str(), "step_up", e.scope.as_deref().unwrap_or_default());
                     if !step_up(e.scope.clone()).await? {
                         return Err(e);
                     }
@@ -945,7 +1204,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// discovery run again — and the error carries the scope to ask for: the challenge's, or on
     /// `insufficient_scope` the union of the granted and the challenged scopes, which the next
     /// `authorize` asks for by default.
-    fn challenged(&self, server: &ServerUrl, status: u16, challenge: Option<BearerChallenge>, had_token: bool) -> Result<McpError, McpError> {
+    fn challenged(
+        &self,
+        server: &ServerUrl,
+        status: u16,
+        challenge: Option<BearerChallenge>,
+        had_token: bool,
+    ) -> Result<McpError, McpError> {
         let href = server.as_str();
         let challenge = challenge.unwrap_or_default();
         let insufficient = status == 403 && had_token && challenge.error.as_deref() == Some("insufficient_scope");
@@ -965,14 +1230,25 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         // R9: a token refused for good, or a challenge naming other protected-resource metadata,
         // may mean the server moved to another authorization server: the next authorization
         // discovers again (and registers there if the issuer changed)
-        if (status == 401 && had_token) || challenge.resource_metadata.as_ref().is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref()) {
+        if (status == 401 && had_token)
+            || challenge
+                .resource_metadata
+                .as_ref()
+                .is_some_and(|u| Some(u) != rec.resource_metadata_url.as_ref())
+        {
             rec.as_metadata = None;
         }
         self.save_server(&rec)?;
         self.changed(&rec);
         let (code, message) = match insufficient {
-            true => (ErrorCode::InsufficientScope, "the server asks for more scope than the token carries"),
-            false => (ErrorCode::AuthorizationRequired, "the server refused the request: authorize first"),
+            true => (
+                ErrorCode::InsufficientScope,
+                "the server asks for more scope than the token carries",
+            ),
+            false => (
+                ErrorCode::AuthorizationRequired,
+                "the server refused the request: authorize first",
+            ),
         };
         let mut e = McpError::new(code, message).with_server(href).with_status(Some(status));
         e.scope = scope;
@@ -990,8 +1266,13 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let href = server.as_str();
         // under the server's token lock: a refresh in flight lands first, and its tokens are the
         // ones revoked
-        let _held = self.lock.acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS).await?;
-        let Some(rec) = self.load_server(href).filter(|r| r.tokens.is_some()) else { return Ok(()) };
+        let _held = self
+            .lock
+            .acquire(&self.token_lock(href), REFRESH_LOCK_TIMEOUT_MS)
+            .await?;
+        let Some(rec) = self.load_server(href).filter(|r| r.tokens.is_some()) else {
+            return Ok(());
+        };
         match self.revoke_record(&rec).await {
             Ok(Revoked::Both) => {}
             Ok(Revoked::RefreshTokenOnly) => self.env.warning(
@@ -1014,9 +1295,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// and for the access token only when no refresh token was revoked (oidc-provider cannot
     /// revoke its JWT access tokens): then `Revoked::RefreshTokenOnly`, which the app hears of.
     async fn revoke_record(&self, rec: &ServerRecord) -> Result<Revoked, McpError> {
-        let Some(tokens) = self.full_tokens(rec).await else { return Ok(Revoked::Nothing) };
+        let Some(tokens) = self.full_tokens(rec).await else {
+            return Ok(Revoked::Nothing);
+        };
         // F1: the issuer's client goes to that issuer's own endpoints only
-        let (Some(issuer), Some(meta)) = (&rec.issuer, rec.as_metadata.as_deref().filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref())) else {
+        let (Some(issuer), Some(meta)) = (
+            &rec.issuer,
+            rec.as_metadata
+                .as_deref()
+                .filter(|m| Some(&m.fields.issuer) == rec.issuer.as_ref()),
+        ) else {
             return Ok(Revoked::Nothing);
         };
         let Document { fields: meta, .. } = meta;
@@ -1025,15 +1313,38 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
         self.env.step(&rec.server_url, "revocation", endpoint.as_str());
-        let unsupported = |what: &str| McpError::new(ErrorCode::RevocationFailed, format!("the server cannot revoke the {what} (unsupported_token_type)"));
+        let unsupported = |what: &str| {
+            McpError::new(
+                ErrorCode::RevocationFailed,
+                format!("the server cannot revoke the {what} (unsupported_token_type)"),
+            )
+        };
         let refresh_revoked = match &tokens.refresh_token {
-            Some(rt) => match self.revoke_one(prepare_revocation(endpoint, &client, auth, rt.secret(), "refresh_token")).await? {
+            Some(rt) => match self
+                .revoke_one(prepare_revocation(
+                    endpoint,
+                    &client,
+                    auth,
+                    rt.secret(),
+                    "refresh_token",
+                ))
+                .await?
+            {
                 true => true,
                 false => return Err(unsupported("refresh token")),
             },
             None => false,
         };
-        match self.revoke_one(prepare_revocation(endpoint, &client, auth, tokens.access_token.secret(), "access_token")).await? {
+        match self
+            .revoke_one(prepare_revocation(
+                endpoint,
+                &client,
+                auth,
+                tokens.access_token.secret(),
+                "access_token",
+            ))
+            .await?
+        {
             true => Ok(Revoked::Both),
             false if refresh_revoked => Ok(Revoked::RefreshTokenOnly),
             false => Err(unsupported("access token")),
@@ -1042,7 +1353,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     /// One RFC 7009 request: `Ok(false)` when the server cannot revoke that kind of token.
     async fn revoke_one(&self, req: HttpRequest) -> Result<bool, McpError> {
-        let resp = self.send(req).await.map_err(|e| McpError::from(e).recode(ErrorCode::RevocationFailed))?;
+        let resp = self
+            .send(req)
+            .await
+            .map_err(|e| McpError::from(e).recode(ErrorCode::RevocationFailed))?;
         parse_revocation(&resp)
     }
 
@@ -1058,9 +1372,17 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     /// Every server this origin has a record for, in key order.
     pub fn list(&self) -> Vec<Status> {
         let prefix = self.server_key("");
-        let mut keys: Vec<String> = self.store.keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
+        let mut keys: Vec<String> = self
+            .store
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
         keys.sort_unstable();
-        keys.iter().filter_map(|k| self.load_server(k.get(prefix.len()..)?)).map(|r| self.status_of(&r)).collect()
+        keys.iter()
+            .filter_map(|k| self.load_server(k.get(prefix.len()..)?))
+            .map(|r| self.status_of(&r))
+            .collect()
     }
 
     /// R29: removes everything kept for the server without contacting anyone: its record, its
@@ -1074,7 +1396,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.popup_flows.borrow_mut().retain(|f| f.server_url != href);
         let flows = self.flow_key("");
         for key in self.redirect_flows.keys().into_iter().filter(|k| k.starts_with(&flows)) {
-            if self.redirect_flows.get::<PendingFlow>(&key).and_then(Result::ok).is_some_and(|f| f.server_url == href) {
+            if self
+                .redirect_flows
+                .get::<PendingFlow>(&key)
+                .and_then(Result::ok)
+                .is_some_and(|f| f.server_url == href)
+            {
                 self.redirect_flows.remove(&key);
             }
         }

@@ -212,10 +212,26 @@ mod tests {
         assert_eq!(v["type"], "status");
         assert_eq!(v["status"]["serverUrl"], "https://m.example/mcp");
         assert_eq!(v["status"]["expiresAt"], Value::Null);
-        let v = serde_json::to_value(Event::Step { server_url: "u", step: "probe", detail: "d" }).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "step", "serverUrl": "u", "step": "probe", "detail": "d"}));
-        let v = serde_json::to_value(Event::Warning { server_url: None, code: Warning::CorruptRecord, message: "m" }).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "warning", "code": "corrupt_record", "message": "m"}));
+        let v = serde_json::to_value(Event::Step {
+            server_url: "u",
+            step: "probe",
+            detail: "d",
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "step", "serverUrl": "u", "step": "probe", "detail": "d"})
+        );
+        let v = serde_json::to_value(Event::Warning {
+            server_url: None,
+            code: Warning::CorruptRecord,
+            message: "m",
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "warning", "code": "corrupt_record", "message": "m"})
+        );
     }
 
     /// Records as the previous releases wrote them (nulls kept, documents as served) load.
@@ -226,12 +242,27 @@ mod tests {
             "challenge_scope":null,"issuer":"https://as.example","as_metadata":{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
             "token_endpoint":"https://as.example/t"},"tokens":{"access_token":"at","token_type":"Bearer","expires_at":1712345678901,"refresh_token":"rt","scope":null}}"#;
         let rec: ServerRecord = serde_json::from_str(server).unwrap();
-        assert_eq!(rec.tokens.as_ref().and_then(|t| t.refresh_token.as_ref()).map(|r| r.secret()), Some("rt"));
-        assert_eq!(rec.as_metadata.as_ref().map(|m| m.fields.token_endpoint.as_str()), Some("https://as.example/t"));
-        assert_eq!(rec.resource_metadata.as_ref().map(|m| &m.raw["x"]), Some(&Value::from(1)));
+        assert_eq!(
+            rec.tokens
+                .as_ref()
+                .and_then(|t| t.refresh_token.as_ref())
+                .map(|r| r.secret()),
+            Some("rt")
+        );
+        assert_eq!(
+            rec.as_metadata.as_ref().map(|m| m.fields.token_endpoint.as_str()),
+            Some("https://as.example/t")
+        );
+        assert_eq!(
+            rec.resource_metadata.as_ref().map(|m| &m.raw["x"]),
+            Some(&Value::from(1))
+        );
         let client = r#"{"v":1,"issuer":"https://as.example","client":{"client_id":"c","client_secret":null,"auth_method":null,
             "redirect_uri":"https://app.example/cb","source":"dynamic"}}"#;
-        assert_eq!(serde_json::from_str::<ClientRecord>(client).unwrap().client.client_id, "c");
+        assert_eq!(
+            serde_json::from_str::<ClientRecord>(client).unwrap().client.client_id,
+            "c"
+        );
     }
 
     #[test]
