@@ -1,8 +1,15 @@
 //! Orchestration: the async steps over the core, generic over the shell's small traits, so the
 //! whole flow runs natively in tests with in-memory fakes and in the browser with web-sys.
 
+mod connect;
+mod discover;
+mod dpop;
 pub mod engine;
+mod fetch;
 pub mod records;
+mod revoke;
+mod session;
+mod store;
 #[cfg(test)]
 mod tests;
 
