@@ -1,6 +1,6 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
-.PHONY: demo test deps deps-browser deps-interop pkg size bench bench-smoke test-native test-browser test-e2e conformance interop clean
+.PHONY: demo test deps deps-browser deps-interop pkg size bench bench-smoke test-native test-browser test-e2e conformance interop fuzz fuzz-short clean
 # one target at a time: deps.sh installs into the project and must not race itself under -j
 .NOTPARALLEL:
 
@@ -56,6 +56,14 @@ conformance: deps-browser pkg
 # third-party authorization stacks at their defaults (tests/interop/STACKS.md), in headless Chromium
 interop: deps-browser deps-interop pkg
 	node --test --test-concurrency=1 tests/interop/interop.test.mjs
+
+# the fuzz harness (fuzz/, scripts/fuzz.sh) on stable Rust: ~10^7 executions per target, the
+# corpus kept in fuzz/corpus/; fuzz-short is the ~10^5 round (a few minutes in all)
+fuzz:
+	bash scripts/fuzz.sh long
+
+fuzz-short:
+	bash scripts/fuzz.sh short
 
 clean:
 	rm -rf pkg target/wasm32-unknown-unknown
