@@ -12,7 +12,7 @@ DEMO_ARGS := $(if $(TOKEN_TTL),--token-ttl=$(TOKEN_TTL)) $(if $(AUTO_APPROVE),--
 demo: deps pkg
 	node tests/stack/stack.mjs $(DEMO_ARGS)
 
-test: deps-browser deps-interop test-native pkg test-browser test-e2e conformance interop bench-smoke
+test: deps-browser deps-interop test-native fuzz-short pkg test-browser test-e2e conformance interop bench-smoke
 	@echo "make test: all layers passed"
 
 deps:

@@ -31,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
         created_at: CREATED_AT,
         return_to: None,
         popup: true,
+        token_endpoint: url::Url::parse("https://as.example.com/token").expect("a constant URL"),
+        token_auth_methods: None,
+        dpop: false,
     };
     let now = CREATED_AT.saturating_add(words.next().and_then(|w| w.parse().ok()).unwrap_or(1000));
     let params = parse_callback_url(url);

@@ -13,7 +13,7 @@ use mcp_oauth_wasm::core::secret::ClientSecret;
 use mcp_oauth_wasm::flow::records::{ClientRecord, RECORD_VERSION};
 
 fn record(client: &Client) -> String {
-    serde_json::to_string(&ClientRecord { v: RECORD_VERSION, issuer: "https://as.example.com".into(), client: client.clone() }).unwrap()
+    serde_json::to_string(&ClientRecord { v: RECORD_VERSION, issuer: "https://as.example.com".into(), client: client.clone(), scope: None }).unwrap()
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -12,12 +12,38 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_wasm::core::authorize::{choose_scope, union_scopes};
+use mcp_oauth_wasm::core::authorize::{MAX_SCOPE_BYTES, MAX_SCOPES, ScopeError, choose_scope, union_scopes};
 
-fn union_oracle(granted: Option<&str>, challenged: Option<&str>) -> Option<String> {
+/// One list as the caps read it (R32): the first entry past `MAX_SCOPES`, or the first longer
+/// than `MAX_SCOPE_BYTES`, is an error.
+fn capped_oracle(list: &str) -> Result<Vec<&str>, ScopeError> {
+    let mut out = Vec::new();
+    for (i, w) in list.split_whitespace().enumerate() {
+        if i == MAX_SCOPES {
+            return Err(ScopeError::TooMany);
+        }
+        if w.len() > MAX_SCOPE_BYTES {
+            return Err(ScopeError::TooLong);
+        }
+        out.push(w);
+    }
+    Ok(out)
+}
+
+fn union_oracle(granted: Option<&str>, challenged: Option<&str>) -> Result<Option<String>, ScopeError> {
     let mut seen = HashSet::new();
-    let words: Vec<&str> = granted.into_iter().chain(challenged).flat_map(str::split_whitespace).filter(|w| seen.insert(*w)).collect();
-    (!words.is_empty()).then(|| words.join(" "))
+    let mut words = Vec::new();
+    for list in granted.into_iter().chain(challenged) {
+        for w in capped_oracle(list)? {
+            if seen.insert(w) {
+                if words.len() == MAX_SCOPES {
+                    return Err(ScopeError::TooMany);
+                }
+                words.push(w);
+            }
+        }
+    }
+    Ok((!words.is_empty()).then(|| words.join(" ")))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -36,8 +62,17 @@ fuzz_target!(|data: &[u8]| {
     let challenge = (!challenged.is_empty()).then_some(challenged);
     let chosen = choose_scope(challenge, Some(&resource_list), Some(&as_list), want_offline);
     let base = match challenge {
-        Some(c) if !c.trim().is_empty() => c.trim().to_string(),
-        _ => resource_list.join(" "),
+        Some(c) if !c.trim().is_empty() => capped_oracle(c).map(|w| w.join(" ")),
+        _ => capped_oracle(&resource_list.join(" ")).map(|w| w.join(" ")),
+    };
+    // R32: past the caps, the same error as the oracle's, and nothing else to check
+    let (chosen, base) = match (chosen, base) {
+        (Err(e), Err(o)) => {
+            assert_eq!(e, o);
+            return;
+        }
+        (Ok(c), Ok(b)) => (c, b),
+        (c, b) => panic!("choose_scope gave {c:?} where the caps give {b:?}"),
     };
     let has_offline = |s: &str| s.split(' ').any(|w| w == "offline_access");
     match &chosen {
@@ -53,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
     // (`#` numbers each copy, so that copies are distinct scopes), the resource line as suffix
     let grow = fuzz_common::Scalable { prefix: granted, unit: challenged, suffix: resource };
     if let Some(why) = fuzz_common::superlinear(&grow, 1024, Duration::from_micros(30), |s| {
-        std::hint::black_box(union_scopes(Some(std::hint::black_box(s)), Some(s)));
+        let _ = std::hint::black_box(union_scopes(Some(std::hint::black_box(s)), Some(s)));
     }) {
         panic!("union_scopes is not linear: {why}; unit {challenged:?}");
     }

@@ -161,17 +161,21 @@ pub fn quote(text: &str) -> Option<String> {
         out.push_str(if secret_like { "[redacted]" } else { run });
         run.clear();
     };
-    for c in text.chars() {
-        if out.chars().count() > 2 * MAX_QUOTE_CHARS {
+    // the start of the text only, and no more of it than the quote can show: a quote costs the
+    // same for any length beyond that
+    for c in text.chars().take(8 * MAX_QUOTE_CHARS) {
+        if out.len() > 4 * MAX_QUOTE_CHARS {
             break;
         }
         if is_token_char(c) {
             run.push(c);
-            continue;
+            if run.len() <= 4 * MAX_QUOTE_CHARS {
+                continue;
+            }
         }
         flush(&mut run, &mut out);
         let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
-        if !(c == ' ' && (out.is_empty() || out.ends_with(' '))) {
+        if !is_token_char(c) && !(c == ' ' && (out.is_empty() || out.ends_with(' '))) {
             out.push(c);
         }
     }
