@@ -1,6 +1,6 @@
 # The two front-door commands: `make demo` and `make test`. Everything they need is installed
 # by scripts/deps.sh, idempotently.
-.PHONY: demo test deps deps-browser deps-interop pkg size bench bench-smoke test-native test-browser test-e2e conformance interop fuzz fuzz-short clean
+.PHONY: lint demo test deps deps-browser deps-interop pkg size bench bench-smoke test-native test-browser test-e2e conformance interop fuzz fuzz-short clean
 # one target at a time: deps.sh installs into the project and must not race itself under -j
 .NOTPARALLEL:
 
@@ -12,7 +12,7 @@ DEMO_ARGS := $(if $(TOKEN_TTL),--token-ttl=$(TOKEN_TTL)) $(if $(AUTO_APPROVE),--
 demo: deps pkg
 	node tests/stack/stack.mjs $(DEMO_ARGS)
 
-test: deps-browser deps-interop test-native fuzz-short pkg test-browser test-e2e conformance interop bench-smoke
+test: deps-browser deps-interop lint test-native fuzz-short pkg test-browser test-e2e conformance interop bench-smoke
 	@echo "make test: all layers passed"
 
 deps:
@@ -37,6 +37,12 @@ bench: deps-browser pkg
 # every measure of the benchmark runs, one round (nothing about time is asserted)
 bench-smoke: deps-browser pkg
 	node bench/run.mjs --smoke
+
+# the lint gate: formatting, and clippy with every warning an error, native and wasm32
+lint: deps
+	cargo fmt --check
+	cargo clippy --lib --tests -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
 test-native:
 	cargo test --lib

@@ -98,7 +98,5 @@ pub(super) fn not_authorized(server_url: &str) -> McpError {
     .with_server(server_url)
 }
 
-/// What a revocation reached at the server (R29).
-
 /// The in-memory copies of the servers' token sets (see `Engine::token_cache`).
 pub type TokenCache = std::rc::Rc<std::cell::RefCell<std::collections::BTreeMap<String, TokenSet>>>;

@@ -162,6 +162,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     }
 }
 
+/// What a revocation reached at the server (R29).
 enum Revoked {
     Both,
     /// The access token could not be revoked (`unsupported_token_type`): it stays valid there

@@ -77,10 +77,10 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             if (key.starts_with(&flows) && !own_flows) || key.starts_with(&results) {
                 self.store.remove(&key);
             } else if let Some(server) = key.strip_prefix(&servers) {
-                if !self
+                if self
                     .load_server(server)
                     .and_then(|r| r.tokens)
-                    .is_some_and(|t| t.refresh_token.is_some())
+                    .is_none_or(|t| t.refresh_token.is_none())
                 {
                     continue;
                 }
