@@ -380,16 +380,27 @@ fn parse_options(options: &JsValue, env: &BrowserEnv) -> Result<(Config, Browser
     Ok((config, store, BrowserHttp { fetch_fn }, timeout))
 }
 
+/// `authorize`'s `mode` (R21, R24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The popup, or a full-page redirect when the browser blocks it.
+    Auto,
+    Popup,
+    Redirect,
+}
+
 /// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.
 fn parse_authorize_options(
     window: &Window,
     opts: &JsValue,
-) -> Result<(String, AuthorizeOptions, Option<AbortSignal>), McpError> {
+) -> Result<(Mode, AuthorizeOptions, Option<AbortSignal>), McpError> {
     refuse_unknown(opts, AUTHORIZE_OPTIONS, "authorize(serverUrl, opts)")?;
-    let mode: String = option(opts, "mode", STRING)?.unwrap_or_else(|| "auto".into());
-    if !matches!(mode.as_str(), "auto" | "popup" | "redirect") {
-        return Err(invalid("option mode must be \"auto\", \"popup\" or \"redirect\""));
-    }
+    let mode = match option::<String>(opts, "mode", STRING)?.as_deref() {
+        None | Some("auto") => Mode::Auto,
+        Some("popup") => Mode::Popup,
+        Some("redirect") => Mode::Redirect,
+        Some(_) => return Err(invalid("option mode must be \"auto\", \"popup\" or \"redirect\"")),
+    };
     // R24: `returnTo` on the page's own origin, kept as its path, query and fragment
     let return_to = match option::<String>(opts, "returnTo", STRING)? {
         None => None,
@@ -512,17 +523,17 @@ impl McpAuth {
         };
         // R25: a full-page redirect loses the page's memory, and with it a memory store's flow
         let in_memory = matches!(self.inner.engine.store, BrowserStore::Memory(_));
-        if in_memory && mode == "redirect" {
+        if in_memory && mode == Mode::Redirect {
             return reject(
                 invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()),
             );
         }
         // R21: the popup opens here, synchronously, inside the click
-        let popup = match mode.as_str() {
-            "redirect" => None,
+        let popup = match mode {
+            Mode::Redirect => None,
             _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config.prefix)),
         };
-        if popup.is_none() && (mode == "popup" || in_memory) {
+        if popup.is_none() && (mode == Mode::Popup || in_memory) {
             return reject(
                 McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup")
                     .with_server(server.as_str()),
@@ -717,9 +728,11 @@ async fn run_authorize(
         return Err(McpError::new(ErrorCode::PopupClosed, js_message(&e)));
     }
     let on_detached = || {
-        engine
-            .env
-            .step(server.as_str(), "popup_detached", "finish signing in in the popup")
+        engine.env.step(
+            server.as_str(),
+            crate::flow::records::Step::PopupDetached,
+            "finish signing in in the popup",
+        )
     };
     let channel = engine.flow_key(&state);
     let handed = popup::wait_for_result(

@@ -65,7 +65,7 @@ impl Env for BrowserEnv {
         })
     }
 
-    fn step(&self, server_url: &str, step: &str, detail: &str) {
+    fn step(&self, server_url: &str, step: crate::flow::records::Step, detail: &str) {
         self.emit(&Event::Step {
             server_url,
             step,

@@ -5,79 +5,49 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidInput,
-    InsecureUrl,
-    Network,
-    ServerError,
-    InvalidResponse,
-    ResourceMismatch,
-    IssuerMismatch,
-    PkceUnsupported,
-    ClientRegistrationRequired,
-    RegistrationFailed,
-    PopupBlocked,
-    PopupClosed,
-    Timeout,
-    Cancelled,
-    StateMismatch,
-    AuthorizationFailed,
-    AuthorizationRequired,
-    InsufficientScope,
-    RevocationFailed,
-    StorageUnavailable,
+/// The contract's error codes, written once: the enum, [`ErrorCode::ALL`] and
+/// [`ErrorCode::as_str`] (the JS strings, which serde uses too) all come from this one list.
+macro_rules! error_codes {
+    ($($variant:ident => $js:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The `code` string JS sees. Stable: apps switch on it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $js,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
-        ErrorCode::InvalidInput,
-        ErrorCode::InsecureUrl,
-        ErrorCode::Network,
-        ErrorCode::ServerError,
-        ErrorCode::InvalidResponse,
-        ErrorCode::ResourceMismatch,
-        ErrorCode::IssuerMismatch,
-        ErrorCode::PkceUnsupported,
-        ErrorCode::ClientRegistrationRequired,
-        ErrorCode::RegistrationFailed,
-        ErrorCode::PopupBlocked,
-        ErrorCode::PopupClosed,
-        ErrorCode::Timeout,
-        ErrorCode::Cancelled,
-        ErrorCode::StateMismatch,
-        ErrorCode::AuthorizationFailed,
-        ErrorCode::AuthorizationRequired,
-        ErrorCode::InsufficientScope,
-        ErrorCode::RevocationFailed,
-        ErrorCode::StorageUnavailable,
-    ];
-
-    /// The `code` string JS sees. Stable: apps switch on it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidInput => "invalid_input",
-            ErrorCode::InsecureUrl => "insecure_url",
-            ErrorCode::Network => "network",
-            ErrorCode::ServerError => "server_error",
-            ErrorCode::InvalidResponse => "invalid_response",
-            ErrorCode::ResourceMismatch => "resource_mismatch",
-            ErrorCode::IssuerMismatch => "issuer_mismatch",
-            ErrorCode::PkceUnsupported => "pkce_unsupported",
-            ErrorCode::ClientRegistrationRequired => "client_registration_required",
-            ErrorCode::RegistrationFailed => "registration_failed",
-            ErrorCode::PopupBlocked => "popup_blocked",
-            ErrorCode::PopupClosed => "popup_closed",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::Cancelled => "cancelled",
-            ErrorCode::StateMismatch => "state_mismatch",
-            ErrorCode::AuthorizationFailed => "authorization_failed",
-            ErrorCode::AuthorizationRequired => "authorization_required",
-            ErrorCode::InsufficientScope => "insufficient_scope",
-            ErrorCode::RevocationFailed => "revocation_failed",
-            ErrorCode::StorageUnavailable => "storage_unavailable",
-        }
-    }
+error_codes! {
+    InvalidInput => "invalid_input",
+    InsecureUrl => "insecure_url",
+    Network => "network",
+    ServerError => "server_error",
+    InvalidResponse => "invalid_response",
+    ResourceMismatch => "resource_mismatch",
+    IssuerMismatch => "issuer_mismatch",
+    PkceUnsupported => "pkce_unsupported",
+    ClientRegistrationRequired => "client_registration_required",
+    RegistrationFailed => "registration_failed",
+    PopupBlocked => "popup_blocked",
+    PopupClosed => "popup_closed",
+    Timeout => "timeout",
+    Cancelled => "cancelled",
+    StateMismatch => "state_mismatch",
+    AuthorizationFailed => "authorization_failed",
+    AuthorizationRequired => "authorization_required",
+    InsufficientScope => "insufficient_scope",
+    RevocationFailed => "revocation_failed",
+    StorageUnavailable => "storage_unavailable",
 }
 
 /// The code as its contract string; an unknown string (a newer module's) reads as
@@ -92,7 +62,8 @@ impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Ok(ErrorCode::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|c| c.as_str() == s)
             .unwrap_or(ErrorCode::AuthorizationFailed))
     }

@@ -22,15 +22,23 @@ pub fn prepare_revocation(
     )
 }
 
+/// What one RFC 7009 request achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// `unsupported_token_type`: the server cannot revoke that kind of token.
+    Unsupported,
+}
+
 /// RFC 7009 §2.2: any 2xx is success, whatever the body; §2.2.1 errors carry an OAuth error
-/// code. `Ok(false)` for `unsupported_token_type` (the server cannot revoke that kind of token).
-pub fn parse_revocation(resp: &HttpResponse) -> Result<bool, McpError> {
+/// code; `unsupported_token_type` is [`Revocation::Unsupported`].
+pub fn parse_revocation(resp: &HttpResponse) -> Result<Revocation, McpError> {
     if resp.is_success() {
-        return Ok(true);
+        return Ok(Revocation::Revoked);
     }
     let body = resp.json::<OAuthErrorBody>();
     if body.as_ref().is_some_and(|b| b.error == "unsupported_token_type") {
-        return Ok(false);
+        return Ok(Revocation::Unsupported);
     }
     let (error, description) = body.map_or((None, None), |b| (Some(b.error), b.error_description));
     // R38: the message quotes what the server said
@@ -71,10 +79,16 @@ mod tests {
         assert!(b.contains(&("token".into(), "rt".into())));
         assert!(b.contains(&("token_type_hint".into(), "refresh_token".into())));
         assert!(b.contains(&("client_id".into(), "c".into())));
-        assert_eq!(parse_revocation(&HttpResponse::new(200, vec![], "")), Ok(true));
-        assert_eq!(parse_revocation(&HttpResponse::new(204, vec![], "")), Ok(true));
+        assert_eq!(
+            parse_revocation(&HttpResponse::new(200, vec![], "")),
+            Ok(Revocation::Revoked)
+        );
+        assert_eq!(
+            parse_revocation(&HttpResponse::new(204, vec![], "")),
+            Ok(Revocation::Revoked)
+        );
         let unsupported = HttpResponse::new(400, vec![], r#"{"error":"unsupported_token_type"}"#);
-        assert_eq!(parse_revocation(&unsupported), Ok(false));
+        assert_eq!(parse_revocation(&unsupported), Ok(Revocation::Unsupported));
         let e = parse_revocation(&HttpResponse::new(503, vec![], "")).unwrap_err();
         assert_eq!((e.code.as_str(), e.status), ("revocation_failed", Some(503)));
         let e = parse_revocation(&HttpResponse::new(

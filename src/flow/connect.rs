@@ -13,7 +13,7 @@ use crate::core::secret::ClientSecret;
 use crate::core::token::{parse_token_response, prepare_code_exchange};
 
 use super::engine::*;
-use super::records::{ClientRecord, ServerRecord, Status};
+use super::records::{ClientRecord, ServerRecord, Status, Step};
 use super::{Env, Http, Lock, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -71,7 +71,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 ClientSource::MetadataDocument,
             )),
             (_, Some(endpoint)) => {
-                self.env.step(&rec.server_url, "registration", endpoint.as_str());
+                self.env.step(&rec.server_url, Step::Registration, endpoint.as_str());
                 let req = prepare_registration(
                     endpoint,
                     &self.config.client_name,
@@ -163,7 +163,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             self.redirect_flows.set(&self.flow_key(&state), &flow)?;
         }
         // the whole URL the popup or page opens: it holds the code challenge, never the verifier
-        self.env.step(&rec.server_url, "authorization", url.as_str());
+        self.env.step(&rec.server_url, Step::Authorization, url.as_str());
         Ok(Begin::Navigate { url, state })
     }
 
@@ -240,7 +240,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             });
         // F1: the token endpoint, its authentication methods and the DPoP decision the flow
         // began with, from the flow's issuer's metadata — never the record's as it is now
-        self.env.step(&flow.server_url, "token", flow.token_endpoint.as_str());
+        self.env
+            .step(&flow.server_url, Step::Token, flow.token_endpoint.as_str());
         let req = prepare_code_exchange(
             &flow.token_endpoint,
             &client,

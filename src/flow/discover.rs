@@ -12,7 +12,7 @@ use crate::core::registration::{ClientSource, choose_client_source};
 use crate::core::resource::{ServerUrl, parse_secure};
 
 use super::engine::*;
-use super::records::{RECORD_VERSION, ServerInfo, ServerRecord};
+use super::records::{RECORD_VERSION, ServerInfo, ServerRecord, Step};
 use super::{Env, Http, Lock, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -44,14 +44,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
 
     pub(super) async fn discover_fresh(&self, server: &ServerUrl) -> Result<ServerRecord, McpError> {
         let href = server.as_str();
-        self.env.step(href, "probe", href);
+        self.env.step(href, Step::Probe, href);
         let probe = self.send(prepare_probe(server)).await?;
         let (challenge, open) = match parse_probe(&probe)? {
             ProbeOutcome::AuthRequired(c) => (c, None),
             ProbeOutcome::Open(status) => (None, Some(status)),
         };
         let prm_urls = resource_metadata_urls(server, challenge.as_ref())?;
-        let prm = match self.first_found(href, "resource_metadata", prm_urls).await? {
+        let prm = match self.first_found(href, Step::ResourceMetadata, prm_urls).await? {
             Some((url, r)) => Some((url, parse_resource_metadata(&r, server)?)),
             None => None,
         };
@@ -80,7 +80,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let meta = match self
             .first_found(
                 href,
-                "authorization_server_metadata",
+                Step::AuthorizationServerMetadata,
                 authorization_server_metadata_urls(&issuer_url),
             )
             .await?
@@ -122,7 +122,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     async fn first_found(
         &self,
         server: &str,
-        step: &str,
+        step: Step,
         urls: Vec<Url>,
     ) -> Result<Option<(Url, HttpResponse)>, McpError> {
         for url in urls {

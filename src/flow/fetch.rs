@@ -10,6 +10,7 @@ use crate::core::resource::ServerUrl;
 
 use super::engine::*;
 use super::records::ServerRecord;
+use super::records::Step;
 use super::{Credentials, Env, Http, Lock, Sent, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -130,7 +131,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 Err(e) if e.code == ErrorCode::InsufficientScope && attempts < MAX_STEP_UPS => {
                     attempts += 1;
                     self.env
-                        .step(server.as_str(), "step_up", e.scope.as_deref().unwrap_or_default());
+                        .step(server.as_str(), Step::StepUp, e.scope.as_deref().unwrap_or_default());
                     if !step_up(e.scope.clone()).await? {
                         return Err(e);
                     }

@@ -112,7 +112,7 @@ pub trait Env {
     fn now_ms(&self) -> u64;
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError>;
     /// A flow step (R30 `step` events). `detail` never holds a secret.
-    fn step(&self, server_url: &str, step: &str, detail: &str);
+    fn step(&self, server_url: &str, step: records::Step, detail: &str);
     /// A server's status changed (R30 `status` events).
     fn status_changed(&self, status: &records::Status);
     /// Something the library handled on its own that the app should know (`warning` events).

@@ -77,12 +77,74 @@ pub struct ClientRecord {
     pub scope: Option<String>,
 }
 
+/// A flow step (R30 `step` events), serialized as the contract's `FlowStep` string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Probe,
+    ResourceMetadata,
+    AuthorizationServerMetadata,
+    Registration,
+    Authorization,
+    PopupDetached,
+    Token,
+    Refresh,
+    StepUp,
+    Revocation,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Probe => "probe",
+            Step::ResourceMetadata => "resource_metadata",
+            Step::AuthorizationServerMetadata => "authorization_server_metadata",
+            Step::Registration => "registration",
+            Step::Authorization => "authorization",
+            Step::PopupDetached => "popup_detached",
+            Step::Token => "token",
+            Step::Refresh => "refresh",
+            Step::StepUp => "step_up",
+            Step::Revocation => "revocation",
+        }
+    }
+}
+
+/// The contract's `Status.state` (R30), serialized as its JS string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthState {
+    Unknown,
+    AuthorizationRequired,
+    Authorized,
+    /// The access token is out of date and a refresh is possible.
+    Expired,
+}
+
+impl AuthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthState::Unknown => "unknown",
+            AuthState::AuthorizationRequired => "authorization_required",
+            AuthState::Authorized => "authorized",
+            AuthState::Expired => "expired",
+        }
+    }
+}
+
+/// Compared with the contract's string, as tests and logs read it.
+impl PartialEq<&str> for AuthState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The JS contract's `Status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub server_url: String,
-    pub state: &'static str,
+    pub state: AuthState,
     pub expires_at: Option<u64>,
     pub refreshable: bool,
     pub scope: Option<String>,
@@ -94,7 +156,7 @@ impl Status {
     pub fn unknown(server_url: &str) -> Status {
         Status {
             server_url: server_url.to_string(),
-            state: "unknown",
+            state: AuthState::Unknown,
             expires_at: None,
             refreshable: false,
             scope: None,
@@ -114,12 +176,12 @@ impl Status {
                 s.refreshable = t.can_refresh();
                 s.scope = t.scope.clone();
                 s.state = match (t.expires_within(now_ms, 0), s.refreshable) {
-                    (false, _) => "authorized",
-                    (true, true) => "expired",
-                    (true, false) => "authorization_required",
+                    (false, _) => AuthState::Authorized,
+                    (true, true) => AuthState::Expired,
+                    (true, false) => AuthState::AuthorizationRequired,
                 };
             }
-            None if rec.requires_auth => s.state = "authorization_required",
+            None if rec.requires_auth => s.state = AuthState::AuthorizationRequired,
             None => {}
         }
         s
@@ -190,7 +252,7 @@ pub enum Event<'a> {
     },
     Step {
         server_url: &'a str,
-        step: &'a str,
+        step: Step,
         detail: &'a str,
     },
     Warning {
@@ -214,7 +276,7 @@ mod tests {
         assert_eq!(v["status"]["expiresAt"], Value::Null);
         let v = serde_json::to_value(Event::Step {
             server_url: "u",
-            step: "probe",
+            step: Step::Probe,
             detail: "d",
         })
         .unwrap();

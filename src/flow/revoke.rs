@@ -5,10 +5,10 @@ use crate::core::discovery::Document;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::http::HttpRequest;
 use crate::core::resource::ServerUrl;
-use crate::core::revocation::{parse_revocation, prepare_revocation};
+use crate::core::revocation::{Revocation, parse_revocation, prepare_revocation};
 
 use super::engine::*;
-use super::records::{ServerRecord, Status, Warning};
+use super::records::{ServerRecord, Status, Step, Warning};
 use super::{Env, Http, Lock, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -67,7 +67,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return Ok(Revoked::Nothing);
         };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
-        self.env.step(&rec.server_url, "revocation", endpoint.as_str());
+        self.env.step(&rec.server_url, Step::Revocation, endpoint.as_str());
         let unsupported = |what: &str| {
             McpError::new(
                 ErrorCode::RevocationFailed,
@@ -85,8 +85,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 ))
                 .await?
             {
-                true => true,
-                false => return Err(unsupported("refresh token")),
+                Revocation::Revoked => true,
+                Revocation::Unsupported => return Err(unsupported("refresh token")),
             },
             None => false,
         };
@@ -100,14 +100,14 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             ))
             .await?
         {
-            true => Ok(Revoked::Both),
-            false if refresh_revoked => Ok(Revoked::RefreshTokenOnly),
-            false => Err(unsupported("access token")),
+            Revocation::Revoked => Ok(Revoked::Both),
+            Revocation::Unsupported if refresh_revoked => Ok(Revoked::RefreshTokenOnly),
+            Revocation::Unsupported => Err(unsupported("access token")),
         }
     }
 
-    /// One RFC 7009 request: `Ok(false)` when the server cannot revoke that kind of token.
-    async fn revoke_one(&self, req: HttpRequest) -> Result<bool, McpError> {
+    /// One RFC 7009 request.
+    async fn revoke_one(&self, req: HttpRequest) -> Result<Revocation, McpError> {
         let resp = self
             .send(req)
             .await

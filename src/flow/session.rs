@@ -8,7 +8,7 @@ use crate::core::secret::AccessToken;
 use crate::core::token::{RefreshFailure, TokenSet, parse_token_response, prepare_refresh};
 
 use super::engine::*;
-use super::records::{ClientRecord, ServerRecord, Warning};
+use super::records::{ClientRecord, ServerRecord, Step, Warning};
 use super::{Env, Http, Lock, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
@@ -212,7 +212,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return Err(not_authorized(&server));
         };
         let m = &meta.fields;
-        self.env.step(&server, "refresh", m.token_endpoint.as_str());
+        self.env.step(&server, Step::Refresh, m.token_endpoint.as_str());
         let req = prepare_refresh(
             &m.token_endpoint,
             &client,

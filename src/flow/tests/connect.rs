@@ -451,7 +451,7 @@ fn r13_f1_the_exchange_uses_what_the_flow_began_with() {
         "the challenge cleared the metadata"
     );
     let status = callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
-    assert_eq!(status.state, "authorized");
+    assert_eq!(status.state.as_str(), "authorized");
     let exchange = w.http.last_to("https://as.example/token");
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode("honest-app:s3cr3t-of-as1");

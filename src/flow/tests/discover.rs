@@ -26,7 +26,7 @@ fn r1_r3_r6_r11_r12_r15_whole_flow_with_dynamic_registration() {
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-1");
     let s = e.status(&srv(MCP));
     assert_eq!(
-        (s.state, s.client_id.as_deref(), s.issuer.as_deref()),
+        (s.state.as_str(), s.client_id.as_deref(), s.issuer.as_deref()),
         ("authorized", Some("dyn-1"), Some("https://as.example"))
     );
     assert_eq!(s.expires_at, Some(1_000_000 + 3_600_000));
@@ -149,7 +149,7 @@ fn r1_no_auth_needed() {
     let Ok(Begin::NotNeeded(s)) = block_on(e.begin_authorization(&srv(MCP), AuthorizeOptions::default())) else {
         panic!()
     };
-    assert_eq!(s.state, "unknown");
+    assert_eq!(s.state.as_str(), "unknown");
     let rec = block_on(e.discover(&srv(MCP))).unwrap();
     let info = serde_json::to_value(e.server_info(&rec)).unwrap();
     assert_eq!(info["requiresAuth"], false);

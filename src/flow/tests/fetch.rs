@@ -94,7 +94,7 @@ fn r28_a_challenge_on_a_bare_request_updates_discovery_and_names_the_scope() {
         (err.code.as_str(), err.scope.as_deref(), err.status),
         ("authorization_required", Some("mcp:tools mcp:read"), Some(401))
     );
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
     // the next authorize discovers again (the metadata is served now) and asks for the
     // challenged scope
     w.http.route(MCP, |_| Some(Ok(HttpResponse::new(401, vec![], ""))));
@@ -130,7 +130,7 @@ fn r28_insufficient_scope_asks_for_the_union_next_time() {
         (Some("insufficient_scope"), Some("admin needed"))
     );
     assert_eq!(s.tokens(), ["at-1"], "no refresh for a 403");
-    assert_eq!(e.status(&srv(MCP)).state, "authorized", "the token stays");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorized", "the token stays");
     let Ok(Begin::Navigate { url, .. }) = block_on(e.begin_authorization(
         &srv(MCP),
         AuthorizeOptions {

@@ -212,8 +212,8 @@ impl Env for &FakeEnv {
         buf.fill(*c);
         Ok(())
     }
-    fn step(&self, _server: &str, step: &str, detail: &str) {
-        self.steps.borrow_mut().push((step.into(), detail.into()));
+    fn step(&self, _server: &str, step: super::records::Step, detail: &str) {
+        self.steps.borrow_mut().push((step.as_str().into(), detail.into()));
     }
     fn status_changed(&self, status: &Status) {
         self.statuses.borrow_mut().push(status.clone());

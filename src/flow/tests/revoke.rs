@@ -41,7 +41,7 @@ fn r29_revoke_drops_the_tokens_and_keeps_registration_and_metadata() {
     );
     let s = e.status(&srv(MCP));
     assert_eq!(
-        (s.state, s.client_id.as_deref(), s.refreshable),
+        (s.state.as_str(), s.client_id.as_deref(), s.refreshable),
         ("authorization_required", Some("dyn-1"), false)
     );
     // the access token the server could not revoke is not passed over in silence
@@ -66,7 +66,7 @@ fn r29_a_refresh_token_the_server_cannot_revoke_fails_unless_forced() {
     assert_eq!(err.code.as_str(), "revocation_failed");
     assert!(e.status(&srv(MCP)).refreshable, "tokens kept");
     block_on(e.revoke(&srv(MCP), true)).unwrap();
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
     assert_eq!(*w.env.warnings.borrow(), [(Some(MCP.to_string()), Warning::NotRevoked)]);
 }
 
@@ -79,7 +79,7 @@ fn r29_without_a_revocation_endpoint_the_tokens_are_dropped_here_with_a_warning(
     let before = w.http.urls().len();
     block_on(e.revoke(&srv(MCP), false)).unwrap();
     assert_eq!(w.http.urls().len(), before, "nobody to ask");
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
     assert_eq!(*w.env.warnings.borrow(), [(Some(MCP.to_string()), Warning::NotRevoked)]);
 }
 
@@ -126,7 +126,7 @@ fn r29_forget_removes_the_record_its_flows_and_an_unshared_registration() {
         w.store.0.borrow().keys().collect::<Vec<_>>()
     );
     assert!(w.session.0.borrow().is_empty());
-    assert_eq!(e.status(&srv(MCP)).state, "unknown");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "unknown");
 }
 
 /// R29, R33: forgetting a server removes its vault entry too.
@@ -165,7 +165,7 @@ fn r29_a_refresh_in_flight_does_not_bring_a_forgotten_server_back() {
     };
     let (token, ()) = futures::executor::block_on(futures::future::join(e.access_token(&srv(MCP)), forget));
     assert_eq!(token.unwrap().secret(), "at-2");
-    assert_eq!(e.status(&srv(MCP)).state, "unknown");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "unknown");
     assert!(
         w.vault.secrets.borrow().keys().all(|k| !k.contains(":tokens:")),
         "{:?}",
@@ -202,5 +202,5 @@ fn r29_revoke_waits_for_a_refresh_in_flight_and_revokes_its_tokens() {
         ["rt-2", "at-2"],
         "the rotated tokens, not the consumed ones"
     );
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
 }

@@ -25,7 +25,7 @@ fn r26_refresh_before_expiry_rotates_and_r27_invalid_grant_drops_tokens_only() {
         .json("https://as.example/token", 400, r#"{"error":"invalid_grant"}"#);
     let err = block_on(e.access_token(&srv(MCP))).unwrap_err();
     assert_eq!(err.code.as_str(), "authorization_required");
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
     // registration and metadata kept: re-authorizing needs no discovery or registration
     let before = w.http.urls().len();
     assert!(matches!(
@@ -50,7 +50,7 @@ fn r27_network_failure_keeps_an_unexpired_token() {
         block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(),
         "network"
     );
-    assert_eq!(e.status(&srv(MCP)).state, "expired");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "expired");
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn r27_invalid_client_drops_the_registration_too() {
         block_on(e.access_token(&srv(MCP))).unwrap_err().code.as_str(),
         "authorization_required"
     );
-    assert_eq!(e.status(&srv(MCP)).state, "authorization_required");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorization_required");
     assert_eq!(e.status(&srv(MCP)).client_id, None, "the registration is gone");
     // the next authorization registers again, without discovery
     let before = w.http.urls().len();
@@ -97,7 +97,7 @@ fn r27_other_refresh_failures_keep_everything() {
         assert_eq!((err.code.as_str(), err.status), ("server_error", Some(status)));
         let s = e.status(&srv(MCP));
         assert_eq!(
-            (s.state, s.client_id.as_deref()),
+            (s.state.as_str(), s.client_id.as_deref()),
             ("expired", Some("dyn-1")),
             "tokens and registration kept"
         );
@@ -130,7 +130,7 @@ fn r26_a_refresh_that_lost_the_race_keeps_the_winners_tokens() {
         "at-2"
     );
     assert_eq!(block_on(e.access_token(&srv(MCP))).unwrap().secret(), "at-2");
-    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorized");
 }
 
 /// R26: callers that find the token stale at the same moment share one refresh; with a

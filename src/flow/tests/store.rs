@@ -25,7 +25,7 @@ fn r25_a_corrupt_record_is_removed_and_nothing_else() {
         [(None, Warning::CorruptRecord)],
         "reported once"
     );
-    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorized");
 }
 
 /// R33: the refresh token is kept in the vault only; the record (localStorage) knows that the
@@ -103,7 +103,7 @@ fn r33_a_vault_that_refuses_writes_costs_the_refresh_token_with_a_warning() {
     w.connect();
     let e = w.engine();
     let s = e.status(&srv(MCP));
-    assert_eq!((s.state, s.refreshable), ("authorized", false));
+    assert_eq!((s.state.as_str(), s.refreshable), ("authorized", false));
     assert_eq!(
         *w.env.warnings.borrow(),
         [(Some(MCP.to_string()), Warning::StorageUnavailable)]
@@ -169,7 +169,7 @@ fn r33_refreshable_without_a_token_in_the_vault_asks_for_authorization() {
         "authorization_required"
     );
     let s = e.status(&srv(MCP));
-    assert_eq!((s.state, s.refreshable), ("authorization_required", false));
+    assert_eq!((s.state.as_str(), s.refreshable), ("authorization_required", false));
 }
 
 /// R33: what an earlier release kept in plain storage moves to the vault: refresh tokens and
@@ -238,7 +238,11 @@ fn r25_f4_one_servers_metadata_cannot_fill_storage() {
     assert_eq!(err.code.as_str(), "invalid_response");
     assert!(err.message.contains("too large to keep"), "{}", err.message);
     assert!(e.load_server(BIG).is_none(), "nothing kept");
-    assert_eq!(e.status(&srv(MCP)).state, "authorized", "the other server is untouched");
+    assert_eq!(
+        e.status(&srv(MCP)).state.as_str(),
+        "authorized",
+        "the other server is untouched"
+    );
 }
 
 /// R32 (issue 18, F3): scopes a server sends are read up to a cap, never in quadratic time: a
@@ -290,7 +294,7 @@ fn r32_a_403_challenge_with_40k_scopes_is_refused_at_the_cap() {
         None,
         "no scope stored from that challenge"
     );
-    assert_eq!(e.status(&srv(MCP)).state, "authorized");
+    assert_eq!(e.status(&srv(MCP)).state.as_str(), "authorized");
 }
 
 /// R25, R30 (issue 18, F5): a record an older release wrote with an expiry past 2^53 ms (which
@@ -309,7 +313,7 @@ fn r25_r30_an_expiry_past_2_pow_53_loads_clamped() {
     w.store.0.borrow_mut().insert(format!("mcp-oauth:server:{other}"), rec);
     let e = w.engine();
     let s = e.status(&srv(other));
-    assert_eq!((s.state, s.expires_at), ("authorized", Some(MAX_EXPIRY_MS)));
+    assert_eq!((s.state.as_str(), s.expires_at), ("authorized", Some(MAX_EXPIRY_MS)));
     let all = e.list();
     assert_eq!(
         all.iter().map(|s| s.server_url.as_str()).collect::<Vec<_>>(),
