@@ -16,11 +16,11 @@ use web_sys::{AbortSignal, Request, RequestInit, Window};
 use crate::browser::env::BrowserEnv;
 use crate::browser::fetch::BrowserHttp;
 use crate::browser::locks::BrowserLock;
-use crate::browser::popup::{self, Watch};
+use crate::browser::popup::{self, BrowserHandOver, BrowserPopup};
 use crate::browser::storage::BrowserStore;
 use crate::browser::vault::BrowserVault;
 use crate::browser::{js_message, to_js, window};
-use crate::core::authorize::{CallbackError, parse_callback_url, return_path, stored_return_path};
+use crate::core::authorize::{parse_callback_url, return_path, stored_return_path};
 use crate::core::dpop::DpopMode;
 use crate::core::error::{ErrorCode, McpError};
 use crate::core::resource::ServerUrl;
@@ -29,6 +29,7 @@ use crate::flow::Env as _;
 use crate::flow::Sent;
 use crate::flow::engine::{AuthorizeOptions, Begin, Config, Engine, PreregisteredClient};
 use crate::flow::records::{Status, Warning};
+use crate::flow::window::CallbackPage;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -544,12 +545,13 @@ impl McpAuth {
             options.return_to = window().ok().and_then(|w| current_location(&w));
         }
         let inner = self.inner.clone();
+        let popup = popup.map(|w| BrowserPopup::new(w, signal, inner.popup_timeout_ms));
         promise(async move {
-            let result = run_authorize(&inner, &server, popup.as_ref(), signal, options).await;
+            let result = run_authorize(&inner, &server, popup.as_ref(), options).await;
             if result.is_err()
                 && let Some(p) = &popup
             {
-                p.close().ok();
+                p.window.close().ok();
             }
             result
                 .and_then(|s| to_js(&s))
@@ -679,82 +681,28 @@ impl McpAuth {
     }
 }
 
+/// `authorize` after the click: in the popup the flow runs in the engine; a full-page redirect
+/// navigates away (the promise never settles).
 async fn run_authorize(
     inner: &Inner,
     server: &ServerUrl,
-    popup: Option<&Window>,
-    signal: Option<AbortSignal>,
+    popup: Option<&BrowserPopup>,
     options: AuthorizeOptions,
 ) -> Result<Status, McpError> {
     let engine = &inner.engine;
-    // R23: discovery may be slow; a popup the user closes meanwhile ends the call at once
-    let begun = match popup {
-        Some(p) => {
-            let begin = std::pin::pin!(engine.begin_authorization(server, options));
-            let watch = std::pin::pin!(popup::closed_while_blank(p, signal.as_ref()));
-            match futures_util::future::select(begin, watch).await {
-                futures_util::future::Either::Left((begun, _)) => begun,
-                futures_util::future::Either::Right((stopped, _)) => Err(stopped),
-            }
-        }
-        None => engine.begin_authorization(server, options).await,
-    };
-    let (url, state) = match begun? {
-        Begin::NotNeeded(status) => {
-            if let Some(p) = popup {
-                p.close().ok();
-            }
-            return Ok(status);
-        }
-        Begin::Navigate { url, state } => (url, state),
-    };
-    let Some(popup) = popup else {
-        // full-page redirect: the page navigates away and this promise never settles
-        window()?
-            .location()
-            .assign(url.as_str())
-            .map_err(|e| invalid(js_message(&e)))?;
-        return std::future::pending().await;
-    };
-    if signal.as_ref().is_some_and(|s| s.aborted()) {
-        engine.take_flow(Some(&state));
-        return Err(McpError::new(
-            ErrorCode::Cancelled,
-            "the app cancelled the authorization",
-        ));
+    if let Some(popup) = popup {
+        return engine.authorize_in_popup(server, popup, options).await;
     }
-    if let Err(e) = popup.location().set_href(url.as_str()) {
-        engine.take_flow(Some(&state));
-        return Err(McpError::new(ErrorCode::PopupClosed, js_message(&e)));
+    match engine.begin_authorization(server, options).await? {
+        Begin::NotNeeded(status) => Ok(status),
+        Begin::Navigate { url, .. } => {
+            window()?
+                .location()
+                .assign(url.as_str())
+                .map_err(|e| invalid(js_message(&e)))?;
+            std::future::pending().await
+        }
     }
-    let on_detached = || {
-        engine.env.step(
-            server.as_str(),
-            crate::flow::records::Step::PopupDetached,
-            "finish signing in in the popup",
-        )
-    };
-    let channel = engine.flow_key(&state);
-    let handed = popup::wait_for_result(
-        Watch {
-            popup,
-            channel: &channel,
-            state: &state,
-            navigated_at: js_sys::Date::now(),
-            timeout_ms: inner.popup_timeout_ms,
-            signal,
-            on_detached: &on_detached,
-        },
-        server.as_str(),
-    )
-    .await;
-    // R22: this page holds the flow (taken out whatever happened); it checks the parameters and
-    // exchanges the code
-    let flow = engine.take_flow(Some(&state));
-    let outcome = engine.complete_callback(handed?, flow.as_ref()).await;
-    // the popup's handleCallback resolves with this (issue 17: never an empty server URL)
-    popup::announce(popup, &channel, &state, &outcome);
-    outcome
 }
 
 /// The contract's `CallbackResult`.
@@ -770,84 +718,41 @@ struct CallbackResult {
 }
 
 async fn handle_callback(inner: &Inner, window: &Window, url: &str) -> Result<CallbackResult, McpError> {
-    let engine = &inner.engine;
-    let params = parse_callback_url(url);
-    if !params.is_oauth_response() {
-        return Err(invalid(
-            "not an authorization response: the URL has no code, error or state",
-        ));
-    }
-    let flow = engine.take_flow(params.state.as_deref());
-    // R24: code, state and iss leave the address bar: the page becomes the redirect URI the
-    // flow registered (the authorization server appended its parameters to exactly that)
-    let clean = flow
-        .as_ref()
-        .map(|f| f.redirect_uri.clone())
-        .or_else(|| window.location().pathname().ok());
-    if let (Ok(h), Some(clean)) = (window.history(), clean) {
-        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
-    }
-    let Some(flow) = flow else {
-        // R22: a popup's flow lives in its opener's memory: hand the parameters over, and close
-        // once the opener took them; nobody taking them means no flow waits for this state
-        // the opener names the flow's server when it takes them, and announces how it ended
-        let handed = match params.state.as_deref() {
-            Some(state) => {
-                popup::hand_over(
-                    &engine.flow_key(state),
-                    &params,
-                    HAND_OVER_TIMEOUT_MS,
-                    OUTCOME_TIMEOUT_MS,
-                )
-                .await
-            }
-            None => None,
-        };
-        let Some(handed) = handed else {
-            return Err(CallbackError::StateMismatch.into());
-        };
-        let _ = window.close();
-        let status = match handed.outcome {
-            Some(Ok(status)) => status,
-            Some(Err(e)) => return Err(e),
-            // no word in time: what this page's storage says of the server
-            None => json_of(
-                &ServerUrl::parse(&handed.server_url)
-                    .map(|s| engine.status(&s))
-                    .unwrap_or_else(|_| Status::unknown(&handed.server_url)),
-            )?,
-        };
-        return Ok(CallbackResult {
-            server_url: handed.server_url,
+    // R24: code, state and iss leave the address bar as soon as the flow is known: the page
+    // becomes the redirect URI the flow registered (the server appended its parameters to it)
+    let clean = |redirect_uri: Option<&str>| {
+        let clean = redirect_uri
+            .map(str::to_string)
+            .or_else(|| window.location().pathname().ok());
+        if let (Ok(h), Some(clean)) = (window.history(), clean) {
+            let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
+        }
+    };
+    let page = inner
+        .engine
+        .callback_page(parse_callback_url(url), &BrowserHandOver(window.clone()), clean)
+        .await?;
+    Ok(match page {
+        CallbackPage::Popup { server_url, status } => CallbackResult {
+            server_url,
             return_to: None,
             popup: true,
             status,
-        });
-    };
-    // a full-page redirect: this page completes the flow and hands back where to return
-    let status = engine.complete_callback(params, Some(&flow)).await?;
-    // R24: checked again where it is used: what sessionStorage hands back (an older release's
-    // record included) never leaves the origin
-    let return_to = flow
-        .return_to
-        .as_deref()
-        .and_then(|r| stored_return_path(&url::Url::parse(url).ok()?, r));
-    Ok(CallbackResult {
-        server_url: flow.server_url,
-        return_to,
-        popup: false,
-        status: json_of(&status)?,
+        },
+        CallbackPage::FullPage { flow, status } => CallbackResult {
+            // R24: checked again where it is used: what sessionStorage hands back (an older
+            // release's record included) never leaves the origin
+            return_to: flow
+                .return_to
+                .as_deref()
+                .and_then(|r| stored_return_path(&url::Url::parse(url).ok()?, r)),
+            server_url: flow.server_url,
+            popup: false,
+            status: serde_json::to_value(&status)
+                .map_err(|e| McpError::new(ErrorCode::InvalidResponse, e.to_string()))?,
+        },
     })
 }
-
-fn json_of(status: &Status) -> Result<serde_json::Value, McpError> {
-    serde_json::to_value(status).map_err(|e| McpError::new(ErrorCode::InvalidResponse, e.to_string()))
-}
-
-/// How long a popup's callback page waits for its opener to take the parameters.
-const HAND_OVER_TIMEOUT_MS: i32 = 3000;
-/// And then for the opener to say how the flow ended (a code exchange, bounded at 30 s).
-const OUTCOME_TIMEOUT_MS: i32 = 35_000;
 
 /// R28: the app's request as a `Request`, sent by the flow's `authorized_fetch`, which
 /// decides about the token, the refresh and the retry.
@@ -932,9 +837,10 @@ async fn authorized_fetch(
                 popup: true,
                 ..Default::default()
             };
-            let stepped = run_authorize(inner, server, Some(&window), None, options).await;
+            let popup = BrowserPopup::new(window, None, inner.popup_timeout_ms);
+            let stepped = run_authorize(inner, server, Some(&popup), options).await;
             if stepped.is_err() {
-                window.close().ok();
+                popup.window.close().ok();
             }
             stepped.map(|_| true)
         }

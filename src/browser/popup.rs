@@ -108,14 +108,7 @@ pub fn parse_result(text: &str, state: &str) -> Option<CallbackParams> {
     parse_json::<CallbackParams>(text).filter(|p| p.state.as_deref() == Some(state))
 }
 
-/// What the popup's callback page learnt from the opener that took its parameters (R22).
-pub struct HandedOver {
-    /// The flow's server, as the opener holds it.
-    pub server_url: String,
-    /// The flow's outcome as the opener announced it: the status (as the contract's JSON), or
-    /// the error it ended in; `None` when no word came in time.
-    pub outcome: Option<Result<serde_json::Value, McpError>>,
-}
+pub use crate::flow::HandedOver;
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,5 +226,88 @@ pub async fn wait_for_result(w: Watch<'_>, server_url: &str) -> Result<CallbackP
         }
         // woken by the popup's message at once; the popup's state is looked at every POLL_MS
         let _ = JsFuture::from(watch.0.next(POLL_MS)).await;
+    }
+}
+
+/// The flow's `Popup` (R21–R23) over a window opened blank in the click.
+pub struct BrowserPopup {
+    pub window: Window,
+    pub signal: Option<AbortSignal>,
+    pub timeout_ms: f64,
+    /// When the window was sent to the authorization server (`Date.now()`).
+    navigated_at: std::cell::Cell<f64>,
+}
+
+impl BrowserPopup {
+    pub fn new(window: Window, signal: Option<AbortSignal>, timeout_ms: f64) -> BrowserPopup {
+        BrowserPopup {
+            window,
+            signal,
+            timeout_ms,
+            navigated_at: std::cell::Cell::new(js_sys::Date::now()),
+        }
+    }
+}
+
+impl crate::flow::Popup for BrowserPopup {
+    fn navigate(&self, url: &url::Url) -> Result<(), McpError> {
+        self.navigated_at.set(js_sys::Date::now());
+        self.window
+            .location()
+            .set_href(url.as_str())
+            .map_err(|e| McpError::new(ErrorCode::PopupClosed, super::js_message(&e)))
+    }
+
+    async fn closed_while_blank(&self) -> McpError {
+        closed_while_blank(&self.window, self.signal.as_ref()).await
+    }
+
+    fn cancelled(&self) -> bool {
+        self.signal.as_ref().is_some_and(|s| s.aborted())
+    }
+
+    async fn wait_for_result(
+        &self,
+        channel: &str,
+        state: &str,
+        server_url: &str,
+        on_detached: &dyn Fn(),
+    ) -> Result<CallbackParams, McpError> {
+        let watch = Watch {
+            popup: &self.window,
+            channel,
+            state,
+            navigated_at: self.navigated_at.get(),
+            timeout_ms: self.timeout_ms,
+            signal: self.signal.clone(),
+            on_detached,
+        };
+        wait_for_result(watch, server_url).await
+    }
+
+    fn announce(&self, channel: &str, state: &str, outcome: &Result<Status, McpError>) {
+        announce(&self.window, channel, state, outcome);
+    }
+
+    fn close(&self) {
+        self.window.close().ok();
+    }
+}
+
+/// How long a popup's callback page waits for its opener to take the parameters.
+const HAND_OVER_TIMEOUT_MS: i32 = 3000;
+/// And then for the opener to say how the flow ended (a code exchange, bounded at 30 s).
+const OUTCOME_TIMEOUT_MS: i32 = 35_000;
+
+/// The flow's `HandOver` (R22): the callback page's window.
+pub struct BrowserHandOver(pub Window);
+
+impl crate::flow::HandOver for BrowserHandOver {
+    async fn hand_over(&self, channel: &str, params: &CallbackParams) -> Option<HandedOver> {
+        hand_over(channel, params, HAND_OVER_TIMEOUT_MS, OUTCOME_TIMEOUT_MS).await
+    }
+
+    fn close_window(&self) {
+        let _ = self.0.close();
     }
 }

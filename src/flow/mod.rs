@@ -12,6 +12,7 @@ mod session;
 mod store;
 #[cfg(test)]
 mod tests;
+pub mod window;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -105,6 +106,51 @@ pub trait Vault {
     /// R34: an ES256 signature (raw `r || s`, RFC 7518 §3.4) of `input` with the key `name`.
     async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError>;
     async fn dpop_delete(&self, name: &str);
+}
+
+/// The sign-in window of a popup flow (R21–R23), opened blank by the shell inside the click.
+#[allow(async_fn_in_trait)]
+pub trait Popup {
+    /// Sends the window to the authorization URL; `Err` (`popup_closed`) when it is gone.
+    fn navigate(&self, url: &Url) -> Result<(), McpError>;
+    /// Resolves once the window is closed while it still shows its blank page, or the app
+    /// aborted: what that means (`popup_closed`, `cancelled`).
+    async fn closed_while_blank(&self) -> McpError;
+    /// The app aborted (`authorize`'s `signal`).
+    fn cancelled(&self) -> bool;
+    /// The callback parameters the window hands over for the flow `state` on `channel` (R22),
+    /// the window told they were taken (with the flow's `server_url`); ends in `popup_closed`,
+    /// `timeout` or `cancelled` (R23). `on_detached` is called once when the window looks
+    /// severed by COOP rather than closed.
+    async fn wait_for_result(
+        &self,
+        channel: &str,
+        state: &str,
+        server_url: &str,
+        on_detached: &dyn Fn(),
+    ) -> Result<crate::core::authorize::CallbackParams, McpError>;
+    /// Tells the window how the flow ended (its `handleCallback` waits for this word).
+    fn announce(&self, channel: &str, state: &str, outcome: &Result<records::Status, McpError>);
+    fn close(&self);
+}
+
+/// The callback page's end of a popup flow (R22): the parameters handed to the opener.
+#[allow(async_fn_in_trait)]
+pub trait HandOver {
+    /// `None` when no opener took them; else the flow's server and, when it came in time, the
+    /// flow's outcome as the opener announced it.
+    async fn hand_over(&self, channel: &str, params: &crate::core::authorize::CallbackParams) -> Option<HandedOver>;
+    /// The callback page's window closes (a popup whose opener finished the flow).
+    fn close_window(&self);
+}
+
+/// What a popup's callback page learnt from the opener that took its parameters (R22).
+pub struct HandedOver {
+    /// The flow's server, as the opener holds it.
+    pub server_url: String,
+    /// The status (as the contract's JSON) or the error the flow ended in; `None` when no word
+    /// came in time.
+    pub outcome: Option<Result<serde_json::Value, McpError>>,
 }
 
 /// Clock, randomness and the event sink.

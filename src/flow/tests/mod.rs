@@ -26,6 +26,7 @@ mod fetch;
 mod revoke;
 mod session;
 mod store;
+mod window;
 
 /// The fakes never wait, so one poll finishes any future.
 fn block_on<F: Future>(f: F) -> F::Output {
