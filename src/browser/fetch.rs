@@ -137,3 +137,102 @@ impl Http for BrowserHttp {
         Ok(HttpResponse::new(resp.status(), headers, body))
     }
 }
+
+/// R28: the app's request (`auth.fetch`, `fetchFor`) as the flow's `authorized_fetch` sends it:
+/// each attempt a fresh copy (a body can be read once) carrying the credentials it is given.
+pub struct AppRequest {
+    request: Request,
+    init: RequestInit,
+    /// A body given as a string (JSON-RPC, a form) is sent as it is by every attempt, built
+    /// from the URL and `init` again; any other (a stream, a Request's) goes through
+    /// `Request.clone()`, whose body is a stream.
+    rebuild_from: Option<String>,
+}
+
+fn invalid(e: &JsValue) -> crate::core::error::McpError {
+    crate::core::error::McpError::new(crate::core::error::ErrorCode::InvalidInput, js_message(e))
+}
+
+impl AppRequest {
+    /// `input` (a `Request`, a string or a `URL`; the server URL when absent) with `init`.
+    pub fn new(
+        server_url: &str,
+        input: Option<JsValue>,
+        init: Option<JsValue>,
+    ) -> Result<AppRequest, crate::core::error::McpError> {
+        let init: RequestInit = match init {
+            Some(i) if i.is_object() => i.unchecked_into(),
+            _ => RequestInit::new(),
+        };
+        // the request, and the URL it was given as when it was not a `Request`
+        let (request, given_url) = match &input {
+            Some(v) if v.is_instance_of::<Request>() => {
+                (Request::new_with_request_and_init(v.unchecked_ref(), &init), None)
+            }
+            // a string or a `URL` (its `toString()` is its href)
+            Some(v) if !v.is_undefined() && !v.is_null() => {
+                let url = String::from(v.unchecked_ref::<js_sys::Object>().to_string());
+                (Request::new_with_str_and_init(&url, &init), Some(url))
+            }
+            _ => (
+                Request::new_with_str_and_init(server_url, &init),
+                Some(server_url.to_string()),
+            ),
+        };
+        let request = request.map_err(|e| invalid(&e))?;
+        let plain_body = js_sys::Reflect::get(&init, &JsValue::from_str("body"))
+            .is_ok_and(|b| b.is_undefined() || b.is_null() || b.is_string());
+        Ok(AppRequest {
+            request,
+            init,
+            rebuild_from: given_url.filter(|_| plain_body),
+        })
+    }
+
+    pub fn method(&self) -> String {
+        self.request.method()
+    }
+
+    pub fn url(&self) -> String {
+        self.request.url()
+    }
+
+    /// One attempt: a fresh copy, with `Authorization` (and `DPoP`) from `credentials`.
+    pub async fn send(
+        &self,
+        http: &BrowserHttp,
+        credentials: Option<crate::flow::Credentials>,
+    ) -> Result<crate::flow::Sent<JsValue>, crate::core::error::McpError> {
+        let req = match &self.rebuild_from {
+            Some(url) => Request::new_with_str_and_init(url, &self.init),
+            None => self.request.clone(),
+        }
+        .map_err(|e| invalid(&e))?;
+        if let Some(c) = credentials {
+            // a fixed message: the browser's own names the header value, i.e. the token (R31)
+            let refused = |_| {
+                crate::core::error::McpError::new(
+                    crate::core::error::ErrorCode::InvalidInput,
+                    "the access token cannot be sent as a header",
+                )
+            };
+            req.headers()
+                .set("authorization", &format!("{} {}", c.scheme, c.token.secret()))
+                .map_err(refused)?;
+            if let Some(proof) = &c.proof {
+                req.headers().set("dpop", proof).map_err(refused)?;
+            }
+        }
+        let resp = http.fetch_request(&req).await?;
+        let header = |name| resp.headers().get(name).ok().flatten();
+        // R28, R34: where the answer came from, after redirects (the flow decides what it means)
+        let final_url = Some(resp.url()).filter(|u| !u.is_empty());
+        Ok(crate::flow::Sent {
+            status: resp.status(),
+            www_authenticate: header("www-authenticate"),
+            dpop_nonce: header("dpop-nonce"),
+            final_url,
+            response: JsValue::from(resp),
+        })
+    }
+}

@@ -7,6 +7,7 @@ pub mod locks;
 pub mod popup;
 pub mod storage;
 pub mod vault;
+pub mod wiring;
 
 use serde::Serialize;
 use wasm_bindgen::JsValue;

@@ -23,6 +23,12 @@ const DETACH_WINDOW_MS: f64 = 3000.0;
 const CLOSE_GRACE_MS: f64 = 1000.0;
 const POLL_MS: i32 = 200;
 
+/// R28: a popup for a step-up, opened only while the page still has the click's transient
+/// activation (a popup opened later would be blocked anyway).
+pub fn open_in_activation(name: &str) -> Option<Window> {
+    user_activation().then(|| open_blank(name)).flatten()
+}
+
 /// R21: `window.open("about:blank", name)` inside the click; `None` when blocked.
 pub fn open_blank(name: &str) -> Option<Window> {
     let w = web_sys::window()?;

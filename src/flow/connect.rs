@@ -42,21 +42,29 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 .await;
         }
         let mut registration_scope = registration_scope.map(str::to_string);
+        let mut kept = None;
         if let Some(c) = self.client_for_requests(issuer).await {
             // F6 (R12): a dynamic registration made for another server's scope, which does not
             // cover this server's, is replaced by one for both (servers sharing an issuer share
-            // its registration; the first one must not fix its scope for all)
+            // its registration; the first one must not fix its scope for all). Scopes the
+            // authorization server does not list are its to refuse at authorization, not here.
             let registered = self
                 .load::<ClientRecord>(&self.client_key(issuer))
                 .and_then(|r| r.scope);
+            let listed = |s: &str| meta.scopes_supported.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
             let covers = |have: &str| {
-                registration_scope
-                    .as_deref()
-                    .is_none_or(|need| need.split_whitespace().all(|s| have.split_whitespace().any(|h| h == s)))
+                registration_scope.as_deref().is_none_or(|need| {
+                    need.split_whitespace()
+                        .filter(|s| listed(s))
+                        .all(|s| have.split_whitespace().any(|h| h == s))
+                })
             };
             match (c.source, registered.as_deref(), &meta.registration_endpoint) {
                 (ClientSource::Dynamic, Some(have), Some(_)) if !covers(have) => {
-                    registration_scope = union_scopes(Some(have), registration_scope.as_deref())?;
+                    let wanted = union_scopes(Some(have), registration_scope.as_deref())?;
+                    registration_scope =
+                        wanted.map(|w| w.split_whitespace().filter(|s| listed(s)).collect::<Vec<_>>().join(" "));
+                    kept = Some(c);
                 }
                 _ => return Ok(c),
             }
@@ -78,9 +86,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                     &self.config.redirect_uri,
                     registration_scope.as_deref(),
                 );
-                let resp = self.send(req).await?;
-                let client = parse_registration(&resp, &self.config.redirect_uri)?;
-                self.save_client(issuer, client, registration_scope).await
+                let registered = async {
+                    let resp = self.send(req).await?;
+                    Ok::<_, McpError>(parse_registration(&resp, &self.config.redirect_uri)?)
+                };
+                match (registered.await, kept) {
+                    (Ok(client), _) => self.save_client(issuer, client, registration_scope).await,
+                    // F6: a wider registration the server refuses leaves the one that works
+                    (Err(_), Some(kept)) => Ok(kept),
+                    (Err(e), None) => Err(e),
+                }
             }
             (_, None) => Err(crate::core::registration::RegistrationError::Required.into()),
         }

@@ -220,4 +220,17 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .map(|r| self.status_of(&r))
             .collect()
     }
+
+    /// R26, R30: another tab wrote `key` (`None`: it cleared the storage). The in-memory tokens
+    /// give way to what it stored, and a server's record that changed reaches this tab's
+    /// subscribers as a status event.
+    pub fn other_tab_wrote(&self, key: Option<&str>) {
+        let Some(key) = key else { return self.uncache_all() };
+        if let Some(server) = key.strip_prefix(&self.server_key("")) {
+            self.uncache(server);
+            if let Ok(server) = ServerUrl::parse(server) {
+                self.env.status_changed(&self.status(&server));
+            }
+        }
+    }
 }

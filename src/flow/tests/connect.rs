@@ -549,3 +549,27 @@ fn r12_f6_a_registration_that_cannot_serve_a_servers_scope_is_replaced() {
         "no third registration"
     );
 }
+
+/// F6 (R12, R28): a registration is not replaced for a scope the authorization server does not
+/// list (it is the server's to refuse at authorization), and a wider registration the server
+/// refuses leaves the one that works: the authorization goes ahead with it.
+#[test]
+fn r12_r28_f6_a_refused_or_pointless_registration_keeps_the_client() {
+    let w = World::new();
+    w.http.json(AS_META, 200, r#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/auth","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/reg","code_challenge_methods_supported":["S256"],"scopes_supported":["mcp:tools","mcp:admin"]}"#);
+    w.connect();
+    let e = w.engine();
+    let registrations = || w.http.urls().iter().filter(|u| *u == "https://as.example/reg").count();
+    assert_eq!(registrations(), 1);
+    // a step-up for a scope the server does not list: no new registration
+    let opts = AuthorizeOptions { scope: Some("mcp:tools mcp:extra".into()), ..Default::default() };
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else { panic!() };
+    assert_eq!(registrations(), 1, "nothing to register for");
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-1"));
+    // a listed scope the registration lacks, and the server refuses the wider registration
+    w.http.json("https://as.example/reg", 400, r#"{"error":"invalid_client_metadata","error_description":"scope"}"#);
+    let opts = AuthorizeOptions { scope: Some("mcp:tools mcp:admin".into()), ..Default::default() };
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else { panic!() };
+    assert_eq!(registrations(), 2, "it tried");
+    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-1"), "and kept the client that works");
+}
