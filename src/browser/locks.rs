@@ -1,4 +1,4 @@
-//! `Lock` over Web Locks (`navigator.locks`, through `acquireLock` in `shell.js`): one refresh of
+//! `Lock` over Web Locks (`navigator.locks`, through `acquireLock` in `locks.js`): one refresh of
 //! a server at a time across the origin's tabs and within the page (R26).
 
 use js_sys::{Function, Promise};
@@ -9,7 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Lock;
 
-#[wasm_bindgen(module = "/src/browser/shell.js")]
+#[wasm_bindgen(module = "/src/browser/locks.js")]
 extern "C" {
     #[wasm_bindgen(js_name = acquireLock)]
     fn acquire_lock(name: &str, timeout_ms: u32) -> Promise;

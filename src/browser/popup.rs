@@ -2,7 +2,7 @@
 //! then watched until its callback page hands over the authorization response's parameters by
 //! `postMessage` or `BroadcastChannel` — whichever comes first. (Not through storage: the
 //! parameters hold the code.) The two message listeners and the popup's
-//! sending end are a few lines of JS (`shell.js`); every text they pass is parsed and checked
+//! sending end are a few lines of JS (`popup.js`); every text they pass is parsed and checked
 //! here.
 
 use js_sys::Promise;
@@ -37,9 +37,9 @@ pub fn open_blank(name: &str) -> Option<Window> {
         .flatten()
 }
 
-#[wasm_bindgen(module = "/src/browser/shell.js")]
+#[wasm_bindgen(module = "/src/browser/popup.js")]
 extern "C" {
-    /// The opener's end of R22 (shell.js).
+    /// The opener's end of R22 (popup.js).
     type ResultWatch;
     #[wasm_bindgen(js_name = watchResult)]
     fn watch_result(popup: &Window, channel: &str) -> ResultWatch;
@@ -52,12 +52,12 @@ extern "C" {
     /// Resolves when a message arrives, or after `ms` (to look at the popup again).
     #[wasm_bindgen(method)]
     fn next(this: &ResultWatch, ms: i32) -> Promise;
-    /// The popup's end of R22 (shell.js): channel and `postMessage` to the opener, then the
+    /// The popup's end of R22 (popup.js): channel and `postMessage` to the opener, then the
     /// opener's word that it took the parameters (`{ serverUrl }`, then with the `outcome`), or
     /// `null` after the timeout.
     #[wasm_bindgen(js_name = handOver)]
     fn hand_over_promise(channel: &str, text: &str, state: &str, timeout_ms: i32, done_ms: i32) -> Promise;
-    /// The opener's last word to the popup: the flow's outcome (shell.js).
+    /// The opener's last word to the popup: the flow's outcome (popup.js).
     #[wasm_bindgen(js_name = announce)]
     fn announce_js(popup: &Window, channel: &str, state: &str, outcome: &str);
     /// R28: `navigator.userActivation.isActive` (false where the API is missing).

@@ -1,5 +1,5 @@
 //! `Vault` (R33): IndexedDB records encrypted with a non-extractable AES-GCM WebCrypto key kept in
-//! IndexedDB (`vaultGet` / `vaultPut` / `vaultDelete` in `shell.js`); for `session` storage the
+//! IndexedDB (`vaultGet` / `vaultPut` / `vaultDelete` in `vault.js`); for `session` storage the
 //! same encryption with the tab's own sessionStorage as the place (a tab's secrets end with it);
 //! the page's memory for `memory` storage, or where IndexedDB is missing.
 //!
@@ -21,7 +21,7 @@ use super::js_message;
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::Vault;
 
-#[wasm_bindgen(module = "/src/browser/shell.js")]
+#[wasm_bindgen(module = "/src/browser/vault.js")]
 extern "C" {
     #[wasm_bindgen(js_name = vaultGet)]
     fn vault_get(db: &str, name: &str) -> Promise;
