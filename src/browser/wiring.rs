@@ -8,7 +8,7 @@ use super::fetch::BrowserHttp;
 use super::locks::BrowserLock;
 use super::storage::BrowserStore;
 use super::vault::BrowserVault;
-use crate::flow::engine::{Config, Engine, TokenCache};
+use crate::flow::engine::{Config, Engine, Parts, TokenCache};
 
 /// The flows over the browser's shell.
 pub type BrowserEngine = Engine<BrowserHttp, BrowserStore, BrowserEnv, BrowserLock, BrowserVault>;
@@ -44,16 +44,16 @@ pub fn browser_engine(config: Config, store: BrowserStore, http: BrowserHttp, en
         _ => BrowserStore::open("session").unwrap_or_else(|_| BrowserStore::Memory(Default::default())),
     };
     let token_cache = shared_token_cache(&store, &config.prefix);
-    Engine {
-        http,
-        store,
-        env,
-        lock: BrowserLock,
-        vault,
-        redirect_flows,
+    Engine::new(
+        Parts {
+            http,
+            store,
+            env,
+            lock: BrowserLock,
+            vault,
+            redirect_flows,
+            token_cache,
+        },
         config,
-        popup_flows: Default::default(),
-        dpop_nonces: Default::default(),
-        token_cache,
-    }
+    )
 }

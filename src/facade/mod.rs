@@ -111,7 +111,7 @@ impl McpAuth {
             Err(e) => return reject(e.with_server(&server_url)),
         };
         // R25: a full-page redirect loses the page's memory, and with it a memory store's flow
-        let in_memory = matches!(self.inner.engine.store, BrowserStore::Memory(_));
+        let in_memory = matches!(self.inner.engine.store(), BrowserStore::Memory(_));
         if in_memory && mode == Mode::Redirect {
             return reject(
                 invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()),
@@ -120,7 +120,7 @@ impl McpAuth {
         // R21: the popup opens here, synchronously, inside the click
         let popup = match mode {
             Mode::Redirect => None,
-            _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config.prefix)),
+            _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config().prefix)),
         };
         if popup.is_none() && (mode == Mode::Popup || in_memory) {
             return reject(
@@ -263,7 +263,7 @@ impl McpAuth {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: McpAuthEvent) => void")] listener: Function,
     ) -> JsValue {
-        let env = self.inner.engine.env.clone();
+        let env = self.inner.engine.env().clone();
         let id = env.subscribe(listener);
         Closure::<dyn FnMut()>::new(move || env.unsubscribe(id)).into_js_value()
     }
@@ -353,9 +353,9 @@ async fn authorized_fetch(
     let engine = &inner.engine;
     let server = self::server_url(server_url)?;
     let request = AppRequest::new(server.as_str(), input, init)?;
-    let send = |credentials| request.send(&engine.http, credentials);
+    let send = |credentials| request.send(engine.http(), credentials);
     let step_up = |scope: Option<String>| {
-        let window = popup::open_in_activation(&format!("{}:{server}", engine.config.prefix));
+        let window = popup::open_in_activation(&format!("{}:{server}", engine.config().prefix));
         let server = &server;
         async move {
             let Some(window) = window else { return Ok(false) };

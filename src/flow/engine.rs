@@ -56,25 +56,84 @@ pub enum Begin {
 }
 
 pub struct Engine<H, S, E, L, V> {
+    pub(super) http: H,
+    pub(super) store: S,
+    pub(super) env: E,
+    pub(super) lock: L,
+    pub(super) vault: V,
+    /// Where a full-page redirect's flow waits for its return (R24, R33): sessionStorage in the
+    /// browser — the same tab comes back, and the verifier never reaches localStorage.
+    pub(super) redirect_flows: S,
+    pub(super) config: Config,
+    /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
+    /// callback page hands its parameters here (R22), whatever the storage mode.
+    pub(super) popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
+    /// R34: the latest `DPoP-Nonce` per origin (RFC 9449 §8, §9), for the next proof there.
+    pub(super) dpop_nonces: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+    /// The record's token set per server, as last read or written, so that a fresh token costs
+    /// no storage read and no parse; dropped on every write here and in other tabs.
+    /// Shared by the instances of a page that use the same storage (the shell hands them one
+    /// map), so one instance's write is seen by the others at once.
+    pub(super) token_cache: TokenCache,
+}
+
+/// The shell's parts an engine runs over (see [`Engine::new`]).
+pub struct Parts<H, S, E, L, V> {
     pub http: H,
     pub store: S,
     pub env: E,
     pub lock: L,
     pub vault: V,
-    /// Where a full-page redirect's flow waits for its return (R24, R33): sessionStorage in the
-    /// browser — the same tab comes back, and the verifier never reaches localStorage.
+    /// Where a full-page redirect's flow waits (the tab's sessionStorage in the browser).
     pub redirect_flows: S,
-    pub config: Config,
-    /// Pending popup flows, verifier included, in this page's memory only (R33): the popup's
-    /// callback page hands its parameters here (R22), whatever the storage mode.
-    pub popup_flows: std::cell::RefCell<Vec<PendingFlow>>,
-    /// R34: the latest `DPoP-Nonce` per origin (RFC 9449 §8, §9), for the next proof there.
-    pub dpop_nonces: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
-    /// The record's token set per server, as last read or written, so that a fresh token costs
-    /// no storage read and no parse; dropped on every write here and in other tabs.
-    /// Shared by the instances of a page that use the same storage (the shell hands them one
-    /// map), so one instance's write is seen by the others at once.
+    /// The page's token copies, shared by the instances on the same storage.
     pub token_cache: TokenCache,
+}
+
+impl<H, S, E, L, V> Engine<H, S, E, L, V> {
+    pub fn new(parts: Parts<H, S, E, L, V>, config: Config) -> Self {
+        let Parts {
+            http,
+            store,
+            env,
+            lock,
+            vault,
+            redirect_flows,
+            token_cache,
+        } = parts;
+        Engine {
+            http,
+            store,
+            env,
+            lock,
+            vault,
+            redirect_flows,
+            config,
+            popup_flows: Default::default(),
+            dpop_nonces: Default::default(),
+            token_cache,
+        }
+    }
+
+    /// The options the flows use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where records are kept.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The network.
+    pub fn http(&self) -> &H {
+        &self.http
+    }
+
+    /// Clock, randomness and events.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
 }
 
 /// R28: step-up attempts per server and request.

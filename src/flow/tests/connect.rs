@@ -562,14 +562,32 @@ fn r12_r28_f6_a_refused_or_pointless_registration_keeps_the_client() {
     let registrations = || w.http.urls().iter().filter(|u| *u == "https://as.example/reg").count();
     assert_eq!(registrations(), 1);
     // a step-up for a scope the server does not list: no new registration
-    let opts = AuthorizeOptions { scope: Some("mcp:tools mcp:extra".into()), ..Default::default() };
-    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else { panic!() };
+    let opts = AuthorizeOptions {
+        scope: Some("mcp:tools mcp:extra".into()),
+        ..Default::default()
+    };
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else {
+        panic!()
+    };
     assert_eq!(registrations(), 1, "nothing to register for");
     assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-1"));
     // a listed scope the registration lacks, and the server refuses the wider registration
-    w.http.json("https://as.example/reg", 400, r#"{"error":"invalid_client_metadata","error_description":"scope"}"#);
-    let opts = AuthorizeOptions { scope: Some("mcp:tools mcp:admin".into()), ..Default::default() };
-    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else { panic!() };
+    w.http.json(
+        "https://as.example/reg",
+        400,
+        r#"{"error":"invalid_client_metadata","error_description":"scope"}"#,
+    );
+    let opts = AuthorizeOptions {
+        scope: Some("mcp:tools mcp:admin".into()),
+        ..Default::default()
+    };
+    let Begin::Navigate { url, .. } = block_on(e.begin_authorization(&srv(MCP), opts)).unwrap() else {
+        panic!()
+    };
     assert_eq!(registrations(), 2, "it tried");
-    assert_eq!(param(url.query().unwrap(), "client_id").as_deref(), Some("dyn-1"), "and kept the client that works");
+    assert_eq!(
+        param(url.query().unwrap(), "client_id").as_deref(),
+        Some("dyn-1"),
+        "and kept the client that works"
+    );
 }
