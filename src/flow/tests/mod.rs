@@ -22,11 +22,14 @@ use crate::core::resource::ServerUrl;
 mod connect;
 mod discover;
 mod dpop;
+mod fakes;
 mod fetch;
 mod revoke;
 mod session;
 mod store;
 mod window;
+
+use fakes::*;
 
 /// The fakes never wait, so one poll finishes any future.
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -46,185 +49,6 @@ fn callback(e: &TestEngine, url: &str) -> (Option<PendingFlow>, Result<Status, M
 }
 
 type TestEngine<'a> = Engine<&'a FakeHttp, &'a MemStore, &'a FakeEnv, &'a FakeLock, &'a FakeVault>;
-
-/// The vault as IndexedDB would be: a map of secret texts; `broken` makes every write fail.
-#[derive(Default)]
-struct FakeVault {
-    secrets: RefCell<BTreeMap<String, String>>,
-    broken: std::cell::Cell<bool>,
-    dpop_keys: RefCell<std::collections::BTreeSet<String>>,
-}
-
-impl Vault for &FakeVault {
-    async fn get(&self, key: &str) -> Option<String> {
-        self.secrets.borrow().get(key).cloned()
-    }
-    async fn put(&self, key: &str, value: &str) -> Result<(), McpError> {
-        if self.broken.get() {
-            return Err(McpError::new(
-                crate::core::error::ErrorCode::StorageUnavailable,
-                "IndexedDB refused",
-            ));
-        }
-        self.secrets.borrow_mut().insert(key.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) {
-        self.secrets.borrow_mut().remove(key);
-    }
-    async fn dpop_public_key(&self, name: &str) -> Result<String, McpError> {
-        self.dpop_keys.borrow_mut().insert(name.into());
-        Ok(format!(r#"{{"crv":"P-256","kty":"EC","x":"x-of-{name}","y":"y"}}"#))
-    }
-    /// A test double: "signs" with the key's name, so a test can tell which key signed what.
-    async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError> {
-        assert!(self.dpop_keys.borrow().contains(name), "a key is made before it signs");
-        Ok([name.as_bytes(), b"|", &Sha256::digest(input)[..4]].concat())
-    }
-    async fn dpop_delete(&self, name: &str) {
-        self.dpop_keys.borrow_mut().remove(name);
-    }
-}
-
-type Handler = Box<dyn Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>>>;
-
-/// Locks by name, as Web Locks are: an async mutex each; counts the acquisitions.
-#[derive(Default)]
-struct FakeLock {
-    locks: RefCell<BTreeMap<String, std::sync::Arc<futures::lock::Mutex<()>>>>,
-    acquired: RefCell<u32>,
-}
-
-impl Lock for &FakeLock {
-    type Guard = futures::lock::OwnedMutexGuard<()>;
-    async fn acquire(&self, name: &str, _timeout_ms: u32) -> Result<Self::Guard, McpError> {
-        let m = self.locks.borrow_mut().entry(name.to_string()).or_default().clone();
-        let guard = m.lock_owned().await;
-        *self.acquired.borrow_mut() += 1;
-        Ok(guard)
-    }
-}
-
-#[derive(Default)]
-struct FakeHttp {
-    routes: RefCell<Vec<(String, Handler)>>,
-    log: RefCell<Vec<HttpRequest>>,
-    /// Requests to this URL take a turn of the executor before their answer (as a real
-    /// request would), so that concurrent callers interleave.
-    slow: RefCell<Option<String>>,
-}
-
-/// Gives the executor one turn: `Pending` once, with a wake-up.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-impl FakeHttp {
-    fn route(&self, url: &str, f: impl Fn(&HttpRequest) -> Option<Result<HttpResponse, HttpError>> + 'static) {
-        self.routes.borrow_mut().insert(0, (url.to_string(), Box::new(f)));
-    }
-    fn json(&self, url: &str, status: u16, body: &'static str) {
-        self.route(url, move |_| Some(Ok(HttpResponse::new(status, vec![], body))));
-    }
-    fn urls(&self) -> Vec<String> {
-        self.log.borrow().iter().map(|r| r.url.to_string()).collect()
-    }
-    fn last_to(&self, url: &str) -> HttpRequest {
-        self.log
-            .borrow()
-            .iter()
-            .rev()
-            .find(|r| r.url.as_str() == url)
-            .cloned()
-            .expect("no request to that URL")
-    }
-}
-
-impl Http for &FakeHttp {
-    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        self.log.borrow_mut().push(req.clone());
-        if self.slow.borrow().as_deref() == Some(req.url.as_str()) {
-            YieldNow(false).await;
-        }
-        for (url, h) in self.routes.borrow().iter() {
-            if url == req.url.as_str()
-                && let Some(r) = h(&req)
-            {
-                return r;
-            }
-        }
-        Ok(HttpResponse::new(404, vec![], "not found"))
-    }
-}
-
-#[derive(Default)]
-struct MemStore(RefCell<BTreeMap<String, String>>);
-
-impl Store for &MemStore {
-    fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>> {
-        self.0
-            .borrow()
-            .get(key)
-            .map(|text| serde_json::from_str(text).map_err(|_| Corrupt))
-    }
-    fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError> {
-        self.0
-            .borrow_mut()
-            .insert(key.into(), serde_json::to_string(value).unwrap());
-        Ok(())
-    }
-    fn remove(&self, key: &str) {
-        self.0.borrow_mut().remove(key);
-    }
-    fn keys(&self) -> Vec<String> {
-        self.0.borrow().keys().cloned().collect()
-    }
-    fn shares_keys_with(&self, other: &Self) -> bool {
-        std::ptr::eq(*self, *other)
-    }
-}
-
-#[derive(Default)]
-struct FakeEnv {
-    now: RefCell<u64>,
-    counter: RefCell<u8>,
-    steps: RefCell<Vec<(String, String)>>,
-    statuses: RefCell<Vec<Status>>,
-    warnings: RefCell<Vec<(Option<String>, Warning)>>,
-}
-
-impl Env for &FakeEnv {
-    fn now_ms(&self) -> u64 {
-        *self.now.borrow()
-    }
-    fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError> {
-        let mut c = self.counter.borrow_mut();
-        *c = c.wrapping_add(1);
-        buf.fill(*c);
-        Ok(())
-    }
-    fn step(&self, _server: &str, step: super::records::Step, detail: &str) {
-        self.steps.borrow_mut().push((step.as_str().into(), detail.into()));
-    }
-    fn status_changed(&self, status: &Status) {
-        self.statuses.borrow_mut().push(status.clone());
-    }
-    fn warning(&self, server_url: Option<&str>, warning: Warning, _message: &str) {
-        self.warnings
-            .borrow_mut()
-            .push((server_url.map(str::to_string), warning));
-    }
-}
 
 const MCP: &str = "https://mcp.example/mcp";
 
@@ -333,62 +157,6 @@ fn param(body_or_query: &str, name: &str) -> Option<String> {
         .into_owned()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
-}
-
-/// The shell's side of `auth.fetch` in these tests: records the token each send carried and
-/// answers with the scripted statuses in turn.
-type Answer = (u16, Option<&'static str>, Option<&'static str>);
-
-/// An answer and the URL it came from (`Response.url`, after redirects).
-type RedirectedAnswer = (u16, Option<&'static str>, Option<&'static str>, Option<&'static str>);
-
-struct FakeSend {
-    answers: RefCell<Vec<RedirectedAnswer>>,
-    sent: RefCell<Vec<Option<Credentials>>>,
-}
-
-impl FakeSend {
-    fn new(statuses: &[u16]) -> FakeSend {
-        Self::answering(&statuses.iter().map(|s| (*s, None)).collect::<Vec<_>>())
-    }
-    /// Statuses with a `WWW-Authenticate` header each.
-    fn answering(answers: &[(u16, Option<&'static str>)]) -> FakeSend {
-        Self::answering_with_nonces(&answers.iter().map(|(s, c)| (*s, *c, None)).collect::<Vec<_>>())
-    }
-    /// Statuses with a `WWW-Authenticate` and a `DPoP-Nonce` header each.
-    fn answering_with_nonces(answers: &[Answer]) -> FakeSend {
-        Self::redirected(&answers.iter().map(|(s, c, n)| (*s, *c, *n, None)).collect::<Vec<_>>())
-    }
-    /// Answers with the URL each came from.
-    fn redirected(answers: &[RedirectedAnswer]) -> FakeSend {
-        FakeSend {
-            answers: RefCell::new(answers.to_vec()),
-            sent: RefCell::default(),
-        }
-    }
-    async fn send(&self, credentials: Option<Credentials>) -> Result<Sent<u16>, McpError> {
-        self.sent.borrow_mut().push(credentials);
-        let (status, challenge, nonce, final_url) = self.answers.borrow_mut().remove(0);
-        Ok(Sent {
-            status,
-            www_authenticate: challenge.map(str::to_string),
-            dpop_nonce: nonce.map(str::to_string),
-            final_url: final_url.map(str::to_string),
-            response: status,
-        })
-    }
-    /// The credentials of each send in turn.
-    fn credentials(&self) -> Vec<Option<Credentials>> {
-        self.sent.borrow().clone()
-    }
-    /// The token of each send in turn, `-` for none.
-    fn tokens(&self) -> Vec<String> {
-        self.sent
-            .borrow()
-            .iter()
-            .map(|c| c.as_ref().map_or_else(|| "-".into(), |c| c.token.secret().to_string()))
-            .collect()
-    }
 }
 
 /// Past the refresh skew: the next `access_token` refreshes.
