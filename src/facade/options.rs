@@ -95,6 +95,8 @@ struct ClientOption {
     client_secret: Option<String>,
 }
 
+/// `new McpAuth(options)`: the flows' `Config`, the store, the HTTP client, and the popup's
+/// timeout in ms.
 pub(super) fn parse_options(
     options: &JsValue,
     env: &BrowserEnv,
@@ -105,24 +107,8 @@ pub(super) fn parse_options(
         ));
     }
     refuse_unknown(options, MCP_AUTH_OPTIONS, "new McpAuth(options)")?;
-    let clients_value = get(options, "clients");
-    if clients_value.is_object() {
-        for entry in Object::values(clients_value.unchecked_ref::<Object>()).iter() {
-            refuse_unknown(&entry, CLIENT_OPTIONS, "new McpAuth(options): a clients entry")?;
-        }
-    }
     let window = window()?;
     let origin = window.location().origin().map_err(|_| invalid("no page origin"))?;
-    let redirect_uri: String = option(options, "redirectUri", STRING)?
-        .ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
-    // sent exactly as the app wrote it (servers compare redirect URIs as strings), once checked
-    let redirect = url::Url::parse(&redirect_uri).map_err(|_| invalid("option redirectUri must be an absolute URL"))?;
-    if redirect.origin().ascii_serialization() != origin {
-        return Err(invalid("option redirectUri must be on the page's own origin"));
-    }
-    if redirect.fragment().is_some() {
-        return Err(invalid("option redirectUri must not have a fragment (RFC 6749 §3.1.2)"));
-    }
     let client_name = match option(options, "clientName", STRING)? {
         Some(n) => n,
         None => window
@@ -131,8 +117,6 @@ pub(super) fn parse_options(
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| origin.clone()),
     };
-    let clients: BTreeMap<String, ClientOption> =
-        option(options, "clients", "an object of { clientId, clientSecret? } by issuer")?.unwrap_or_default();
     let fetch_fn = match get(options, "fetch") {
         v if v.is_undefined() || v.is_null() => None,
         v => Some(
@@ -140,40 +124,13 @@ pub(super) fn parse_options(
                 .map_err(|_| invalid("option fetch must be a function"))?,
         ),
     };
-    let storage: Option<String> = option(options, "storage", STRING)?;
-    // R25: a storage that is disabled or unavailable falls back to memory, and says so once
-    let store = match BrowserStore::open(storage.as_deref().unwrap_or("local")) {
-        Err(e) if e.code == ErrorCode::StorageUnavailable => {
-            env.warning(
-                None,
-                Warning::StorageUnavailable,
-                &format!("{}: the page's memory is used instead", e.message),
-            );
-            BrowserStore::Memory(Default::default())
-        }
-        other => other?,
-    };
-    let seconds = |key: &str, default: f64| -> Result<f64, McpError> {
-        match option::<f64>(options, key, "a non-negative number")? {
-            Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
-            Some(_) => Err(invalid(format!("option {key} must be a non-negative number"))),
-            None => Ok(default),
-        }
-    };
     let config = Config {
-        redirect_uri,
+        redirect_uri: redirect_uri(options, &origin)?,
         client_name,
         client_metadata_url: option(options, "clientMetadataUrl", STRING)?,
-        clients: clients
-            .into_iter()
-            .map(|(issuer, c)| PreregisteredClient {
-                issuer,
-                client_id: c.client_id,
-                client_secret: c.client_secret.map(ClientSecret::new),
-            })
-            .collect(),
+        clients: clients(options)?,
         prefix: option(options, "storageKeyPrefix", STRING)?.unwrap_or_else(|| "mcp-oauth".into()),
-        refresh_skew_ms: (seconds("refreshSkewSeconds", 60.0)? * 1000.0) as u64,
+        refresh_skew_ms: (seconds(options, "refreshSkewSeconds", 60.0)? * 1000.0) as u64,
         allow_missing_pkce: option(options, "allowMissingPkceMetadata", "a boolean")?.unwrap_or(false),
         offline_access: option(options, "offlineAccess", "a boolean")?.unwrap_or(false),
         dpop: match option::<String>(options, "dpop", STRING)? {
@@ -183,8 +140,69 @@ pub(super) fn parse_options(
             }
         },
     };
-    let timeout = seconds("popupTimeoutSeconds", 300.0)? * 1000.0;
-    Ok((config, store, BrowserHttp { fetch_fn }, timeout))
+    let timeout = seconds(options, "popupTimeoutSeconds", 300.0)? * 1000.0;
+    Ok((config, store(options, env)?, BrowserHttp { fetch_fn }, timeout))
+}
+
+/// `redirectUri`: absolute, on the page's own origin, without a fragment (RFC 6749 §3.1.2);
+/// sent exactly as the app wrote it (servers compare redirect URIs as strings).
+fn redirect_uri(options: &JsValue, origin: &str) -> Result<String, McpError> {
+    let redirect_uri: String = option(options, "redirectUri", STRING)?
+        .ok_or_else(|| invalid("new McpAuth(options): redirectUri is required"))?;
+    let redirect = url::Url::parse(&redirect_uri).map_err(|_| invalid("option redirectUri must be an absolute URL"))?;
+    if redirect.origin().ascii_serialization() != origin {
+        return Err(invalid("option redirectUri must be on the page's own origin"));
+    }
+    if redirect.fragment().is_some() {
+        return Err(invalid("option redirectUri must not have a fragment (RFC 6749 §3.1.2)"));
+    }
+    Ok(redirect_uri)
+}
+
+/// `clients`: the pre-registered clients by issuer (R11), each entry's options checked.
+fn clients(options: &JsValue) -> Result<Vec<PreregisteredClient>, McpError> {
+    let clients_value = get(options, "clients");
+    if clients_value.is_object() {
+        for entry in Object::values(clients_value.unchecked_ref::<Object>()).iter() {
+            refuse_unknown(&entry, CLIENT_OPTIONS, "new McpAuth(options): a clients entry")?;
+        }
+    }
+    let clients: BTreeMap<String, ClientOption> =
+        option(options, "clients", "an object of { clientId, clientSecret? } by issuer")?.unwrap_or_default();
+    Ok(clients
+        .into_iter()
+        .map(|(issuer, c)| PreregisteredClient {
+            issuer,
+            client_id: c.client_id,
+            client_secret: c.client_secret.map(ClientSecret::new),
+        })
+        .collect())
+}
+
+/// `storage` (R25): a storage that is disabled or unavailable falls back to memory, and says
+/// so once.
+fn store(options: &JsValue, env: &BrowserEnv) -> Result<BrowserStore, McpError> {
+    let storage: Option<String> = option(options, "storage", STRING)?;
+    match BrowserStore::open(storage.as_deref().unwrap_or("local")) {
+        Err(e) if e.code == ErrorCode::StorageUnavailable => {
+            env.warning(
+                None,
+                Warning::StorageUnavailable,
+                &format!("{}: the page's memory is used instead", e.message),
+            );
+            Ok(BrowserStore::Memory(Default::default()))
+        }
+        other => other,
+    }
+}
+
+/// A duration option in seconds: finite and non-negative, else `default`.
+fn seconds(options: &JsValue, key: &str, default: f64) -> Result<f64, McpError> {
+    match option::<f64>(options, key, "a non-negative number")? {
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        Some(_) => Err(invalid(format!("option {key} must be a non-negative number"))),
+        None => Ok(default),
+    }
 }
 
 /// `authorize`'s `mode` (R21, R24).

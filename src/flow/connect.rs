@@ -44,29 +44,12 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         let mut registration_scope = registration_scope.map(str::to_string);
         let mut kept = None;
         if let Some(c) = self.client_for_requests(issuer).await {
-            // F6 (R12): a dynamic registration made for another server's scope, which does not
-            // cover this server's, is replaced by one for both (servers sharing an issuer share
-            // its registration; the first one must not fix its scope for all). Scopes the
-            // authorization server does not list are its to refuse at authorization, not here.
-            let registered = self
-                .load::<ClientRecord>(&self.client_key(issuer))
-                .and_then(|r| r.scope);
-            let listed = |s: &str| meta.scopes_supported.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
-            let covers = |have: &str| {
-                registration_scope.as_deref().is_none_or(|need| {
-                    need.split_whitespace()
-                        .filter(|s| listed(s))
-                        .all(|s| have.split_whitespace().any(|h| h == s))
-                })
-            };
-            match (c.source, registered.as_deref(), &meta.registration_endpoint) {
-                (ClientSource::Dynamic, Some(have), Some(_)) if !covers(have) => {
-                    let wanted = union_scopes(Some(have), registration_scope.as_deref())?;
-                    registration_scope =
-                        wanted.map(|w| w.split_whitespace().filter(|s| listed(s)).collect::<Vec<_>>().join(" "));
+            match self.wider_registration(issuer, &c, meta, registration_scope.as_deref())? {
+                Some(wider) => {
+                    registration_scope = Some(wider);
                     kept = Some(c);
                 }
-                _ => return Ok(c),
+                None => return Ok(c),
             }
         }
         match (
@@ -78,27 +61,58 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                 None,
                 ClientSource::MetadataDocument,
             )),
-            (_, Some(endpoint)) => {
-                self.env.step(&rec.server_url, Step::Registration, endpoint.as_str());
-                let req = prepare_registration(
-                    endpoint,
-                    &self.config.client_name,
-                    &self.config.redirect_uri,
-                    registration_scope.as_deref(),
-                );
-                let registered = async {
-                    let resp = self.send(req).await?;
-                    Ok::<_, McpError>(parse_registration(&resp, &self.config.redirect_uri)?)
-                };
-                match (registered.await, kept) {
-                    (Ok(client), _) => self.save_client(issuer, client, registration_scope).await,
-                    // F6: a wider registration the server refuses leaves the one that works
-                    (Err(_), Some(kept)) => Ok(kept),
-                    (Err(e), None) => Err(e),
-                }
-            }
+            (_, Some(endpoint)) => match (
+                self.register(&rec.server_url, endpoint, registration_scope.as_deref())
+                    .await,
+                kept,
+            ) {
+                (Ok(client), _) => self.save_client(issuer, client, registration_scope).await,
+                // F6: a wider registration the server refuses leaves the one that works
+                (Err(_), Some(kept)) => Ok(kept),
+                (Err(e), None) => Err(e),
+            },
             (_, None) => Err(crate::core::registration::RegistrationError::Required.into()),
         }
+    }
+
+    /// F6 (R12): the scope to register again for, when `client` is a dynamic registration made
+    /// for another server's scope that does not cover `needed` (servers sharing an issuer share
+    /// its registration; the first one must not fix its scope for all); `None` to keep it.
+    /// Scopes the authorization server does not list are its to refuse at authorization.
+    fn wider_registration(
+        &self,
+        issuer: &str,
+        client: &Client,
+        meta: &AuthServerMetadata,
+        needed: Option<&str>,
+    ) -> Result<Option<String>, McpError> {
+        let registered = self
+            .load::<ClientRecord>(&self.client_key(issuer))
+            .and_then(|r| r.scope);
+        let (ClientSource::Dynamic, Some(have), Some(_)) =
+            (client.source, registered.as_deref(), &meta.registration_endpoint)
+        else {
+            return Ok(None);
+        };
+        let listed = |s: &str| meta.scopes_supported.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
+        let covered = needed.is_none_or(|need| {
+            need.split_whitespace()
+                .filter(|s| listed(s))
+                .all(|s| have.split_whitespace().any(|h| h == s))
+        });
+        if covered {
+            return Ok(None);
+        }
+        let wanted = union_scopes(Some(have), needed)?;
+        Ok(wanted.map(|w| w.split_whitespace().filter(|s| listed(s)).collect::<Vec<_>>().join(" ")))
+    }
+
+    /// R12: one RFC 7591 registration at `endpoint` for `scope`.
+    async fn register(&self, server_url: &str, endpoint: &url::Url, scope: Option<&str>) -> Result<Client, McpError> {
+        self.env.step(server_url, Step::Registration, endpoint.as_str());
+        let req = prepare_registration(endpoint, &self.config.client_name, &self.config.redirect_uri, scope);
+        let resp = self.send(req).await?;
+        Ok(parse_registration(&resp, &self.config.redirect_uri)?)
     }
 
     pub async fn begin_authorization(&self, server: &ServerUrl, opts: AuthorizeOptions) -> Result<Begin, McpError> {
@@ -126,25 +140,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         ) {
             return Err(pkce_unsupported(meta.code_challenge_methods_supported.as_deref()));
         }
-        // R16: the app's scope, else the challenge's, else the resource's; `offline_access` added
-        // when the app asked for refresh tokens and the authorization server lists it
-        let scope = choose_scope(
-            opts.scope.as_deref().or(rec.challenge_scope.as_deref()),
-            rec.resource_metadata
-                .as_ref()
-                .and_then(|m| m.fields.scopes_supported.as_deref()),
-            meta.scopes_supported.as_deref(),
-            self.config.offline_access,
-        )?;
-        // R12: a registration is for every scope the resource lists (and this request's), never
-        // just this request's, so that a later step-up is not refused at servers holding a client
-        // to its registered scope
-        let supported = rec
-            .resource_metadata
-            .as_ref()
-            .and_then(|m| m.fields.scopes_supported.as_deref())
-            .map(|s| s.join(" "));
-        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref())?;
+        let (scope, registration_scope) = self.scopes_for(&rec, meta, opts.scope.as_deref())?;
         let client = self
             .ensure_client(&rec, meta, &issuer, &opts, registration_scope.as_deref())
             .await?;
@@ -171,15 +167,46 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             ),
         };
         let url = build_authorization_url(&meta.authorization_endpoint, &flow);
-        if flow.popup {
-            self.popup_flows.borrow_mut().push(flow);
-        } else {
-            // a full-page redirect leaves this page: the flow waits in this tab's session
-            self.redirect_flows.set(&self.flow_key(&state), &flow)?;
-        }
+        self.keep_pending(flow)?;
         // the whole URL the popup or page opens: it holds the code challenge, never the verifier
         self.env.step(&rec.server_url, Step::Authorization, url.as_str());
         Ok(Begin::Navigate { url, state })
+    }
+
+    /// R16, R12: the scope to ask for — the app's, else the challenge's, else the resource's,
+    /// with `offline_access` when the app asked for refresh tokens and the authorization server
+    /// lists it — and the scope to register for: every scope the resource lists and this
+    /// request's, never just this request's, so that a later step-up is not refused at servers
+    /// holding a client to its registered scope.
+    fn scopes_for(
+        &self,
+        rec: &ServerRecord,
+        meta: &AuthServerMetadata,
+        asked: Option<&str>,
+    ) -> Result<(Option<String>, Option<String>), McpError> {
+        let resource_scopes = rec
+            .resource_metadata
+            .as_ref()
+            .and_then(|m| m.fields.scopes_supported.as_deref());
+        let scope = choose_scope(
+            asked.or(rec.challenge_scope.as_deref()),
+            resource_scopes,
+            meta.scopes_supported.as_deref(),
+            self.config.offline_access,
+        )?;
+        let supported = resource_scopes.map(|s| s.join(" "));
+        let registration_scope = union_scopes(supported.as_deref(), scope.as_deref())?;
+        Ok((scope, registration_scope))
+    }
+
+    /// A popup's flow waits in this page's memory; a full-page redirect leaves the page, so its
+    /// flow waits in this tab's session (R24, R33).
+    fn keep_pending(&self, flow: PendingFlow) -> Result<(), McpError> {
+        if flow.popup {
+            self.popup_flows.borrow_mut().push(flow);
+            return Ok(());
+        }
+        self.redirect_flows.set(&self.flow_key(&flow.state), &flow)
     }
 
     /// R17: the pending flow that `state` names, taken out — from this page's memory (a popup

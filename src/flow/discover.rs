@@ -70,25 +70,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .as_ref()
             .and_then(|(_, m)| m.fields.authorization_servers.as_ref()?.first().cloned())
             .unwrap_or_else(|| server.url().origin().ascii_serialization());
-        let issuer_url = parse_secure(&issuer).map_err(|_| {
-            McpError::new(
-                ErrorCode::InsecureUrl,
-                "the authorization server is neither https nor http on a loopback host",
-            )
-        })?;
-        // R6, R7: the first metadata document found, else the 2025-03-26 defaults
-        let meta = match self
-            .first_found(
-                href,
-                Step::AuthorizationServerMetadata,
-                authorization_server_metadata_urls(&issuer_url),
-            )
-            .await?
-        {
-            Some((_, r)) => parse_authorization_server_metadata(&r, &issuer)?,
-            None => default_metadata(&issuer, &issuer_url),
-        };
-
+        let meta = self.authorization_server_metadata(href, &issuer).await?;
         let previous = self.load_server(href);
         // a scope a refusal named (R28) stands until a challenge names another
         let challenge_scope = challenge
@@ -115,6 +97,28 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         };
         self.save_server(&rec)?;
         Ok(rec)
+    }
+
+    /// R6–R8: `issuer`'s metadata: the first document found at its well-known URLs (its
+    /// `issuer` exactly this one, every endpoint secure), else the 2025-03-26 defaults.
+    async fn authorization_server_metadata(
+        &self,
+        href: &str,
+        issuer: &str,
+    ) -> Result<crate::core::discovery::Document<crate::core::discovery::AuthServerMetadata>, McpError> {
+        let issuer_url = parse_secure(issuer).map_err(|_| {
+            McpError::new(
+                ErrorCode::InsecureUrl,
+                "the authorization server is neither https nor http on a loopback host",
+            )
+        })?;
+        let urls = authorization_server_metadata_urls(&issuer_url);
+        Ok(
+            match self.first_found(href, Step::AuthorizationServerMetadata, urls).await? {
+                Some((_, r)) => parse_authorization_server_metadata(&r, issuer)?,
+                None => default_metadata(issuer, &issuer_url),
+            },
+        )
     }
 
     /// R3, R6: the first candidate URL that answers 200; 4xx, 502 and network failures move

@@ -36,13 +36,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Ok(u) if u.origin() == server.url().origin() => u,
             _ => return send(None).await.map(|s| s.response),
         };
-        let mut tokens = match self.current_tokens(server).await {
-            Ok(t) => Some(t),
-            // no usable token: the request goes without one (a server may need authorization for
-            // some requests only)
-            Err(e) if e.code == ErrorCode::AuthorizationRequired => None,
-            Err(e) => return Err(e),
-        };
+        let mut tokens = self.tokens_if_any(server).await?;
         let (mut retried, mut nonce_retries) = (false, 0);
         loop {
             let credentials = match &tokens {
@@ -59,15 +53,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             self.remember_nonce(&url, true, sent.dpop_nonce.as_deref());
             // R34, RFC 9449 §9: a resource server that wants a nonce gets a retry with it (two at
             // most: a refresh in between may meet a nonce that changed meanwhile)
-            if bound
-                && nonce_retries < MAX_NONCE_RETRIES
-                && dpop::resource_server_nonce(
-                    sent.status,
-                    sent.www_authenticate.as_deref(),
-                    sent.dpop_nonce.as_deref(),
-                )
-                .is_some()
-            {
+            if bound && nonce_retries < MAX_NONCE_RETRIES && wants_nonce(&sent) {
                 nonce_retries += 1;
                 continue;
             }
@@ -87,23 +73,21 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
                     Err(_) => {}
                 }
             }
-            let mut refused = self.refusal_error(server, sent.status, challenge, tokens.is_some());
-            // R34: a bound token refused by a server whose challenge offers no DPoP scheme: the
-            // server takes Bearer tokens only, and binding again would be refused again
-            let bearer_only = sent.www_authenticate.as_deref().is_some_and(dpop::offers_bearer_only);
-            if bound && sent.status == 401 && bearer_only {
-                let said = refused
-                    .oauth_error
-                    .as_deref()
-                    .map(|e| format!(" (the server said {e})"))
-                    .unwrap_or_default();
-                refused.message = format!(
-                    "the server refused a DPoP-bound token and its challenge offers only Bearer: it does not take DPoP \
-                     tokens{said}; create McpAuth with dpop: \"never\" (or \"auto\", which binds tokens only where the \
-                     server's metadata says it takes DPoP) and authorize again"
-                );
-            }
-            return Err(refused);
+            let refused = self.refusal_error(server, sent.status, challenge, tokens.is_some());
+            return Err(match bound && sent.status == 401 {
+                true => bound_token_refused(refused, sent.www_authenticate.as_deref()),
+                false => refused,
+            });
+        }
+    }
+
+    /// The token set to send with a request, or `None` when there is no usable one: the request
+    /// goes without (a server may need authorization for some requests only).
+    async fn tokens_if_any(&self, server: &ServerUrl) -> Result<Option<crate::core::token::TokenSet>, McpError> {
+        match self.current_tokens(server).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.code == ErrorCode::AuthorizationRequired => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -206,4 +190,32 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         e.description = challenge.error_description;
         e
     }
+}
+
+/// R34, RFC 9449 §9: the answer asks for a retry with the resource server's nonce.
+fn wants_nonce<R>(sent: &Sent<R>) -> bool {
+    dpop::resource_server_nonce(
+        sent.status,
+        sent.www_authenticate.as_deref(),
+        sent.dpop_nonce.as_deref(),
+    )
+    .is_some()
+}
+
+/// R34: a bound token refused by a server whose challenge offers no DPoP scheme: the server
+/// takes Bearer tokens only, and binding again would be refused again — the message says so.
+fn bound_token_refused(mut refused: McpError, www_authenticate: Option<&str>) -> McpError {
+    if www_authenticate.is_some_and(dpop::offers_bearer_only) {
+        let said = refused
+            .oauth_error
+            .as_deref()
+            .map(|e| format!(" (the server said {e})"))
+            .unwrap_or_default();
+        refused.message = format!(
+            "the server refused a DPoP-bound token and its challenge offers only Bearer: it does not take DPoP \
+             tokens{said}; create McpAuth with dpop: \"never\" (or \"auto\", which binds tokens only where the \
+             server's metadata says it takes DPoP) and authorize again"
+        );
+    }
+    refused
 }

@@ -239,27 +239,45 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             Err(e) => e,
         };
         let failure = e.refresh_failure();
-        if failure != RefreshFailure::KeepAll {
-            // read again: what is kept now may no longer be what this caller refreshed with
-            let mut current = self.load_server(&server);
-            let theirs = match &current {
-                Some(c) => self
-                    .full_tokens(c)
-                    .await
-                    .filter(|t| t.refresh_token.as_ref() != Some(&refresh_token)),
-                None => None,
-            };
-            if let (Some(theirs), Some(cur)) = (theirs, current.as_mut()) {
-                return self.adopt_newer_tokens(cur, theirs).await;
-            }
-            if failure == RefreshFailure::DropRegistration {
-                self.drop_client(&issuer).await;
-            }
-            if let Some(cur) = current.as_mut() {
-                self.drop_tokens(cur).await?;
-            }
+        if failure != RefreshFailure::KeepAll
+            && let Some(theirs) = self
+                .after_refused_refresh(&server, &issuer, &refresh_token, failure)
+                .await?
+        {
+            return Ok(theirs);
         }
         Err(e.into_refresh_error().with_server(&server))
+    }
+
+    /// R26, R27: a refresh refused for good (`invalid_grant`, or the client gone). When another
+    /// caller or tab had already rotated the token, theirs are the answer (and stay); otherwise
+    /// the tokens go, and with `DropRegistration` the registration too.
+    async fn after_refused_refresh(
+        &self,
+        server: &str,
+        issuer: &str,
+        refresh_token: &crate::core::secret::RefreshToken,
+        failure: RefreshFailure,
+    ) -> Result<Option<TokenSet>, McpError> {
+        // read again: what is kept now may no longer be what this caller refreshed with
+        let mut current = self.load_server(server);
+        let theirs = match &current {
+            Some(c) => self
+                .full_tokens(c)
+                .await
+                .filter(|t| t.refresh_token.as_ref() != Some(refresh_token)),
+            None => None,
+        };
+        if let (Some(theirs), Some(cur)) = (theirs, current.as_mut()) {
+            return self.adopt_newer_tokens(cur, theirs).await.map(Some);
+        }
+        if failure == RefreshFailure::DropRegistration {
+            self.drop_client(issuer).await;
+        }
+        if let Some(cur) = current.as_mut() {
+            self.drop_tokens(cur).await?;
+        }
+        Ok(None)
     }
 
     /// R26: another caller or tab already replaced the tokens: theirs are the answer, and this
