@@ -10,7 +10,7 @@ mod types;
 
 use js::{invalid, page_url, promise, reject, server_info_js, server_url, to_js_error};
 
-use options::{Mode, current_location, option, parse_authorize_options, parse_options, refuse_unknown};
+use options::{current_location, option, parse_authorize_options, parse_options, refuse_unknown};
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -110,25 +110,16 @@ impl McpAuth {
             Ok(p) => p,
             Err(e) => return reject(e.with_server(&server_url)),
         };
-        // R25: a full-page redirect loses the page's memory, and with it a memory store's flow
         let in_memory = matches!(self.inner.engine.store(), BrowserStore::Memory(_));
-        if in_memory && mode == Mode::Redirect {
-            return reject(
-                invalid("mode \"redirect\" needs storage \"local\" or \"session\"").with_server(server.as_str()),
-            );
-        }
         // R21: the popup opens here, synchronously, inside the click
-        let popup = match mode {
-            Mode::Redirect => None,
-            _ => popup::open_blank(&format!("{}:{server}", self.inner.engine.config().prefix)),
+        let popup = match mode.opens_popup() {
+            true => popup::open_blank(&format!("{}:{server}", self.inner.engine.config().prefix)),
+            false => None,
         };
-        if popup.is_none() && (mode == Mode::Popup || in_memory) {
-            return reject(
-                McpError::new(ErrorCode::PopupBlocked, "the browser blocked the sign-in popup")
-                    .with_server(server.as_str()),
-            );
+        match mode.in_popup(popup.is_some(), in_memory) {
+            Ok(in_popup) => options.popup = in_popup,
+            Err(e) => return reject(e.with_server(server.as_str())),
         }
-        options.popup = popup.is_some();
         if options.return_to.is_none() && popup.is_none() {
             options.return_to = window().ok().and_then(|w| current_location(&w));
         }

@@ -21,6 +21,7 @@ use crate::core::secret::ClientSecret;
 use crate::flow::Env as _;
 use crate::flow::engine::{AuthorizeOptions, Config, PreregisteredClient};
 use crate::flow::records::Warning;
+use crate::flow::window::Mode;
 
 use super::js::{invalid, page_url};
 
@@ -203,15 +204,6 @@ fn seconds(options: &JsValue, key: &str, default: f64) -> Result<f64, McpError> 
         Some(_) => Err(invalid(format!("option {key} must be a non-negative number"))),
         None => Ok(default),
     }
-}
-
-/// `authorize`'s `mode` (R21, R24).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
-    /// The popup, or a full-page redirect when the browser blocks it.
-    Auto,
-    Popup,
-    Redirect,
 }
 
 /// `authorize(url, opts)`'s options: the mode, what reaches the flow, and the abort signal.

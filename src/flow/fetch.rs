@@ -174,22 +174,29 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             return e;
         }
         self.emit_status(&rec);
-        let (code, message) = match insufficient {
-            true => (
-                ErrorCode::InsufficientScope,
-                "the server asks for more scope than the token carries",
-            ),
-            false => (
-                ErrorCode::AuthorizationRequired,
-                "the server refused the request: authorize first",
-            ),
-        };
-        let mut e = McpError::new(code, message).with_server(href).with_status(Some(status));
-        e.scope = scope;
-        e.oauth_error = challenge.error;
-        e.description = challenge.error_description;
-        e
+        refused(href, status, insufficient, scope, challenge)
     }
+}
+
+/// R28: the error a refusal that stands ends in: `insufficient_scope` or
+/// `authorization_required`, with the scope the next `authorize` asks for and the server's
+/// `error` and `error_description`.
+fn refused(href: &str, status: u16, insufficient: bool, scope: Option<String>, challenge: BearerChallenge) -> McpError {
+    let (code, message) = match insufficient {
+        true => (
+            ErrorCode::InsufficientScope,
+            "the server asks for more scope than the token carries",
+        ),
+        false => (
+            ErrorCode::AuthorizationRequired,
+            "the server refused the request: authorize first",
+        ),
+    };
+    let mut e = McpError::new(code, message).with_server(href).with_status(Some(status));
+    e.scope = scope;
+    e.oauth_error = challenge.error;
+    e.description = challenge.error_description;
+    e
 }
 
 /// R34, RFC 9449 §9: the answer asks for a retry with the resource server's nonce.

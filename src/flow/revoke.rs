@@ -68,38 +68,16 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         };
         let auth = meta.token_endpoint_auth_methods_supported.as_deref();
         self.env.step(&rec.server_url, Step::Revocation, endpoint.as_str());
-        let unsupported = |what: &str| {
-            McpError::new(
-                ErrorCode::RevocationFailed,
-                format!("the server cannot revoke the {what} (unsupported_token_type)"),
-            )
-        };
+        let revoke =
+            |token: &str, hint: &'static str| self.revoke_one(prepare_revocation(endpoint, &client, auth, token, hint));
         let refresh_revoked = match &tokens.refresh_token {
-            Some(rt) => match self
-                .revoke_one(prepare_revocation(
-                    endpoint,
-                    &client,
-                    auth,
-                    rt.secret(),
-                    "refresh_token",
-                ))
-                .await?
-            {
+            Some(rt) => match revoke(rt.secret(), "refresh_token").await? {
                 Revocation::Revoked => true,
                 Revocation::Unsupported => return Err(unsupported("refresh token")),
             },
             None => false,
         };
-        match self
-            .revoke_one(prepare_revocation(
-                endpoint,
-                &client,
-                auth,
-                tokens.access_token.secret(),
-                "access_token",
-            ))
-            .await?
-        {
+        match revoke(tokens.access_token.secret(), "access_token").await? {
             Revocation::Revoked => Ok(Revoked::Both),
             Revocation::Unsupported if refresh_revoked => Ok(Revoked::RefreshTokenOnly),
             Revocation::Unsupported => Err(unsupported("access token")),
@@ -170,4 +148,12 @@ enum Revoked {
     RefreshTokenOnly,
     /// The server cannot be asked: no revocation endpoint, or no client to ask with.
     Nothing,
+}
+
+/// R29: a token the server cannot revoke (`unsupported_token_type`).
+fn unsupported(what: &str) -> McpError {
+    McpError::new(
+        ErrorCode::RevocationFailed,
+        format!("the server cannot revoke the {what} (unsupported_token_type)"),
+    )
 }

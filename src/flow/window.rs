@@ -12,6 +12,48 @@ use super::engine::*;
 use super::records::{Status, Step};
 use super::{Env, HandOver, HandedOver, Http, Lock, Popup, Store, Vault};
 
+/// `authorize`'s `mode` (R21, R24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The popup, or a full-page redirect when the browser blocks it.
+    Auto,
+    Popup,
+    Redirect,
+}
+
+impl Mode {
+    /// Whether a popup is to be opened in the click.
+    pub fn opens_popup(self) -> bool {
+        self != Mode::Redirect
+    }
+
+    /// R21, R25: given whether the popup opened, whether the flow runs in it (`true`) or by a
+    /// full-page redirect (`false`). A redirect loses the page's memory, and with it a memory
+    /// store's flow: memory storage needs the popup; a blocked popup in `popup` mode is an
+    /// error, in `auto` mode a redirect.
+    pub fn in_popup(self, popup_opened: bool, in_memory: bool) -> Result<bool, McpError> {
+        if self == Mode::Redirect {
+            return match in_memory {
+                true => Err(McpError::new(
+                    ErrorCode::InvalidInput,
+                    "mode \"redirect\" needs storage \"local\" or \"session\"",
+                )),
+                false => Ok(false),
+            };
+        }
+        if popup_opened {
+            return Ok(true);
+        }
+        if self == Mode::Popup || in_memory {
+            return Err(McpError::new(
+                ErrorCode::PopupBlocked,
+                "the browser blocked the sign-in popup",
+            ));
+        }
+        Ok(false)
+    }
+}
+
 /// What the callback page did (R22, R24).
 pub enum CallbackPage {
     /// A popup: the opener finished the flow of `server_url`, with this status (the contract's

@@ -249,3 +249,27 @@ fn r22_the_popup_callback_page_resolves_with_the_openers_outcome() {
         "invalid_input"
     );
 }
+
+/// R21, R24, R25: where the flow runs, for every mode, whether the popup opened, and whether
+/// the store is the page's memory (which a full-page redirect would lose).
+#[test]
+fn r21_r24_r25_the_mode_decides_popup_redirect_or_error() {
+    use crate::flow::window::Mode::{Auto, Popup, Redirect};
+    // (mode, popup opened, memory store) -> in the popup, or the error code
+    let cases = [
+        (Auto, true, false, Ok(true)),
+        (Auto, false, false, Ok(false)),
+        (Auto, true, true, Ok(true)),
+        (Auto, false, true, Err("popup_blocked")),
+        (Popup, true, false, Ok(true)),
+        (Popup, false, false, Err("popup_blocked")),
+        (Popup, false, true, Err("popup_blocked")),
+        (Redirect, false, false, Ok(false)),
+        (Redirect, false, true, Err("invalid_input")),
+    ];
+    for (mode, opened, memory, want) in cases {
+        let got = mode.in_popup(opened, memory).map_err(|e| e.code.as_str());
+        assert_eq!(got, want, "{mode:?}, popup opened {opened}, memory {memory}");
+    }
+    assert!(Auto.opens_popup() && Popup.opens_popup() && !Redirect.opens_popup());
+}
