@@ -95,11 +95,13 @@ pub const MAX_QUOTE_CHARS: usize = 200;
 /// replaced by `[redacted]` (R31: a server that echoes a request must not make us print it).
 /// `None` for an empty body.
 pub fn server_said(body: &str) -> Option<String> {
-    // a body is read for its start only: nothing here grows with the body's size
-    let head = match body.char_indices().nth(8 * MAX_QUOTE_CHARS) {
-        Some((i, _)) => &body[..i],
-        None => body,
-    };
+    // a body is read for its start only (8 bytes a character quoted, cut at a character
+    // boundary): nothing here grows with the body's size
+    let mut cut = body.len().min(8 * MAX_QUOTE_CHARS);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &body[..cut];
     let words = match (head.len() == body.len())
         .then(|| serde_json::from_str::<serde_json::Value>(body).ok())
         .flatten()
