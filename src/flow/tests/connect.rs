@@ -324,16 +324,7 @@ fn r38_errors_carry_the_servers_words() {
         Some(Ok(HttpResponse::new(403, vec![], "Invalid origin\n")))
     });
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     let err = callback(&e, &format!("{CB}?code=the-code&state={state}"))
         .1
         .unwrap_err();
@@ -350,16 +341,7 @@ fn r38_errors_carry_the_servers_words() {
         r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
     );
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     let err = callback(&e, &format!("{CB}?code=the-code&state={state}"))
         .1
         .unwrap_err();
@@ -435,16 +417,7 @@ fn r24_r25_session_storage_with_a_full_page_redirect_completes() {
 fn r13_f1_the_exchange_uses_what_the_flow_began_with() {
     let w = mix_up_world();
     let e = confidential(&w);
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     challenge_with_moved_metadata(&e);
     assert!(
         e.load_server(MCP).unwrap().as_metadata.is_none(),

@@ -304,16 +304,7 @@ fn r9_r18_f1_a_rediscovery_during_sign_in_gets_no_code_verifier_or_secret() {
 fn r9_r18_f1_forget_and_rediscovery_during_sign_in_keeps_nothing() {
     let w = mix_up_world();
     let e = confidential(&w);
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     // another tab: forget, then M's metadata now names evil.example
     let other_tab = confidential(&w);
     other_tab.forget(&srv(MCP));
@@ -339,16 +330,7 @@ fn r9_r18_f1_forget_and_rediscovery_during_sign_in_keeps_nothing() {
     // forgotten and not rediscovered: nothing is kept either
     let w = mix_up_world();
     let e = confidential(&w);
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     e.forget(&srv(MCP));
     let err = callback(&e, &format!("{CB}?code=the-code&state={state}"))
         .1

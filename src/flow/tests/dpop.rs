@@ -107,16 +107,7 @@ fn r34_nonce_retry_at_the_authorization_server() {
     });
     // one engine throughout: the nonces live as long as the page's McpAuth
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
     let tokens: Vec<_> = w
         .http
@@ -144,16 +135,7 @@ fn r34_nonce_retry_at_the_authorization_server() {
         )))
     });
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     let (_, status) = callback(&e, &format!("{CB}?code=the-code&state={state}"));
     assert!(status.is_err());
     assert_eq!(
@@ -260,16 +242,7 @@ fn r34_an_origin_shared_by_both_servers_keeps_two_nonces() {
         )))
     });
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
     let s = FakeSend::answering_with_nonces(&[(200, None, Some("resource-n1")), (200, None, None)]);
     block_on(e.authorized_fetch(&srv(MCP), "POST", MCP, |c| s.send(c))).unwrap();
@@ -363,16 +336,7 @@ fn r34_each_dpop_mode_through_the_flow() {
         }
         let mut e = w.engine();
         e.config.dpop = mode;
-        let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-            &srv(MCP),
-            AuthorizeOptions {
-                popup: true,
-                ..Default::default()
-            },
-        ))
-        .unwrap() else {
-            panic!()
-        };
+        let state = popup_state(&e);
         callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
         let case = format!("{mode:?}, resource says DPoP: {resource_says}");
         assert_eq!(
@@ -428,16 +392,7 @@ fn r34_a_bound_token_refused_by_a_bearer_only_server_says_so() {
     dpop_capable_as(&w);
     let mut e = w.engine();
     e.config.dpop = crate::core::dpop::DpopMode::Always;
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     callback(&e, &format!("{CB}?code=the-code&state={state}")).1.unwrap();
     const BEARER_ONLY: &str = r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="unsupported authorization scheme""#;
     // the first refusal costs a refresh and a retry, then the refusal stands

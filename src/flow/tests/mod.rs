@@ -40,6 +40,20 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// A popup flow begun for `MCP` by `e`: its state.
+fn popup_state(e: &TestEngine) -> String {
+    match block_on(e.begin_authorization(
+        &srv(MCP),
+        AuthorizeOptions {
+            popup: true,
+            ..Default::default()
+        },
+    )) {
+        Ok(Begin::Navigate { state, .. }) => state,
+        other => panic!("expected navigation, got {other:?}"),
+    }
+}
+
 /// The callback's two steps where the flow is: take the pending flow, then complete it.
 fn callback(e: &TestEngine, url: &str) -> (Option<PendingFlow>, Result<Status, McpError>) {
     let params = crate::core::authorize::parse_callback_url(url);

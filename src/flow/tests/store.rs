@@ -358,16 +358,7 @@ fn r25_a_response_body_past_256_kb_is_refused() {
         Some(Ok(HttpResponse::new(200, vec![], token.clone())))
     });
     let e = w.engine();
-    let Begin::Navigate { state, .. } = block_on(e.begin_authorization(
-        &srv(MCP),
-        AuthorizeOptions {
-            popup: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap() else {
-        panic!()
-    };
+    let state = popup_state(&e);
     check(
         callback(&e, &format!("{CB}?code=the-code&state={state}"))
             .1
