@@ -15,22 +15,32 @@ pub const FLOW_LIFETIME_MS: u64 = 10 * 60 * 1000;
 /// Everything the callback needs, stored under the flow's `state` (R17, R24).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingFlow {
+    /// R17: the fresh random `state` sent with the request; the callback must carry it back exactly.
     pub state: String,
+    /// R14: the PKCE verifier; the authorization URL carries only its S256 challenge, the code exchange sends it.
     pub verifier: CodeVerifier,
+    /// The canonical URL of the MCP server this flow authorizes (R15), the key of its record.
     pub server_url: String,
+    /// The authorization server the request went to; a callback's `iss` must equal it (R18).
     pub issuer: String,
     /// R18: the server advertised `authorization_response_iss_parameter_supported`.
     #[serde(default)]
     pub iss_required: bool,
+    /// The client id the request was sent with, for this `issuer` only (R9, R11).
     pub client_id: String,
+    /// The `redirect_uri` sent with the request; the code exchange must send the same one.
     pub redirect_uri: String,
+    /// R15: the RFC 8707 `resource` sent with the request, and again on the code exchange.
     pub resource: String,
+    /// R16: the scope asked for, if any; none when neither the challenge nor the resource names one.
     #[serde(default)]
     pub scope: Option<String>,
+    /// R17: when the flow began, in ms since the epoch on the browser's clock; it expires [`FLOW_LIFETIME_MS`] later.
     pub created_at: u64,
     /// R24: where a full-page redirect returns to.
     #[serde(default)]
     pub return_to: Option<String>,
+    /// R22, R24: a popup flow (kept in the opener's memory) rather than a full-page redirect (kept in sessionStorage).
     #[serde(default)]
     pub popup: bool,
     /// F1 (R9, R13, R34): what the code exchange needs, fixed when the flow began from the
@@ -39,8 +49,10 @@ pub struct PendingFlow {
     /// so a rediscovery during sign-in cannot send this code, its verifier or this issuer's
     /// client secret anywhere else.
     pub token_endpoint: Url,
+    /// RFC 8414 §2: the issuer's `token_endpoint_auth_methods_supported`, for the exchange's client authentication (R13).
     #[serde(default)]
     pub token_auth_methods: Option<Vec<String>>,
+    /// R34: the code exchange sends a DPoP proof, so the tokens are bound to this issuer's key.
     #[serde(default)]
     pub dpop: bool,
 }
@@ -54,8 +66,10 @@ pub const MAX_SCOPE_BYTES: usize = 256;
 /// R32: a scope list from a server past the caps; nothing beyond the cap is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ScopeError {
+    /// More than [`MAX_SCOPES`] scopes in one list, or in a union.
     #[error("a scope list from the server has more than {MAX_SCOPES} scopes, more than this client reads")]
     TooMany,
+    /// One scope longer than [`MAX_SCOPE_BYTES`] bytes.
     #[error("a scope from the server is longer than {MAX_SCOPE_BYTES} bytes, more than this client reads")]
     TooLong,
 }
@@ -128,6 +142,7 @@ pub fn union_scopes(granted: Option<&str>, challenged: Option<&str>) -> Result<O
 /// R24: a `returnTo` on another origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ReturnToError {
+    /// The resolved `returnTo` is not on the page's origin.
     #[error("option returnTo must be on the page's own origin")]
     OtherOrigin,
 }
@@ -190,19 +205,25 @@ pub fn build_authorization_url(endpoint: &Url, flow: &PendingFlow) -> Url {
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename = "mcp-oauth-wasm:callback")]
 pub struct CallbackParams {
+    /// RFC 6749 §4.1.2: the authorization code, kept out of `Debug` output (R31).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<AuthCode>,
+    /// RFC 6749 §4.1.2: the `state` the request sent, naming the pending flow (R17).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// RFC 9207 §2: the issuer that answered, checked against the flow's (R18).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// RFC 6749 §4.1.2.1: the error code of a refused request (`access_denied`, …), reported as given (R19).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// RFC 6749 §4.1.2.1: the server's description of that error, for the app's message (R19, R38).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
 
 impl CallbackParams {
+    /// R35: the URL carries a `state`, a `code` or an `error`; a URL with none is not an authorization response (`invalid_input`).
     pub fn is_oauth_response(&self) -> bool {
         self.state.is_some() || self.code.is_some() || self.error.is_some()
     }
@@ -230,18 +251,30 @@ pub fn parse_callback_url(url: &str) -> CallbackParams {
     p
 }
 
+/// R17–R19: why a callback does not yield a code (see [`check_callback`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CallbackError {
+    /// R17: no pending flow has the callback's `state` (unknown, already used, or absent).
     #[error("the callback's state matches no pending authorization (already used, or from another flow)")]
     StateMismatch,
+    /// R17: the pending flow is older than [`FLOW_LIFETIME_MS`].
     #[error("the pending authorization expired")]
     Expired,
+    /// R18: the callback's `iss` is not the issuer recorded with the flow.
     #[error("the callback's iss does not match the authorization server")]
     IssuerMismatch,
+    /// R18: the server advertised `authorization_response_iss_parameter_supported`, but the callback has no `iss`.
     #[error("the callback lacks the iss parameter the authorization server promised")]
     IssuerMissing,
+    /// R19: the authorization server answered with an error (`access_denied`, …).
     #[error("the authorization server returned {error}")]
-    Denied { error: String, description: Option<String> },
+    Denied {
+        /// RFC 6749 §4.1.2.1: the `error` code, as the server sent it.
+        error: String,
+        /// RFC 6749 §4.1.2.1: the `error_description`, if any.
+        description: Option<String>,
+    },
+    /// Neither an error nor a `code`: nothing to exchange.
     #[error("the callback carries no authorization code")]
     MissingCode,
 }

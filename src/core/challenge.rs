@@ -11,8 +11,11 @@
 /// One challenge: a lower-cased scheme and either a token68 or lower-cased parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Challenge {
+    /// The auth-scheme, lower-cased (`bearer`, `dpop`, …).
     pub scheme: String,
+    /// The token68 form's value, when the challenge has one instead of parameters.
     pub token68: Option<String>,
+    /// The auth-params in header order, names lower-cased, quoted strings unescaped.
     pub params: Vec<(String, String)>,
 }
 
@@ -29,9 +32,13 @@ impl Challenge {
 /// What R2 reads from the `Bearer` challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BearerChallenge {
+    /// RFC 9728 §5.1: the protected-resource metadata URL to GET instead of the well-known ones (R3).
     pub resource_metadata: Option<String>,
+    /// RFC 6750 §3: the scope the resource asks for, authoritative over `scopes_supported` (R16, R28).
     pub scope: Option<String>,
+    /// RFC 6750 §3.1: the error code (`invalid_token`, `insufficient_scope`, …), which tells a step-up from an expired token (R28).
     pub error: Option<String>,
+    /// RFC 6750 §3: the resource's description of that error, for the app's message (R38).
     pub error_description: Option<String>,
 }
 

@@ -15,21 +15,43 @@ use super::resource::{ServerUrl, UrlError, parse_secure, path_trimmed, resource_
 /// The protocol version sent on the probe (MCP basic/transports, "Protocol Version Header").
 pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 
+/// R3–R8: why discovery stopped; [`DiscoveryError::code`] gives the error code the app sees.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DiscoveryError {
+    /// A URL that does not parse (`invalid_input`).
     #[error("{what} is not a usable URL: {err}")]
-    InvalidUrl { what: &'static str, err: UrlError },
+    InvalidUrl {
+        /// Which URL it was (`the server URL`, …), for the message.
+        what: &'static str,
+        /// Why it does not parse.
+        err: UrlError,
+    },
+    /// R8: the named URL is neither `https:` nor `http:` on a loopback host (`insecure_url`).
     #[error("{0} is neither https nor http on a loopback host")]
     Insecure(&'static str),
+    /// A request failed or was answered with an unexpected status or body.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// R4: the metadata's `resource` does not cover the server URL (`resource_mismatch`).
     #[error("the protected resource metadata names resource {resource}, which does not cover {server}")]
-    ResourceMismatch { resource: String, server: String },
+    ResourceMismatch {
+        /// The metadata's `resource`.
+        resource: String,
+        /// The server URL it should cover.
+        server: String,
+    },
+    /// R7: the metadata's `issuer` is not the issuer it was fetched for (`issuer_mismatch`).
     #[error("the authorization server metadata names issuer {found}, expected {expected}")]
-    IssuerMismatch { expected: String, found: String },
+    IssuerMismatch {
+        /// The issuer the metadata was fetched for.
+        expected: String,
+        /// The metadata's `issuer` (empty when absent).
+        found: String,
+    },
 }
 
 impl DiscoveryError {
+    /// R32: the stable error code this failure reaches the app as.
     pub fn code(&self) -> ErrorCode {
         match self {
             DiscoveryError::InvalidUrl { .. } => ErrorCode::InvalidInput,
@@ -84,6 +106,7 @@ pub fn prepare_probe(server: &ServerUrl) -> HttpRequest {
     req
 }
 
+/// R1: what the unauthenticated probe's answer says about authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
     /// 401, or 403 with a Bearer challenge: authorization is needed.
@@ -150,7 +173,9 @@ pub fn may_fall_back(status: u16) -> bool {
 /// never fills the origin's storage), which are read again from it when a stored record loads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document<T> {
+    /// The members this client reads, taken from `raw`; all that is stored.
     pub fields: T,
+    /// The whole document as served, unknown members included, for the API to hand back.
     pub raw: Value,
 }
 
@@ -193,9 +218,12 @@ fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Erro
 /// RFC 9728 §2: the members of a protected-resource metadata document this client reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceMetadata {
+    /// RFC 9728 §2: the resource the metadata is for; it must cover the server URL (R4) and is sent as the RFC 8707 `resource` (R15).
     pub resource: String,
+    /// RFC 9728 §2: the authorization servers' issuers; the first one is used unless the app chooses (R5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_servers: Option<Vec<String>>,
+    /// RFC 9728 §2: the scopes the resource takes, asked for without a challenged scope (R16) and registered for (R12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9449 §5.2 (R34).
@@ -210,6 +238,7 @@ pub struct ResourceMetadata {
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
+/// R3, R4: reads a protected-resource metadata answer (200, a JSON object with a `resource` that covers `server`).
 pub fn parse_resource_metadata(
     resp: &HttpResponse,
     server: &ServerUrl,
@@ -254,17 +283,25 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<Url> {
 /// RFC 8414 §2: the members of an authorization server's metadata this client reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthServerMetadata {
+    /// RFC 8414 §2: the issuer identifier, equal to the issuer it was fetched for (R7).
     pub issuer: String,
+    /// RFC 8414 §2: where the authorization request goes (R8-checked).
     pub authorization_endpoint: Url,
+    /// RFC 8414 §2: where the token requests go: code exchange and refresh (R6, R20).
     pub token_endpoint: Url,
+    /// RFC 8414 §2: RFC 7591 dynamic registration, when the server offers it (R11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<Url>,
+    /// RFC 8414 §2: RFC 7009 revocation, when the server offers it (R29).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<Url>,
+    /// RFC 8414 §2: the scopes the server knows; `offline_access` is added only when listed (R16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
+    /// RFC 8414 §2: the PKCE methods; without `S256` the flow is refused (R14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 8414 §2: the token endpoint's client authentication methods (R13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207 §3 (R18).

@@ -19,9 +19,13 @@ pub const ALG: &str = "ES256";
 /// The public half of a P-256 key, as a JWK (RFC 7517 §4, RFC 7518 §6.2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
+    /// RFC 7518 §6.2.1.1: the curve, `P-256`.
     pub crv: String,
+    /// RFC 7517 §4.1: the key type, `EC`.
     pub kty: String,
+    /// RFC 7518 §6.2.1.2: the point's x coordinate, base64url.
     pub x: String,
+    /// RFC 7518 §6.2.1.3: the point's y coordinate, base64url.
     pub y: String,
 }
 
@@ -108,12 +112,18 @@ struct Header<'a> {
 /// The claims of one proof (RFC 9449 §4.2).
 #[derive(Debug, Serialize)]
 pub struct Claims<'a> {
+    /// RFC 9449 §4.2: a fresh random id per proof (R34), so that no proof is replayed.
     pub jti: &'a str,
+    /// RFC 9449 §4.2: the request's HTTP method (`GET`, `POST`).
     pub htm: &'a str,
+    /// RFC 9449 §4.2: the request URI without query and fragment ([`htu`]).
     pub htu: String,
+    /// RFC 9449 §4.2: when the proof was made, in seconds since the epoch on the browser's clock.
     pub iat: u64,
+    /// RFC 9449 §8, §9: the server's last `DPoP-Nonce`, when it asked for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<&'a str>,
+    /// RFC 9449 §4.2: the access token's hash ([`ath`]), on resource requests only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ath: Option<String>,
 }

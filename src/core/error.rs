@@ -8,13 +8,15 @@ use thiserror::Error;
 /// The contract's error codes, written once: the enum, [`ErrorCode::ALL`] and
 /// [`ErrorCode::as_str`] (the JS strings, which serde uses too) all come from this one list.
 macro_rules! error_codes {
-    ($($variant:ident => $js:literal,)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident => $js:literal,)*) => {
+        /// R32: the stable `code` of every error the app sees (js-api.md, "Errors").
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum ErrorCode {
-            $($variant,)*
+            $($(#[doc = $doc])* $variant,)*
         }
 
         impl ErrorCode {
+            /// Every code, in the contract's order.
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
 
             /// The `code` string JS sees. Stable: apps switch on it.
@@ -28,25 +30,45 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    /// A malformed argument or option (a bad URL, a `redirectUri` on another origin, an unknown option).
     InvalidInput => "invalid_input",
+    /// R8: an endpoint neither `https:` nor `http:` on a loopback host.
     InsecureUrl => "insecure_url",
+    /// The request did not complete (offline, DNS, CORS, reset; R39).
     Network => "network",
+    /// A 5xx, or a status the operation did not expect.
     ServerError => "server_error",
+    /// A response that does not parse or lacks a required member.
     InvalidResponse => "invalid_response",
+    /// R4: the protected-resource metadata names another resource.
     ResourceMismatch => "resource_mismatch",
+    /// R7, R18: the metadata's or the callback's issuer is not the one expected.
     IssuerMismatch => "issuer_mismatch",
+    /// R14: the authorization server does not list `S256`.
     PkceUnsupported => "pkce_unsupported",
+    /// R11: no way to get a client id; the app shows a Client ID form.
     ClientRegistrationRequired => "client_registration_required",
+    /// R12: the registration endpoint refused, or its answer lacks our redirect URI.
     RegistrationFailed => "registration_failed",
+    /// R21: `window.open` failed in mode `popup`.
     PopupBlocked => "popup_blocked",
+    /// R23: the user closed the popup before the result landed.
     PopupClosed => "popup_closed",
+    /// R23: the flow did not finish within `popupTimeoutSeconds`.
     Timeout => "timeout",
+    /// R23: the app aborted `authorize` through its `signal`.
     Cancelled => "cancelled",
+    /// R17: the callback matches no pending flow (unknown, used, or expired).
     StateMismatch => "state_mismatch",
+    /// R19: the server returned an error to the callback or the code exchange; `oauthError` holds it.
     AuthorizationFailed => "authorization_failed",
+    /// R27, R28: no usable token; the app must call `authorize`.
     AuthorizationRequired => "authorization_required",
+    /// R28: a step-up was impossible or its attempts are exhausted.
     InsufficientScope => "insufficient_scope",
+    /// R29: the refresh token's revocation failed.
     RevocationFailed => "revocation_failed",
+    /// R25: storage is full or disabled (also a warning's code).
     StorageUnavailable => "storage_unavailable",
 }
 
@@ -72,11 +94,13 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// A failure of the request itself, or of the status it answered with; shared by operations.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HttpError {
+    /// The request did not complete (offline, DNS, CORS, reset): `network`, with the browser's reason.
     #[error("the request did not complete: {0}")]
     Network(String),
     /// A status this client did not expect, with what the server said in its body (R38).
     #[error("unexpected HTTP status {0}{tail}", tail = said(.1.as_deref()))]
     Status(u16, Option<String>),
+    /// A response that does not parse or lacks a required member (`invalid_response`); the text says what was expected.
     #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
     /// R25, R32: a body past the request's `max_body` bytes (not read further).
@@ -172,6 +196,7 @@ impl HttpError {
         HttpError::Status(resp.status, server_said(&resp.body))
     }
 
+    /// R32: the stable error code this failure reaches the app as.
     pub fn code(&self) -> ErrorCode {
         match self {
             HttpError::Network(_) => ErrorCode::Network,
@@ -179,6 +204,7 @@ impl HttpError {
             HttpError::InvalidResponse(_) | HttpError::BodyTooLarge(_) => ErrorCode::InvalidResponse,
         }
     }
+    /// The HTTP status, for a status error; it becomes the error's `status`.
     pub fn status(&self) -> Option<u16> {
         match self {
             HttpError::Status(s, _) => Some(*s),
@@ -209,17 +235,24 @@ impl std::ops::DerefMut for McpError {
     }
 }
 
+/// The fields of an [`McpError`], the own properties of the JS `McpAuthError` (js-api.md, "Errors").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetails {
+    /// The stable code apps switch on (R32).
     pub code: ErrorCode,
+    /// What happened, quoting the server (R38) and never a secret (R31).
     pub message: String,
+    /// The HTTP status of the answer that failed, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The OAuth `error` code the server sent (`invalid_grant`, `access_denied`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_error: Option<String>,
+    /// The server's `error_description` for that code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The canonical URL of the MCP server the operation was for (R15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
     /// For `authorization_required` after a challenge and for `insufficient_scope`: the scope
@@ -229,6 +262,7 @@ pub struct ErrorDetails {
 }
 
 impl McpError {
+    /// An error with this code and message and no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self(Box::new(ErrorDetails {
             code,
@@ -240,12 +274,14 @@ impl McpError {
             scope: None,
         }))
     }
+    /// Names the MCP server the error concerns, unless one is named already.
     pub fn with_server(mut self, server_url: &str) -> Self {
         if self.server_url.is_none() {
             self.server_url = Some(server_url.to_string());
         }
         self
     }
+    /// Sets the HTTP status (`None` clears it).
     pub fn with_status(mut self, status: Option<u16>) -> Self {
         self.status = status;
         self
@@ -255,6 +291,7 @@ impl McpError {
         self.code = code;
         self
     }
+    /// Sets the OAuth `error` and `error_description` the server sent (R19, R38).
     pub fn with_oauth(mut self, error: Option<String>, description: Option<String>) -> Self {
         self.oauth_error = error;
         self.description = description;

@@ -7,13 +7,17 @@ use url::Url;
 use super::error::HttpError;
 use url::form_urlencoded;
 
+/// The two methods this client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// Metadata documents (R3, R6).
     Get,
+    /// The probe (R1), registration, token and revocation requests.
     Post,
 }
 
 impl Method {
+    /// The method's name as `fetch` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -22,11 +26,16 @@ impl Method {
     }
 }
 
+/// A request the core built, for the shell to send as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
+    /// The HTTP method.
     pub method: Method,
+    /// Where the request goes; the core has checked it is secure (R8).
     pub url: Url,
+    /// Header names (lower-case) and values, in the order they are set.
     pub headers: Vec<(String, String)>,
+    /// The body as sent, already encoded (JSON or form); `None` for a GET.
     pub body: Option<String>,
     /// RFC 9700 §4.11 / R20: token endpoint requests must not follow redirects.
     pub follow_redirects: bool,
@@ -50,6 +59,7 @@ pub fn check_body(len: usize, max: usize) -> Result<(), HttpError> {
 const JSON: &str = "application/json";
 
 impl HttpRequest {
+    /// A GET that accepts JSON, following redirects: a metadata request (R3, R6).
     pub fn get(url: Url) -> Self {
         Self {
             method: Method::Get,
@@ -76,6 +86,7 @@ impl HttpRequest {
         }
     }
 
+    /// A POST with a JSON body that follows redirects: the probe (R1) and registration (R12).
     pub fn json(url: Url, body: String) -> Self {
         Self {
             method: Method::Post,
@@ -87,6 +98,7 @@ impl HttpRequest {
         }
     }
 
+    /// The first header of this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
@@ -96,12 +108,16 @@ impl HttpRequest {
 /// decoded, invalid sequences replaced).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
+    /// The HTTP status (a request that got no answer is an [`HttpError`] instead).
     pub status: u16,
+    /// The headers the core reads (`www-authenticate`, `content-type`, `dpop-nonce`), names lower-case.
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub body: String,
 }
 
 impl HttpResponse {
+    /// A response of this status, these headers and this body.
     pub fn new(status: u16, headers: Vec<(String, String)>, body: impl Into<String>) -> Self {
         Self {
             status,
@@ -110,10 +126,12 @@ impl HttpResponse {
         }
     }
 
+    /// The first header of this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
 
+    /// The status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }

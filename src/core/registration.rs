@@ -10,19 +10,28 @@ use super::error::{ErrorCode, HttpError, McpError, said, server_said};
 use super::http::{HttpRequest, HttpResponse};
 use super::secret::ClientSecret;
 
+/// R11, R12: why the client could not get a client id.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RegistrationError {
+    /// R11: no pre-registered client, no usable metadata document and no registration endpoint (`client_registration_required`).
     #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
+    /// RFC 7591 §3.2.2: the registration endpoint answered with a 4xx (`registration_failed`).
     #[error("the registration endpoint refused the registration (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
     Refused {
+        /// The HTTP status of the refusal.
         status: u16,
+        /// RFC 7591 §3.2.2: the `error` code, when the body is an OAuth error.
         error: Option<String>,
+        /// RFC 7591 §3.2.2: the `error_description`, when there is one.
         description: Option<String>,
+        /// What the message quotes from the body (R38, [`server_said`]).
         said_text: Option<String>,
     },
+    /// R12: the response lists `redirect_uris` without ours.
     #[error("the registration does not include our redirect URI")]
     RedirectUriMissing,
+    /// The request failed, or a status or body other than a registration or its refusal came back.
     #[error(transparent)]
     Http(#[from] HttpError),
 }
@@ -50,15 +59,20 @@ impl From<RegistrationError> for McpError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientSource {
+    /// The app configured a client for this issuer (`clients[issuer].clientId`).
     Preregistered,
+    /// The app's client ID metadata document URL, which the server accepts.
     MetadataDocument,
+    /// RFC 7591 dynamic registration at the server's `registration_endpoint`.
     Dynamic,
+    /// None of those: the client id comes from the app (`authorize`'s `clientId`, the Client ID form).
     Manual,
 }
 
 /// A client of one authorization server, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
+    /// The client id, valid at this issuer only (R9).
     pub client_id: String,
     /// Never written with the rest (R33: a client secret is kept in the vault); read from a
     /// record written before it moved there.
@@ -67,7 +81,9 @@ pub struct Client {
     /// The `token_endpoint_auth_method` the registration returned.
     #[serde(default)]
     pub auth_method: Option<String>,
+    /// The redirect URI the client was registered with.
     pub redirect_uri: String,
+    /// How the client id was obtained (R11).
     pub source: ClientSource,
 }
 
@@ -134,7 +150,9 @@ struct RegistrationResponse {
 /// RFC 6749 §5.2 / RFC 7591 §3.2.2: an error response's members.
 #[derive(Deserialize)]
 pub struct OAuthErrorBody {
+    /// RFC 6749 §5.2: the error code.
     pub error: String,
+    /// RFC 6749 §5.2: the human-readable description, if any.
     #[serde(default)]
     pub error_description: Option<String>,
 }

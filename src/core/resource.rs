@@ -7,10 +7,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 use url::{Host, Position, Url};
 
+/// Why a URL is not usable as a server URL or an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
+    /// It does not parse as an absolute URL.
     #[error("not an absolute URL ({0})")]
     Invalid(#[from] url::ParseError),
+    /// It has a user name or password, which no endpoint may carry.
     #[error("the URL carries user info")]
     UserInfo,
     /// R8: neither `https:` nor `http:` on a loopback host.
@@ -84,6 +87,7 @@ impl ServerUrl {
         &self.canonical
     }
 
+    /// The server URL as parsed, for building requests to it.
     pub fn url(&self) -> &Url {
         &self.url
     }

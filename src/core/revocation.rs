@@ -25,6 +25,7 @@ pub fn prepare_revocation(
 /// What one RFC 7009 request achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
+    /// Any 2xx: the token is revoked, or was not valid (RFC 7009 §2.2).
     Revoked,
     /// `unsupported_token_type`: the server cannot revoke that kind of token.
     Unsupported,

@@ -11,6 +11,7 @@ macro_rules! secret {
         pub struct $name(String);
 
         impl $name {
+            /// Wraps the plain value; from here on nothing prints it (R31).
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }

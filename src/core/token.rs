@@ -18,7 +18,9 @@ use super::secret::{AccessToken, AuthCode, RefreshToken};
 /// A token set as stored (R20).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenSet {
+    /// RFC 6749 §5.1: the access token; never in `Debug` output (R31).
     pub access_token: AccessToken,
+    /// RFC 6749 §5.1: `Bearer`, or `DPoP` for a bound token (R34), as the server spelled it.
     pub token_type: String,
     /// Absolute expiry, ms since the epoch on the browser's clock at receipt; at most
     /// [`MAX_EXPIRY_MS`], also when a record an older release wrote says more (R25, R30).
@@ -27,6 +29,7 @@ pub struct TokenSet {
     /// Kept in the vault's copy of the set only (R33); a record's copy has `refreshable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
+    /// RFC 6749 §5.1, §3.3: the scope granted, when the server said; the base of a step-up's union (R28).
     #[serde(default)]
     pub scope: Option<String>,
     /// A refresh token is kept for this set in the vault (R30 `refreshable`).
@@ -79,21 +82,28 @@ pub enum RefreshFailure {
     KeepAll,
 }
 
+/// A code exchange or a refresh that yielded no token set (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TokenError {
     /// An OAuth error answer (RFC 6749 §5.2); `said` is what the message quotes (R38).
     #[error("the token endpoint answered {error} (HTTP {status}){tail}", tail = said(said_text.as_deref()))]
     OAuth {
+        /// The HTTP status of the answer.
         status: u16,
+        /// RFC 6749 §5.2: the `error` code (`invalid_grant`, `invalid_client`, …), which decides R27.
         error: String,
+        /// RFC 6749 §5.2: the `error_description`, if any.
         description: Option<String>,
+        /// What the message quotes from the body (R38, [`server_said`]).
         said_text: Option<String>,
     },
+    /// The request failed, or the answer was not a token response nor an OAuth error.
     #[error(transparent)]
     Http(#[from] HttpError),
 }
 
 impl TokenError {
+    /// The OAuth `error` code of the answer, if it was one.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
             TokenError::OAuth { error, .. } => Some(error),
