@@ -15,20 +15,30 @@ use super::records::Status;
 /// A client the app registered beforehand with an issuer (R11).
 #[derive(Debug, Clone)]
 pub struct PreregisteredClient {
+    /// The issuer the client belongs to (`clients`' key); it is used there only (R9).
     pub issuer: String,
+    /// The client id the app configured.
     pub client_id: String,
+    /// Its secret, for a confidential client (R13); kept in the vault, never in the record (R33).
     pub client_secret: Option<ClientSecret>,
 }
 
 /// The `McpAuth` options that the flows use.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The app's `redirectUri`: absolute, on the page's origin; sent with every authorization request and registration (R12).
     pub redirect_uri: String,
+    /// R12: the `client_name` of a dynamic registration.
     pub client_name: String,
+    /// R11: the app's client ID metadata document URL, when it has one.
     pub client_metadata_url: Option<String>,
+    /// R11: the pre-registered clients, one per issuer at most.
     pub clients: Vec<PreregisteredClient>,
+    /// The `storageKeyPrefix`: every key this library writes starts with it, and so do its lock names.
     pub prefix: String,
+    /// R26: refresh when the access token expires within this many ms.
     pub refresh_skew_ms: u64,
+    /// R14: proceed when the metadata does not list `code_challenge_methods_supported` (`allowMissingPkceMetadata`).
     pub allow_missing_pkce: bool,
     /// R16: ask for `offline_access` where the authorization server lists it.
     pub offline_access: bool,
@@ -39,10 +49,15 @@ pub struct Config {
 /// `authorize(url, opts)` options that reach the flow.
 #[derive(Debug, Default)]
 pub struct AuthorizeOptions {
+    /// R16: the scope the app asks for, over the challenge's and the resource's.
     pub scope: Option<String>,
+    /// R11: a client id the app gives for this authorization (the Client ID form's).
     pub client_id: Option<String>,
+    /// R13: the secret of that client, if it has one.
     pub client_secret: Option<ClientSecret>,
+    /// R24: where a full-page redirect returns to (the app's `returnTo`, resolved and checked).
     pub return_to: Option<String>,
+    /// R21: the flow runs in a popup rather than a full-page redirect.
     pub popup: bool,
 }
 
@@ -52,9 +67,15 @@ pub enum Begin {
     /// The server needs no authorization (R1: the probe got a 2xx).
     NotNeeded(Status),
     /// Send the user here; the flow is stored under `state`.
-    Navigate { url: Url, state: String },
+    Navigate {
+        /// The authorization URL (R14–R16), which holds the code challenge, never the verifier.
+        url: Url,
+        /// The flow's `state` (R17), which names its pending flow.
+        state: String,
+    },
 }
 
+/// The flows of one `McpAuth`: its configuration and the shell's parts (HTTP, storage, clock and events, locks, vault).
 pub struct Engine<H, S, E, L, V> {
     pub(super) http: H,
     pub(super) store: S,
@@ -79,10 +100,15 @@ pub struct Engine<H, S, E, L, V> {
 
 /// The shell's parts an engine runs over (see [`Engine::new`]).
 pub struct Parts<H, S, E, L, V> {
+    /// Sends every request the library makes (R10: the app's `fetch`, when given).
     pub http: H,
+    /// Where records are kept (localStorage, sessionStorage or memory, R25).
     pub store: S,
+    /// The clock, randomness and the event sink.
     pub env: E,
+    /// The cross-tab locks of the single-flight refresh (R26).
     pub lock: L,
+    /// Where refresh tokens, client secrets and DPoP keys are kept (R33, R34).
     pub vault: V,
     /// Where a full-page redirect's flow waits (the tab's sessionStorage in the browser).
     pub redirect_flows: S,
@@ -91,6 +117,7 @@ pub struct Parts<H, S, E, L, V> {
 }
 
 impl<H, S, E, L, V> Engine<H, S, E, L, V> {
+    /// An engine over these parts with this configuration; it reads and writes nothing yet.
     pub fn new(parts: Parts<H, S, E, L, V>, config: Config) -> Self {
         let Parts {
             http,

@@ -25,6 +25,7 @@ use crate::core::http::{HttpRequest, HttpResponse};
 /// `req.follow_redirects` is false (R20).
 #[allow(async_fn_in_trait)]
 pub trait Http {
+    /// Sends `req` and reads its answer (at most `req.max_body` bytes of body); `Err` when no answer came.
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
 }
 
@@ -32,13 +33,16 @@ pub trait Http {
 /// `WWW-Authenticate` and `DPoP-Nonce` headers, and the response itself, which the flow hands
 /// back untouched.
 pub struct Sent<R> {
+    /// The HTTP status.
     pub status: u16,
+    /// R2, R28: the `WWW-Authenticate` header, whose challenge decides a refresh or a step-up.
     pub www_authenticate: Option<String>,
     /// RFC 9449 §8.2: a nonce the server gives for the next proof.
     pub dpop_nonce: Option<String>,
     /// The URL the response came from (`Response.url`: after the redirects the request
     /// followed); `None` when unknown (a response an app's `fetch` made up).
     pub final_url: Option<String>,
+    /// The response, for the app.
     pub response: R,
 }
 
@@ -59,8 +63,11 @@ impl<R> Sent<R> {
 /// and for a DPoP-bound token the proof for this request in the `DPoP` header.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// `Bearer`, or `DPoP` for a DPoP-bound token (RFC 9449 §7.1).
     pub scheme: &'static str,
+    /// The access token, sent to this server's origin only (R28).
     pub token: crate::core::secret::AccessToken,
+    /// The DPoP proof for this request (R34), for a bound token only.
     pub proof: Option<String>,
 }
 
@@ -72,8 +79,11 @@ pub struct Corrupt;
 pub trait Store {
     /// `None` when the key is absent; `Some(Err(Corrupt))` when its value does not parse as a `T`.
     fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>>;
+    /// Stores `value` as JSON under `key`; `Err` when the storage refuses it (full or disabled, R25).
     fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError>;
+    /// Removes `key`; an absent key is no error.
     fn remove(&self, key: &str);
+    /// Every key the storage holds (this library's are the ones with its prefix).
     fn keys(&self) -> Vec<String>;
     /// Whether `other` is the same storage under another handle (both sessionStorage, say):
     /// what one removes, the other loses.
@@ -98,13 +108,16 @@ pub trait Lock {
 pub trait Vault {
     /// `None` when absent or unreadable.
     async fn get(&self, key: &str) -> Option<String>;
+    /// Keeps `value` under `key`, replacing what was there; `Err` when it could not be written.
     async fn put(&self, key: &str, value: &str) -> Result<(), McpError>;
+    /// Removes `key`; an absent key is no error.
     async fn delete(&self, key: &str);
     /// R34: the public JWK (JSON) of the DPoP key `name`, an ECDSA P-256 pair made on first use
     /// whose private half cannot be exported, and kept as long as the vault keeps secrets.
     async fn dpop_public_key(&self, name: &str) -> Result<String, McpError>;
     /// R34: an ES256 signature (raw `r || s`, RFC 7518 §3.4) of `input` with the key `name`.
     async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError>;
+    /// R29: deletes the DPoP key `name` (`forget`).
     async fn dpop_delete(&self, name: &str);
 }
 
@@ -131,6 +144,7 @@ pub trait Popup {
     ) -> Result<crate::core::authorize::CallbackParams, McpError>;
     /// Tells the window how the flow ended (its `handleCallback` waits for this word).
     fn announce(&self, channel: &str, state: &str, outcome: &Result<records::Status, McpError>);
+    /// Closes the window (the flow is over, or abandoned).
     fn close(&self);
 }
 
@@ -155,7 +169,9 @@ pub struct HandedOver {
 
 /// Clock, randomness and the event sink.
 pub trait Env {
+    /// Now, in ms since the epoch on the browser's clock (expiries, R17, R20, R30).
     fn now_ms(&self) -> u64;
+    /// Fills `buf` from a cryptographic random source (state, verifier, `jti`); `Err` when there is none.
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError>;
     /// A flow step (R30 `step` events). `detail` never holds a secret.
     fn step(&self, server_url: &str, step: records::Step, detail: &str);

@@ -10,6 +10,7 @@ use crate::core::discovery::{AuthServerMetadata, Document, ResourceMetadata};
 use crate::core::registration::{Client, ClientSource};
 use crate::core::token::TokenSet;
 
+/// R25: the schema version stored records carry; a record of another version is dropped as corrupt.
 pub const RECORD_VERSION: u32 = 1;
 
 /// The `v` member of a stored record: only the current version deserializes.
@@ -23,24 +24,32 @@ fn current_version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 /// One record per server (R25): discovery results (R9) and tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRecord {
+    /// R25: the schema version, always [`RECORD_VERSION`] once read.
     #[serde(deserialize_with = "current_version")]
     pub v: u32,
     /// The canonical server URI (R15), which also keys the record.
     pub server_url: String,
+    /// R15: the RFC 8707 resource sent for this server: the metadata's `resource` (R4), else the canonical server URI.
     pub resource: String,
+    /// R1: the probe was challenged or protected-resource metadata exists; "not needed" is never final (R28).
     pub requires_auth: bool,
+    /// R3: where the protected-resource metadata was found, for `ServerInfo.resourceMetadataUrl`.
     #[serde(default)]
     pub resource_metadata_url: Option<String>,
     /// Boxed, like `as_metadata`: the record is moved through the async flows, and a small
     /// record keeps those moves small.
     #[serde(default)]
     pub resource_metadata: Option<Box<Document<ResourceMetadata>>>,
+    /// R2, R16: the `scope` of the server's last Bearer challenge, asked for by the next `authorize`.
     #[serde(default)]
     pub challenge_scope: Option<String>,
+    /// R5: the authorization server's issuer; `None` when the server needs no authorization.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// R6: the issuer's metadata, cached so that a refresh or a revocation costs no discovery (R9).
     #[serde(default)]
     pub as_metadata: Option<Box<Document<AuthServerMetadata>>>,
+    /// R20, R25: the token set; its refresh token is kept in the vault, not here (R33).
     #[serde(default)]
     pub tokens: Option<TokenSet>,
 }
@@ -67,9 +76,12 @@ impl ServerRecord {
 /// A client registration, kept per issuer (R9).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRecord {
+    /// R25: the schema version, always [`RECORD_VERSION`] once read.
     #[serde(deserialize_with = "current_version")]
     pub v: u32,
+    /// The issuer the client belongs to, which keys the record; it is never used with another (R9).
     pub issuer: String,
+    /// The client itself (its secret kept in the vault, R33).
     pub client: Client,
     /// F6 (R12): the scope a dynamic registration asked for; `None` when unknown (a record of an
     /// earlier release, or a client the app gave).
@@ -81,19 +93,30 @@ pub struct ClientRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    /// R1: the unauthenticated probe; detail: the server URL.
     Probe,
+    /// R3: a protected-resource metadata request; detail: its URL.
     ResourceMetadata,
+    /// R6: an authorization-server metadata request; detail: its URL.
     AuthorizationServerMetadata,
+    /// R12: a dynamic registration; detail: the registration endpoint.
     Registration,
+    /// R21, R24: the authorization request; detail: the URL the popup or page opens (the code challenge, never the verifier).
     Authorization,
+    /// R23: the popup's handle was severed; the flow still waits for its result.
     PopupDetached,
+    /// R20: the code exchange; detail: the token endpoint.
     Token,
+    /// R26: a refresh; detail: the token endpoint.
     Refresh,
+    /// R28: `fetch` opens a step-up popup; detail: the scope it asks for.
     StepUp,
+    /// R29: a revocation request; detail: the revocation endpoint.
     Revocation,
 }
 
 impl Step {
+    /// The contract's `FlowStep` string, as serde writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Probe => "probe",
@@ -114,14 +137,18 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthState {
+    /// Nothing is known of the server yet: it was never discovered.
     Unknown,
+    /// No usable token: the app must call `authorize` (R27, R28).
     AuthorizationRequired,
+    /// An access token that has not expired.
     Authorized,
     /// The access token is out of date and a refresh is possible.
     Expired,
 }
 
 impl AuthState {
+    /// The contract's `Status.state` string, as serde writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthState::Unknown => "unknown",
@@ -143,16 +170,24 @@ impl PartialEq<&str> for AuthState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// R15: the canonical server URI the status is for.
     pub server_url: String,
+    /// Where authorization stands for that server.
     pub state: AuthState,
+    /// R30: the access token's expiry, in ms since the epoch on the browser's clock; `None` without one, or when the server gave no `expires_in`.
     pub expires_at: Option<u64>,
+    /// R30: a refresh token is kept, so an expired token can be refreshed without the user.
     pub refreshable: bool,
+    /// R20: the scope granted with the tokens.
     pub scope: Option<String>,
+    /// R5: the authorization server's issuer, once discovered.
     pub issuer: Option<String>,
+    /// The client id known for that issuer (R11), if any.
     pub client_id: Option<String>,
 }
 
 impl Status {
+    /// The status of a server nothing is known of: `unknown`, no details.
     pub fn unknown(server_url: &str) -> Status {
         Status {
             server_url: server_url.to_string(),
@@ -194,25 +229,36 @@ impl Status {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerInfo<'a> {
+    /// R15: the canonical server URI.
     pub server_url: &'a str,
+    /// R15: the RFC 8707 resource that will be sent.
     pub resource: &'a str,
+    /// R1: whether the server needs authorization, as far as discovery saw.
     pub requires_auth: bool,
+    /// R3: where the protected-resource metadata was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_metadata_url: Option<&'a str>,
+    /// RFC 9728: the protected-resource metadata as served; handed to JS by the shell.
     #[serde(skip)]
     pub resource_metadata: Option<&'a Value>,
+    /// R5: the authorization server's issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<&'a str>,
+    /// RFC 8414 / OIDC: the authorization-server metadata as served; handed to JS by the shell.
     #[serde(skip)]
     pub authorization_server_metadata: Option<&'a Value>,
+    /// The resource's `scopes_supported` (R16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<&'a [String]>,
+    /// The `scope` of the server's last Bearer challenge (R2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge_scope: Option<&'a str>,
+    /// R11: how the client id will come, or came.
     pub registration: ClientSource,
 }
 
 impl<'a> ServerInfo<'a> {
+    /// The `ServerInfo` of a record, borrowing from it; `registration` as R11 decides it.
     pub fn new(rec: &'a ServerRecord, registration: ClientSource) -> ServerInfo<'a> {
         let prm = rec.resource_metadata.as_deref();
         ServerInfo {
@@ -247,18 +293,28 @@ pub enum Warning {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
 pub enum Event<'a> {
+    /// R30: a server's status changed (in this tab or another).
     Status {
+        /// The server's new status.
         status: &'a Status,
     },
+    /// A flow step began, for a debugger or a progress display.
     Step {
+        /// The server the flow is for.
         server_url: &'a str,
+        /// Which step.
         step: Step,
+        /// What the step sends to or reads from, secrets masked (R31): a URL, a scope.
         detail: &'a str,
     },
+    /// Something the library handled on its own but the app should know.
     Warning {
+        /// The server it concerns, when it concerns one.
         #[serde(skip_serializing_if = "Option::is_none")]
         server_url: Option<&'a str>,
+        /// Which warning.
         code: Warning,
+        /// What happened, in words.
         message: &'a str,
     },
 }

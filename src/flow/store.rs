@@ -14,6 +14,7 @@ use super::records::{ClientRecord, RECORD_VERSION, ServerRecord, Status, Warning
 use super::{Env, Http, Lock, Store, Vault};
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
+    /// R25: the storage key of a server's record (one per server).
     pub fn server_key(&self, server_url: &str) -> String {
         format!("{}:server:{server_url}", self.config.prefix)
     }
@@ -29,6 +30,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
     pub(super) fn tokens_key(&self, server_url: &str) -> String {
         format!("{}:tokens:{server_url}", self.config.prefix)
     }
+    /// R17: the key a full-page redirect's pending flow is kept under, by its `state`.
     pub fn flow_key(&self, state: &str) -> String {
         format!("{}:flow:{state}", self.config.prefix)
     }
@@ -54,6 +56,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.store.set(key, value)
     }
 
+    /// R25: the stored record of a server; `None` when absent, or corrupt (then removed and reported).
     pub fn load_server(&self, server_url: &str) -> Option<ServerRecord> {
         self.load(&self.server_key(server_url))
     }
@@ -97,6 +100,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
             .map(|t| t.access_token.clone())
     }
 
+    /// Drops every cached token set, so the next read goes to storage (another tab wrote, R30).
     pub fn uncache_all(&self) {
         self.token_cache.borrow_mut().clear();
     }
@@ -198,6 +202,7 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(resp)
     }
 
+    /// R30: the synchronous status of `server`, from its stored record; `unknown` when there is none.
     pub fn status(&self, server: &ServerUrl) -> Status {
         match self.load_server(server.as_str()) {
             Some(rec) => self.status_of(&rec),

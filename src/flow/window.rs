@@ -17,7 +17,9 @@ use super::{Env, HandOver, HandedOver, Http, Lock, Popup, Store, Vault};
 pub enum Mode {
     /// The popup, or a full-page redirect when the browser blocks it.
     Auto,
+    /// The popup, or the `popup_blocked` error when the browser blocks it (R21).
     Popup,
+    /// A full-page redirect (R24); needs `local` or `session` storage (R25).
     Redirect,
 }
 
@@ -59,11 +61,18 @@ pub enum CallbackPage {
     /// A popup: the opener finished the flow of `server_url`, with this status (the contract's
     /// JSON); the window closes.
     Popup {
+        /// The flow's server, as the opener holds it.
         server_url: String,
+        /// The status the flow ended in, as the contract's JSON.
         status: serde_json::Value,
     },
     /// A full-page redirect: this page completed `flow`.
-    FullPage { flow: Box<PendingFlow>, status: Status },
+    FullPage {
+        /// The pending flow the callback completed, its `return_to` included (R24).
+        flow: Box<PendingFlow>,
+        /// The server's status once the tokens are stored.
+        status: Status,
+    },
 }
 
 impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
