@@ -3,6 +3,8 @@
 //! `core` is sans-IO and runs under `cargo test`; `flow` orchestrates it over small traits;
 //! `browser` implements those traits with web-sys; `facade` is the `wasm-bindgen` API.
 
+#![warn(missing_docs)]
+
 pub mod core;
 pub mod flow;
 

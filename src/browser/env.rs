@@ -15,6 +15,7 @@ use crate::flow::records::{Event, Status, Warning};
 /// Warnings kept for the first listener at most.
 const MAX_UNHEARD: usize = 16;
 
+/// `Env` in the browser: the clock, the random source and the page's `subscribe` listeners (R30).
 #[derive(Clone, Default)]
 pub struct BrowserEnv {
     listeners: Rc<RefCell<Vec<(u32, Function)>>>,
@@ -25,6 +26,7 @@ pub struct BrowserEnv {
 }
 
 impl BrowserEnv {
+    /// Adds a `subscribe` listener, first handing it the warnings no one heard yet; returns its id.
     pub fn subscribe(&self, f: Function) -> u32 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
@@ -36,6 +38,7 @@ impl BrowserEnv {
         id
     }
 
+    /// Removes the listener of that id (the function `subscribe` returns calls this).
     pub fn unsubscribe(&self, id: u32) {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }

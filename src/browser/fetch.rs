@@ -17,6 +17,7 @@ const REQUEST_TIMEOUT_MS: u32 = 30_000;
 /// The response headers the core reads.
 const READ_HEADERS: [&str; 3] = ["www-authenticate", "content-type", "dpop-nonce"];
 
+/// `Http` over `fetch` (the app's, R10, or the global one), each request with a 30 s timeout.
 #[derive(Clone, Default)]
 pub struct BrowserHttp {
     /// The app's `fetch` option; `globalThis.fetch` when absent.
@@ -51,6 +52,8 @@ impl BrowserHttp {
     }
 }
 
+/// The `fetch` `Request` for a core request: its method, headers and body, `redirect: "manual"`
+/// when it must not follow redirects (R20), and the timeout signal.
 pub fn build_request(req: &HttpRequest) -> Result<Request, HttpError> {
     let headers = Headers::new().map_err(network)?;
     for (k, v) in &req.headers {
@@ -189,10 +192,12 @@ impl AppRequest {
         })
     }
 
+    /// The request's method, as `fetch` will send it.
     pub fn method(&self) -> String {
         self.request.method()
     }
 
+    /// The request's absolute URL, which decides whether it goes to the server's origin (R28).
     pub fn url(&self) -> String {
         self.request.url()
     }

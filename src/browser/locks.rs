@@ -15,6 +15,7 @@ extern "C" {
     fn acquire_lock(name: &str, timeout_ms: u32) -> Promise;
 }
 
+/// `Lock` over Web Locks (locks.js), shared by every tab of the origin (R26).
 #[derive(Clone, Copy, Default)]
 pub struct BrowserLock;
 

@@ -23,6 +23,8 @@ pub fn js_message(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".to_string())
 }
 
+/// The page's `window`; `invalid_input` where there is none (R36: a server renderer, a test
+/// runner).
 pub fn window() -> Result<web_sys::Window, McpError> {
     web_sys::window().ok_or_else(|| McpError::new(ErrorCode::InvalidInput, "mcp-oauth-wasm needs a browser window"))
 }

@@ -76,6 +76,7 @@ impl Drop for Watcher {
     }
 }
 
+/// Resolves after `ms` milliseconds (`setTimeout`).
 pub async fn sleep(ms: i32) {
     let _ = JsFuture::from(sleep_promise(ms)).await;
 }
@@ -88,6 +89,8 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Listens to `kind` events on `target` until dropped; `None` when the listener could not be
+    /// added.
     pub fn new(target: &EventTarget, kind: &'static str, f: impl FnMut(JsValue) + 'static) -> Option<Listener> {
         let closure = Closure::wrap(Box::new(f) as Box<dyn FnMut(JsValue)>);
         target
@@ -164,14 +167,19 @@ pub fn announce(popup: &Window, channel: &str, state: &str, outcome: &Result<Sta
     }
 }
 
+/// What [`wait_for_result`] watches: the popup of one flow and how long to wait for it (R22, R23).
 pub struct Watch<'a> {
+    /// The popup's window, watched for `closed` (R23).
     pub popup: &'a Window,
     /// The flow's `BroadcastChannel` (R22): its storage key, `Engine::flow_key`.
     pub channel: &'a str,
+    /// The flow's `state`; a result for another flow is ignored (R17, R22).
     pub state: &'a str,
     /// When the popup was sent to the authorization server (`Date.now()`).
     pub navigated_at: f64,
+    /// R23: the wait's end (`popupTimeoutSeconds`), in ms from its start.
     pub timeout_ms: f64,
+    /// R23: the app's `signal`; its abort ends the wait with `cancelled`.
     pub signal: Option<AbortSignal>,
     /// R23: called once when the handle looks severed by COOP.
     pub on_detached: &'a dyn Fn(),
@@ -237,14 +245,18 @@ pub async fn wait_for_result(w: Watch<'_>, server_url: &str) -> Result<CallbackP
 
 /// The flow's `Popup` (R21–R23) over a window opened blank in the click.
 pub struct BrowserPopup {
+    /// The window opened blank in the click (R21).
     pub window: Window,
+    /// R23: the app's `signal`; its abort ends the flow with `cancelled`.
     pub signal: Option<AbortSignal>,
+    /// R23: how long to wait for the result, in ms (`popupTimeoutSeconds`).
     pub timeout_ms: f64,
     /// When the window was sent to the authorization server (`Date.now()`).
     navigated_at: std::cell::Cell<f64>,
 }
 
 impl BrowserPopup {
+    /// The flow's popup over `window`, just opened: its navigation time starts now.
     pub fn new(window: Window, signal: Option<AbortSignal>, timeout_ms: f64) -> BrowserPopup {
         BrowserPopup {
             window,

@@ -12,8 +12,11 @@ use serde::de::DeserializeOwned;
 use crate::core::error::{ErrorCode, McpError};
 use crate::flow::{Corrupt, Store};
 
+/// `Store` over the storage the `storage` option names (R25).
 pub enum BrowserStore {
+    /// localStorage: shared by the origin's tabs, kept across sessions (the default).
     Local,
+    /// sessionStorage: this tab only, until it closes.
     Session,
     /// JSON texts, as the web storages keep them.
     Memory(RefCell<BTreeMap<String, String>>),

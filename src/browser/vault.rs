@@ -43,11 +43,14 @@ extern "C" {
     fn tab_id() -> Result<String, JsValue>;
 }
 
+/// `Vault` for the `storage` option (R26, R33): IndexedDB for `local`, sealed sessionStorage for
+/// `session`, else the page's memory.
 pub enum BrowserVault {
     /// The IndexedDB database of that name.
     IndexedDb(String),
     /// sessionStorage, sealed with the key of the IndexedDB database of that name.
     Session(String),
+    /// The page's memory (`memory` storage): nothing outlives the page (R25).
     Memory(RefCell<BTreeMap<String, String>>),
 }
 

@@ -15,9 +15,11 @@ pub const FLOW_LIFETIME_MS: u64 = 10 * 60 * 1000;
 /// Everything the callback needs, stored under the flow's `state` (R17, R24).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingFlow {
-    /// R17: the fresh random `state` sent with the request; the callback must carry it back exactly.
+    /// R17: the fresh random `state` sent with the request; the callback must carry it back
+    /// exactly.
     pub state: String,
-    /// R14: the PKCE verifier; the authorization URL carries only its S256 challenge, the code exchange sends it.
+    /// R14: the PKCE verifier; the authorization URL carries only its S256 challenge, the code
+    /// exchange sends it.
     pub verifier: CodeVerifier,
     /// The canonical URL of the MCP server this flow authorizes (R15), the key of its record.
     pub server_url: String,
@@ -32,15 +34,18 @@ pub struct PendingFlow {
     pub redirect_uri: String,
     /// R15: the RFC 8707 `resource` sent with the request, and again on the code exchange.
     pub resource: String,
-    /// R16: the scope asked for, if any; none when neither the challenge nor the resource names one.
+    /// R16: the scope asked for, if any; none when neither the challenge nor the resource names
+    /// one.
     #[serde(default)]
     pub scope: Option<String>,
-    /// R17: when the flow began, in ms since the epoch on the browser's clock; it expires [`FLOW_LIFETIME_MS`] later.
+    /// R17: when the flow began, in ms since the epoch on the browser's clock; it expires
+    /// [`FLOW_LIFETIME_MS`] later.
     pub created_at: u64,
     /// R24: where a full-page redirect returns to.
     #[serde(default)]
     pub return_to: Option<String>,
-    /// R22, R24: a popup flow (kept in the opener's memory) rather than a full-page redirect (kept in sessionStorage).
+    /// R22, R24: a popup flow (kept in the opener's memory) rather than a full-page redirect (kept
+    /// in sessionStorage).
     #[serde(default)]
     pub popup: bool,
     /// F1 (R9, R13, R34): what the code exchange needs, fixed when the flow began from the
@@ -49,7 +54,8 @@ pub struct PendingFlow {
     /// so a rediscovery during sign-in cannot send this code, its verifier or this issuer's
     /// client secret anywhere else.
     pub token_endpoint: Url,
-    /// RFC 8414 §2: the issuer's `token_endpoint_auth_methods_supported`, for the exchange's client authentication (R13).
+    /// RFC 8414 §2: the issuer's `token_endpoint_auth_methods_supported`, for the exchange's client
+    /// authentication (R13).
     #[serde(default)]
     pub token_auth_methods: Option<Vec<String>>,
     /// R34: the code exchange sends a DPoP proof, so the tokens are bound to this issuer's key.
@@ -214,7 +220,8 @@ pub struct CallbackParams {
     /// RFC 9207 §2: the issuer that answered, checked against the flow's (R18).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// RFC 6749 §4.1.2.1: the error code of a refused request (`access_denied`, …), reported as given (R19).
+    /// RFC 6749 §4.1.2.1: the error code of a refused request (`access_denied`, …), reported as
+    /// given (R19).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// RFC 6749 §4.1.2.1: the server's description of that error, for the app's message (R19, R38).
@@ -223,7 +230,8 @@ pub struct CallbackParams {
 }
 
 impl CallbackParams {
-    /// R35: the URL carries a `state`, a `code` or an `error`; a URL with none is not an authorization response (`invalid_input`).
+    /// R35: the URL carries a `state`, a `code` or an `error`; a URL with none is not an
+    /// authorization response (`invalid_input`).
     pub fn is_oauth_response(&self) -> bool {
         self.state.is_some() || self.code.is_some() || self.error.is_some()
     }
@@ -263,7 +271,8 @@ pub enum CallbackError {
     /// R18: the callback's `iss` is not the issuer recorded with the flow.
     #[error("the callback's iss does not match the authorization server")]
     IssuerMismatch,
-    /// R18: the server advertised `authorization_response_iss_parameter_supported`, but the callback has no `iss`.
+    /// R18: the server advertised `authorization_response_iss_parameter_supported`, but the
+    /// callback has no `iss`.
     #[error("the callback lacks the iss parameter the authorization server promised")]
     IssuerMissing,
     /// R19: the authorization server answered with an error (`access_denied`, …).

@@ -32,11 +32,14 @@ impl Challenge {
 /// What R2 reads from the `Bearer` challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BearerChallenge {
-    /// RFC 9728 §5.1: the protected-resource metadata URL to GET instead of the well-known ones (R3).
+    /// RFC 9728 §5.1: the protected-resource metadata URL to GET instead of the well-known ones
+    /// (R3).
     pub resource_metadata: Option<String>,
-    /// RFC 6750 §3: the scope the resource asks for, authoritative over `scopes_supported` (R16, R28).
+    /// RFC 6750 §3: the scope the resource asks for, authoritative over `scopes_supported` (R16,
+    /// R28).
     pub scope: Option<String>,
-    /// RFC 6750 §3.1: the error code (`invalid_token`, `insufficient_scope`, …), which tells a step-up from an expired token (R28).
+    /// RFC 6750 §3.1: the error code (`invalid_token`, `insufficient_scope`, …), which tells a
+    /// step-up from an expired token (R28).
     pub error: Option<String>,
     /// RFC 6750 §3: the resource's description of that error, for the app's message (R38).
     pub error_description: Option<String>,

@@ -218,12 +218,15 @@ fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Erro
 /// RFC 9728 §2: the members of a protected-resource metadata document this client reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceMetadata {
-    /// RFC 9728 §2: the resource the metadata is for; it must cover the server URL (R4) and is sent as the RFC 8707 `resource` (R15).
+    /// RFC 9728 §2: the resource the metadata is for; it must cover the server URL (R4) and is sent
+    /// as the RFC 8707 `resource` (R15).
     pub resource: String,
-    /// RFC 9728 §2: the authorization servers' issuers; the first one is used unless the app chooses (R5).
+    /// RFC 9728 §2: the authorization servers' issuers; the first one is used unless the app
+    /// chooses (R5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_servers: Option<Vec<String>>,
-    /// RFC 9728 §2: the scopes the resource takes, asked for without a challenged scope (R16) and registered for (R12).
+    /// RFC 9728 §2: the scopes the resource takes, asked for without a challenged scope (R16) and
+    /// registered for (R12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9449 §5.2 (R34).
@@ -238,7 +241,8 @@ pub struct ResourceMetadata {
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
-/// R3, R4: reads a protected-resource metadata answer (200, a JSON object with a `resource` that covers `server`).
+/// R3, R4: reads a protected-resource metadata answer (200, a JSON object with a `resource` that
+/// covers `server`).
 pub fn parse_resource_metadata(
     resp: &HttpResponse,
     server: &ServerUrl,

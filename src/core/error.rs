@@ -30,7 +30,8 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    /// A malformed argument or option (a bad URL, a `redirectUri` on another origin, an unknown option).
+    /// A malformed argument or option (a bad URL, a `redirectUri` on another origin, an unknown
+    /// option).
     InvalidInput => "invalid_input",
     /// R8: an endpoint neither `https:` nor `http:` on a loopback host.
     InsecureUrl => "insecure_url",
@@ -60,7 +61,8 @@ error_codes! {
     Cancelled => "cancelled",
     /// R17: the callback matches no pending flow (unknown, used, or expired).
     StateMismatch => "state_mismatch",
-    /// R19: the server returned an error to the callback or the code exchange; `oauthError` holds it.
+    /// R19: the server returned an error to the callback or the code exchange; `oauthError` holds
+    /// it.
     AuthorizationFailed => "authorization_failed",
     /// R27, R28: no usable token; the app must call `authorize`.
     AuthorizationRequired => "authorization_required",
@@ -94,13 +96,15 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// A failure of the request itself, or of the status it answered with; shared by operations.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HttpError {
-    /// The request did not complete (offline, DNS, CORS, reset): `network`, with the browser's reason.
+    /// The request did not complete (offline, DNS, CORS, reset): `network`, with the browser's
+    /// reason.
     #[error("the request did not complete: {0}")]
     Network(String),
     /// A status this client did not expect, with what the server said in its body (R38).
     #[error("unexpected HTTP status {0}{tail}", tail = said(.1.as_deref()))]
     Status(u16, Option<String>),
-    /// A response that does not parse or lacks a required member (`invalid_response`); the text says what was expected.
+    /// A response that does not parse or lacks a required member (`invalid_response`); the text
+    /// says what was expected.
     #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
     /// R25, R32: a body past the request's `max_body` bytes (not read further).
@@ -235,7 +239,8 @@ impl std::ops::DerefMut for McpError {
     }
 }
 
-/// The fields of an [`McpError`], the own properties of the JS `McpAuthError` (js-api.md, "Errors").
+/// The fields of an [`McpError`], the own properties of the JS `McpAuthError` (js-api.md,
+/// "Errors").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetails {

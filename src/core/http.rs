@@ -110,7 +110,8 @@ impl HttpRequest {
 pub struct HttpResponse {
     /// The HTTP status (a request that got no answer is an [`HttpError`] instead).
     pub status: u16,
-    /// The headers the core reads (`www-authenticate`, `content-type`, `dpop-nonce`), names lower-case.
+    /// The headers the core reads (`www-authenticate`, `content-type`, `dpop-nonce`), names
+    /// lower-case.
     pub headers: Vec<(String, String)>,
     /// The body as text.
     pub body: String,

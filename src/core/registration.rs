@@ -13,7 +13,8 @@ use super::secret::ClientSecret;
 /// R11, R12: why the client could not get a client id.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RegistrationError {
-    /// R11: no pre-registered client, no usable metadata document and no registration endpoint (`client_registration_required`).
+    /// R11: no pre-registered client, no usable metadata document and no registration endpoint
+    /// (`client_registration_required`).
     #[error("no client id for this authorization server: it offers no registration; enter a client id")]
     Required,
     /// RFC 7591 §3.2.2: the registration endpoint answered with a 4xx (`registration_failed`).
@@ -65,7 +66,8 @@ pub enum ClientSource {
     MetadataDocument,
     /// RFC 7591 dynamic registration at the server's `registration_endpoint`.
     Dynamic,
-    /// None of those: the client id comes from the app (`authorize`'s `clientId`, the Client ID form).
+    /// None of those: the client id comes from the app (`authorize`'s `clientId`, the Client ID
+    /// form).
     Manual,
 }
 

@@ -29,7 +29,8 @@ pub struct TokenSet {
     /// Kept in the vault's copy of the set only (R33); a record's copy has `refreshable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
-    /// RFC 6749 §5.1, §3.3: the scope granted, when the server said; the base of a step-up's union (R28).
+    /// RFC 6749 §5.1, §3.3: the scope granted, when the server said; the base of a step-up's union
+    /// (R28).
     #[serde(default)]
     pub scope: Option<String>,
     /// A refresh token is kept for this set in the vault (R30 `refreshable`).
@@ -90,7 +91,8 @@ pub enum TokenError {
     OAuth {
         /// The HTTP status of the answer.
         status: u16,
-        /// RFC 6749 §5.2: the `error` code (`invalid_grant`, `invalid_client`, …), which decides R27.
+        /// RFC 6749 §5.2: the `error` code (`invalid_grant`, `invalid_client`, …), which decides
+        /// R27.
         error: String,
         /// RFC 6749 §5.2: the `error_description`, if any.
         description: Option<String>,

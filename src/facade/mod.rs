@@ -51,6 +51,8 @@ pub struct McpAuth {
 
 #[wasm_bindgen]
 impl McpAuth {
+    /// R25, R36: reads the `McpAuthOptions` (an unknown or malformed one is `invalid_input`, R38)
+    /// and opens the storage; throws `invalid_input` where there is no browser window.
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "McpAuthOptions")] options: JsValue) -> Result<McpAuth, JsValue> {
         let env = BrowserEnv::default();

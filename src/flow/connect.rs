@@ -115,7 +115,9 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(parse_registration(&resp, &self.config.redirect_uri)?)
     }
 
-    /// R1, R14–R17, R21: starts an authorization of `server`: discovery (again, if it last said "not needed"), the client (R11), then the pending flow, kept, and the URL to send the user to; or [`Begin::NotNeeded`].
+    /// R1, R14–R17, R21: starts an authorization of `server`: discovery (again, if it last said
+    /// "not needed"), the client (R11), then the pending flow, kept, and the URL to send the user
+    /// to; or [`Begin::NotNeeded`].
     pub async fn begin_authorization(&self, server: &ServerUrl, opts: AuthorizeOptions) -> Result<Begin, McpError> {
         // R1: "no authorization needed" is never final: an explicit authorize probes again
         let rec = match self.load_server(server.as_str()) {

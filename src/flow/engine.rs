@@ -26,7 +26,8 @@ pub struct PreregisteredClient {
 /// The `McpAuth` options that the flows use.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The app's `redirectUri`: absolute, on the page's origin; sent with every authorization request and registration (R12).
+    /// The app's `redirectUri`: absolute, on the page's origin; sent with every authorization
+    /// request and registration (R12).
     pub redirect_uri: String,
     /// R12: the `client_name` of a dynamic registration.
     pub client_name: String,
@@ -34,11 +35,13 @@ pub struct Config {
     pub client_metadata_url: Option<String>,
     /// R11: the pre-registered clients, one per issuer at most.
     pub clients: Vec<PreregisteredClient>,
-    /// The `storageKeyPrefix`: every key this library writes starts with it, and so do its lock names.
+    /// The `storageKeyPrefix`: every key this library writes starts with it, and so do its lock
+    /// names.
     pub prefix: String,
     /// R26: refresh when the access token expires within this many ms.
     pub refresh_skew_ms: u64,
-    /// R14: proceed when the metadata does not list `code_challenge_methods_supported` (`allowMissingPkceMetadata`).
+    /// R14: proceed when the metadata does not list `code_challenge_methods_supported`
+    /// (`allowMissingPkceMetadata`).
     pub allow_missing_pkce: bool,
     /// R16: ask for `offline_access` where the authorization server lists it.
     pub offline_access: bool,
@@ -75,7 +78,8 @@ pub enum Begin {
     },
 }
 
-/// The flows of one `McpAuth`: its configuration and the shell's parts (HTTP, storage, clock and events, locks, vault).
+/// The flows of one `McpAuth`: its configuration and the shell's parts (HTTP, storage, clock and
+/// events, locks, vault).
 pub struct Engine<H, S, E, L, V> {
     pub(super) http: H,
     pub(super) store: S,

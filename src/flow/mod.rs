@@ -25,7 +25,8 @@ use crate::core::http::{HttpRequest, HttpResponse};
 /// `req.follow_redirects` is false (R20).
 #[allow(async_fn_in_trait)]
 pub trait Http {
-    /// Sends `req` and reads its answer (at most `req.max_body` bytes of body); `Err` when no answer came.
+    /// Sends `req` and reads its answer (at most `req.max_body` bytes of body); `Err` when no
+    /// answer came.
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
 }
 
@@ -79,7 +80,8 @@ pub struct Corrupt;
 pub trait Store {
     /// `None` when the key is absent; `Some(Err(Corrupt))` when its value does not parse as a `T`.
     fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Corrupt>>;
-    /// Stores `value` as JSON under `key`; `Err` when the storage refuses it (full or disabled, R25).
+    /// Stores `value` as JSON under `key`; `Err` when the storage refuses it (full or disabled,
+    /// R25).
     fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), McpError>;
     /// Removes `key`; an absent key is no error.
     fn remove(&self, key: &str);
@@ -117,7 +119,7 @@ pub trait Vault {
     async fn dpop_public_key(&self, name: &str) -> Result<String, McpError>;
     /// R34: an ES256 signature (raw `r || s`, RFC 7518 §3.4) of `input` with the key `name`.
     async fn dpop_sign(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, McpError>;
-    /// R29: deletes the DPoP key `name` (`forget`).
+    /// R29, R34: deletes the DPoP key `name` (`forget`, with the last server of its issuer).
     async fn dpop_delete(&self, name: &str);
 }
 
@@ -171,7 +173,8 @@ pub struct HandedOver {
 pub trait Env {
     /// Now, in ms since the epoch on the browser's clock (expiries, R17, R20, R30).
     fn now_ms(&self) -> u64;
-    /// Fills `buf` from a cryptographic random source (state, verifier, `jti`); `Err` when there is none.
+    /// Fills `buf` from a cryptographic random source (state, verifier, `jti`); `Err` when there is
+    /// none.
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), McpError>;
     /// A flow step (R30 `step` events). `detail` never holds a secret.
     fn step(&self, server_url: &str, step: records::Step, detail: &str);

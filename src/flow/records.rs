@@ -29,9 +29,11 @@ pub struct ServerRecord {
     pub v: u32,
     /// The canonical server URI (R15), which also keys the record.
     pub server_url: String,
-    /// R15: the RFC 8707 resource sent for this server: the metadata's `resource` (R4), else the canonical server URI.
+    /// R15: the RFC 8707 resource sent for this server: the metadata's `resource` (R4), else the
+    /// canonical server URI.
     pub resource: String,
-    /// R1: the probe was challenged or protected-resource metadata exists; "not needed" is never final (R28).
+    /// R1: the probe was challenged or protected-resource metadata exists; "not needed" is never
+    /// final (R28).
     pub requires_auth: bool,
     /// R3: where the protected-resource metadata was found, for `ServerInfo.resourceMetadataUrl`.
     #[serde(default)]
@@ -40,10 +42,11 @@ pub struct ServerRecord {
     /// record keeps those moves small.
     #[serde(default)]
     pub resource_metadata: Option<Box<Document<ResourceMetadata>>>,
-    /// R2, R16: the `scope` of the server's last Bearer challenge, asked for by the next `authorize`.
+    /// R2, R16: the `scope` of the server's last Bearer challenge, asked for by the next
+    /// `authorize`.
     #[serde(default)]
     pub challenge_scope: Option<String>,
-    /// R5: the authorization server's issuer; `None` when the server needs no authorization.
+    /// R5: the authorization server's issuer; `None` until discovery finds one.
     #[serde(default)]
     pub issuer: Option<String>,
     /// R6: the issuer's metadata, cached so that a refresh or a revocation costs no discovery (R9).
@@ -101,7 +104,8 @@ pub enum Step {
     AuthorizationServerMetadata,
     /// R12: a dynamic registration; detail: the registration endpoint.
     Registration,
-    /// R21, R24: the authorization request; detail: the URL the popup or page opens (the code challenge, never the verifier).
+    /// R21, R24: the authorization request; detail: the URL the popup or page opens (the code
+    /// challenge, never the verifier).
     Authorization,
     /// R23: the popup's handle was severed; the flow still waits for its result.
     PopupDetached,
@@ -137,7 +141,7 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthState {
-    /// Nothing is known of the server yet: it was never discovered.
+    /// Nothing says the server needs authorization: never discovered, or open when it was (R1).
     Unknown,
     /// No usable token: the app must call `authorize` (R27, R28).
     AuthorizationRequired,
@@ -174,7 +178,8 @@ pub struct Status {
     pub server_url: String,
     /// Where authorization stands for that server.
     pub state: AuthState,
-    /// R30: the access token's expiry, in ms since the epoch on the browser's clock; `None` without one, or when the server gave no `expires_in`.
+    /// R30: the access token's expiry, in ms since the epoch on the browser's clock; `None` without
+    /// one, or when the server gave no `expires_in`.
     pub expires_at: Option<u64>,
     /// R30: a refresh token is kept, so an expired token can be refreshed without the user.
     pub refreshable: bool,

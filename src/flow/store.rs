@@ -56,7 +56,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         self.store.set(key, value)
     }
 
-    /// R25: the stored record of a server; `None` when absent, or corrupt (then removed and reported).
+    /// R25: the stored record of a server; `None` when absent, or corrupt (then removed and
+    /// reported).
     pub fn load_server(&self, server_url: &str) -> Option<ServerRecord> {
         self.load(&self.server_key(server_url))
     }
@@ -202,7 +203,8 @@ impl<H: Http, S: Store, E: Env, L: Lock, V: Vault> Engine<H, S, E, L, V> {
         Ok(resp)
     }
 
-    /// R30: the synchronous status of `server`, from its stored record; `unknown` when there is none.
+    /// R30: the synchronous status of `server`, from its stored record; `unknown` when there is
+    /// none.
     pub fn status(&self, server: &ServerUrl) -> Status {
         match self.load_server(server.as_str()) {
             Some(rec) => self.status_of(&rec),
