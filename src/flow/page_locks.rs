@@ -7,7 +7,6 @@
 //! insecure context has no Web Locks) the page's callers still queue, with the same bound.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -104,13 +103,15 @@ impl<T: CrossTab> super::Lock for PageLocks<T> {
 
 struct Page<T: CrossTab> {
     cross_tab: T,
-    lines: RefCell<BTreeMap<String, Line<T>>>,
+    /// Few names (one a server): a list.
+    lines: RefCell<Vec<Line<T>>>,
 }
 
 /// One lock name's line: the page's waiters in call order, whether one of the page's callers
 /// holds it, the cross-tab lock while the page holds it, and the request for it in flight.
 struct Line<T: CrossTab> {
-    waiting: VecDeque<Rc<Waiter>>,
+    name: String,
+    waiting: Vec<Rc<Waiter>>,
     held: bool,
     cross_tab: Option<T::Release>,
     asking: Option<Pin<Box<T::Request>>>,
@@ -118,10 +119,11 @@ struct Line<T: CrossTab> {
     page_only: bool,
 }
 
-impl<T: CrossTab> Default for Line<T> {
-    fn default() -> Self {
+impl<T: CrossTab> Line<T> {
+    fn new(name: &str) -> Self {
         Line {
-            waiting: VecDeque::new(),
+            name: name.to_string(),
+            waiting: Vec::new(),
             held: false,
             cross_tab: None,
             asking: None,
@@ -161,21 +163,22 @@ impl<T: CrossTab> Page<T> {
     /// the cross-tab lock, or give it back to the other tabs.
     fn settle(&self, name: &str) {
         let mut lines = self.lines.borrow_mut();
-        let Some(line) = lines.get_mut(name) else {
+        let Some(at) = lines.iter().position(|l| l.name == name) else {
             return;
         };
+        let line = &mut lines[at];
         if line.held {
             return;
         }
         if line.waiting.is_empty() {
             // no one in the page wants it: back to the other tabs (a request in flight given up)
-            let gone = lines.remove(name);
+            let gone = lines.swap_remove(at);
             drop(lines);
             drop(gone);
             return;
         }
         if line.cross_tab.is_some() || line.page_only {
-            let next = line.waiting.pop_front().expect("a waiter");
+            let next = line.waiting.remove(0);
             line.held = true;
             next.end(Turn::Granted);
         } else if line.asking.is_none() {
@@ -192,7 +195,7 @@ impl<T: CrossTab> Page<T> {
     fn drive(&self, name: &str, cx: &mut Context<'_>) {
         {
             let mut lines = self.lines.borrow_mut();
-            let Some(line) = lines.get_mut(name) else {
+            let Some(line) = lines.iter_mut().find(|l| l.name == name) else {
                 return;
             };
             let Some(asking) = line.asking.as_mut() else {
@@ -219,7 +222,7 @@ impl<T: CrossTab> Page<T> {
     }
 
     fn release(&self, name: &str) {
-        if let Some(line) = self.lines.borrow_mut().get_mut(name) {
+        if let Some(line) = self.lines.borrow_mut().iter_mut().find(|l| l.name == name) {
             line.held = false;
         }
         self.settle(name);
@@ -227,10 +230,10 @@ impl<T: CrossTab> Page<T> {
 
     /// A waiter that gave up (or whose call was dropped) leaves the line at once.
     fn leave(&self, name: &str, waiter: &Rc<Waiter>) {
-        if let Some(line) = self.lines.borrow_mut().get_mut(name) {
+        if let Some(line) = self.lines.borrow_mut().iter_mut().find(|l| l.name == name) {
             line.waiting.retain(|w| !Rc::ptr_eq(w, waiter));
             if line.asking.is_some()
-                && let Some(front) = line.waiting.front()
+                && let Some(front) = line.waiting.first()
             {
                 // it may have been the one the request would wake
                 front.wake();
@@ -254,12 +257,17 @@ impl<T: CrossTab> Place<T> {
             turn: RefCell::new(Turn::Waiting(None)),
             timeout_ms,
         });
-        page.lines
-            .borrow_mut()
-            .entry(name.to_string())
-            .or_default()
-            .waiting
-            .push_back(waiter.clone());
+        {
+            let mut lines = page.lines.borrow_mut();
+            let at = match lines.iter().position(|l| l.name == name) {
+                Some(at) => at,
+                None => {
+                    lines.push(Line::new(name));
+                    lines.len() - 1
+                }
+            };
+            lines[at].waiting.push(waiter.clone());
+        }
         page.settle(name);
         Place {
             page: page.clone(),
