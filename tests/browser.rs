@@ -851,3 +851,70 @@ async fn r26_a_refused_web_lock_fails_the_caller_at_once() {
             .unwrap(),
     );
 }
+
+/// The Web Locks held and waited for under `name` (`navigator.locks.query()`).
+async fn web_locks_named(name: &str) -> (usize, usize) {
+    let query = js_sys::Function::new_no_args("return navigator.locks.query()")
+        .call0(&JsValue::NULL)
+        .unwrap();
+    let state = JsFuture::from(js_sys::Promise::from(query)).await.unwrap();
+    let count = |k: &str| {
+        js_sys::Array::from(&prop(&state, k))
+            .iter()
+            .filter(|l| prop(l, "name").as_string().as_deref() == Some(name))
+            .count()
+    };
+    (count("held"), count("pending"))
+}
+
+/// R26: a run of the page's callers takes the Web Lock once, and the page gives it back when its
+/// line empties.
+#[wasm_bindgen_test]
+async fn r26_a_run_of_the_page_s_callers_takes_the_web_lock_once() {
+    let name = "mcp-oauth-test:refresh:run";
+    run_js(
+        "globalThis.__request = navigator.locks.request; globalThis.__asked = 0;
+         navigator.locks.request = function (...args) { if (args[0] === a) globalThis.__asked++; return globalThis.__request.apply(this, args); };",
+        name,
+        "",
+    );
+    let first = BrowserLock.acquire(name, 5_000).await.unwrap();
+    let next = || async { drop(BrowserLock.acquire(name, 5_000).await.unwrap()) };
+    let released = async {
+        popup::sleep(20).await;
+        drop(first);
+    };
+    futures_util::future::join3(released, next(), next()).await;
+    popup::sleep(20).await;
+    let asked = js_sys::Reflect::get(&js_sys::global(), &"__asked".into()).unwrap();
+    run_js("navigator.locks.request = globalThis.__request;", "", "");
+    assert_eq!(asked.as_f64(), Some(1.0), "one Web Lock request for the run");
+    assert_eq!(web_locks_named(name).await, (0, 0), "given back once the line emptied");
+}
+
+/// R26: a Web Lock request the page gave up (its caller went away) never keeps the lock: granted
+/// later, it is released at once.
+#[wasm_bindgen_test]
+async fn r26_a_given_up_web_lock_request_never_keeps_the_lock() {
+    let name = "mcp-oauth-test:refresh:given-up";
+    // another tab holds it
+    run_js(
+        "navigator.locks.request(a, () => new Promise((r) => { globalThis.__other = r; }));",
+        name,
+        "",
+    );
+    popup::sleep(20).await;
+    {
+        let waiting = std::pin::pin!(BrowserLock.acquire(name, 5_000));
+        let gave_up = std::pin::pin!(popup::sleep(50));
+        assert!(matches!(
+            futures_util::future::select(waiting, gave_up).await,
+            futures_util::future::Either::Right(_)
+        ));
+    }
+    assert_eq!(web_locks_named(name).await, (1, 1), "the page's request still waits");
+    run_js("globalThis.__other();", "", "");
+    popup::sleep(20).await;
+    assert_eq!(web_locks_named(name).await, (0, 0), "granted, and released at once");
+    drop(BrowserLock.acquire(name, 1_000).await.unwrap());
+}

@@ -76,9 +76,12 @@ impl Drop for Watcher {
     }
 }
 
-/// Resolves after `ms` milliseconds (`setTimeout`).
-pub async fn sleep(ms: i32) {
-    let _ = JsFuture::from(sleep_promise(ms)).await;
+/// Resolves `ms` after the call (the timer starts at once, not at the first poll).
+pub fn sleep(ms: i32) -> impl std::future::Future<Output = ()> {
+    let timer = JsFuture::from(sleep_promise(ms));
+    async move {
+        let _ = timer.await;
+    }
 }
 
 /// An event listener removed when dropped (as gloo-events does).

@@ -6,6 +6,7 @@ mod discover;
 mod dpop;
 pub mod engine;
 mod fetch;
+pub mod page_locks;
 pub mod records;
 mod revoke;
 mod session;

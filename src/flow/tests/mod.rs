@@ -24,6 +24,7 @@ mod discover;
 mod dpop;
 mod fakes;
 mod fetch;
+mod r26_page_locks;
 mod revoke;
 mod session;
 mod store;
