@@ -19,6 +19,9 @@ macro_rules! error_codes {
             /// Every code, in the contract's order.
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
 
+            /// The `.d.ts` union of the codes' JS strings, from the same list.
+            pub const TS_UNION: &'static str = concat!("export type McpAuthErrorCode =", $(" | \"", $js, "\"",)* ";\n");
+
             /// The `code` string JS sees. Stable: apps switch on it.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -421,6 +424,16 @@ mod tests {
             "storage_unavailable",
         ];
         assert_eq!(codes, expected);
+        // the `.d.ts` union comes from the same list: every code, quoted, and nothing else
+        let union: Vec<&str> = ErrorCode::TS_UNION
+            .trim_start_matches("export type McpAuthErrorCode =")
+            .trim_end()
+            .trim_end_matches(';')
+            .split('|')
+            .map(|c| c.trim().trim_matches('"'))
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(union, expected);
         // When the contract is beside the repo (as in CI), every code in its table is ours.
         if let Ok(text) = contract {
             for line in text.lines().filter(|l| l.starts_with("| `")) {

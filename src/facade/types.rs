@@ -4,12 +4,6 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-export type McpAuthErrorCode =
-  | "invalid_input" | "insecure_url" | "network" | "server_error" | "invalid_response"
-  | "resource_mismatch" | "issuer_mismatch" | "pkce_unsupported" | "client_registration_required"
-  | "registration_failed" | "popup_blocked" | "popup_closed" | "timeout" | "cancelled"
-  | "state_mismatch" | "authorization_failed" | "authorization_required" | "insufficient_scope"
-  | "revocation_failed" | "storage_unavailable";
 
 /** Every rejection: a JS `Error` with `name === "McpAuthError"` and a stable `code`. */
 export interface McpAuthError extends Error {
@@ -92,3 +86,7 @@ export type McpAuthEvent =
   | { type: "step"; serverUrl: string; step: FlowStep; detail: string }
   | { type: "warning"; serverUrl?: string; code: "corrupt_record" | "storage_unavailable" | "not_revoked"; message: string };
 "#;
+
+/// The error codes' union, from `ErrorCode`'s one list.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERROR_CODES: &'static str = crate::core::error::ErrorCode::TS_UNION;
