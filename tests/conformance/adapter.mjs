@@ -16,8 +16,7 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { addCors, launchChromium, mcpSdkClientBundle } from '../shared/browser.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const pkgDir = process.env.MCP_OAUTH_PKG_DIR ? path.resolve(process.env.MCP_OAUTH_PKG_DIR) : path.join(repoRoot, 'pkg');
@@ -26,15 +25,7 @@ const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || '{}');
 const protocolVersion = process.env.MCP_CONFORMANCE_PROTOCOL_VERSION || '2025-11-25';
 const log = (...a) => console.error('[adapter]', ...a);
 
-const sdk = (await build({
-  stdin: {
-    contents: `export { Client } from '@modelcontextprotocol/sdk/client/index.js';
-               export { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';`,
-    resolveDir: repoRoot,
-    loader: 'js',
-  },
-  bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
-})).outputFiles[0].text;
+const sdk = await mcpSdkClientBundle();
 
 const pages = {
   '/': '<!doctype html><meta charset="utf-8"><title>mcp-oauth-wasm conformance</title><button id="authorize">authorize</button>',
@@ -61,27 +52,12 @@ const web = http.createServer(async (req, res) => {
 await new Promise((resolve) => { web.listen(0, '127.0.0.1', resolve); });
 const origin = `http://127.0.0.1:${web.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const ctx = await browser.newContext();
   // the suite's servers, on localhost: CORS added, nothing else changed
-  await ctx.route((url) => url.hostname === 'localhost', async (route) => {
-    const cors = {
-      'access-control-allow-origin': origin,
-      'access-control-allow-headers': route.request().headers()['access-control-request-headers'] ?? '*',
-      'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
-      'access-control-expose-headers': 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce',
-    };
-    if (route.request().method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
-    if (route.request().resourceType() === 'document') return route.continue(); // the popup's pages
-    const response = await route.fetch({ maxRedirects: 0 });
-    return route.fulfill({ response, headers: { ...response.headers(), ...cors } });
-  });
+  await addCors(ctx, (url) => url.hostname === 'localhost', origin);
   const page = await ctx.newPage();
   page.on('console', (m) => log('[page]', m.text()));
   page.on('pageerror', (e) => log('[page error]', e.message));

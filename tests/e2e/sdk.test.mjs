@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { build } from 'esbuild';
+import { mcpSdkClientBundle } from '../shared/browser.mjs';
 import { startStack } from '../stack/stack.mjs';
 import { TIMEOUTS, assertPackageBuilt, launchBrowser, pkgDir, watchContext, withDiagnostics } from './helpers.mjs';
 
@@ -20,16 +20,7 @@ before(async () => {
     asPort: base, mcpPort: base + 1, webPort: base + 2, pkgDir, quiet: true, autoApprove: true, accessTokenTTL: 3,
   });
   browser = await launchBrowser();
-  const bundled = await build({
-    stdin: {
-      contents: `export { Client } from '@modelcontextprotocol/sdk/client/index.js';
-                 export { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';`,
-      resolveDir: process.cwd(),
-      loader: 'js',
-    },
-    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
-  });
-  sdkBundle = bundled.outputFiles[0].text;
+  sdkBundle = await mcpSdkClientBundle();
 }, { timeout: 60_000 });
 
 after(async () => {

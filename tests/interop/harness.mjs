@@ -9,8 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { addCors, launchChromium, mcpSdkClientBundle } from '../shared/browser.mjs';
 import selfsigned from 'selfsigned';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,21 +21,6 @@ export const APP_PORTS = { http: 9650, https: 9651 };
  *  loopback hosts for web clients), mapped to 127.0.0.1 inside the browser alone. */
 export const HTTPS_APP_HOST = 'app.interop.test';
 const STEP_TIMEOUT = 30_000;
-
-let sdkBundle;
-/** The MCP SDK's client, bundled for the page (as the conformance adapter does). */
-async function mcpSdk() {
-  sdkBundle ??= (await build({
-    stdin: {
-      contents: `export { Client } from '@modelcontextprotocol/sdk/client/index.js';
-                 export { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';`,
-      resolveDir: repoRoot,
-      loader: 'js',
-    },
-    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
-  })).outputFiles[0].text;
-  return sdkBundle;
-}
 
 const pages = {
   '/': '<!doctype html><meta charset="utf-8"><title>mcp-oauth-wasm interop</title><button id="connect">Connect</button>',
@@ -51,7 +35,7 @@ const pages = {
 
 /** The app's web server on 127.0.0.1: http, or https with a self-signed certificate made here. */
 export async function serveApp({ https = false } = {}) {
-  const sdk = await mcpSdk();
+  const sdk = await mcpSdkClientBundle();
   const handler = async (req, res) => {
     const { pathname } = new URL(req.url, 'http://localhost');
     try {
@@ -86,40 +70,10 @@ export async function serveApp({ https = false } = {}) {
   };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run',
-      // the https app's name resolves to 127.0.0.1 and nothing else resolves at all
-      `--host-resolver-rules=MAP ${HTTPS_APP_HOST} 127.0.0.1, EXCLUDE 127.0.0.1`],
-    timeout: 30_000,
-  });
-}
-
-/** CORS added to the responses of `origins`, as a proxy in front of those servers would. */
-async function addCors(context, origins, appOrigin) {
-  if (!origins.length) return;
-  const wanted = new Set(origins.map((o) => new URL(o).origin));
-  await context.route((url) => wanted.has(url.origin), async (route) => {
-    const request = route.request();
-    const cors = {
-      'access-control-allow-origin': appOrigin,
-      'access-control-allow-headers': request.headers()['access-control-request-headers'] ?? '*',
-      'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
-      'access-control-expose-headers': 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce',
-    };
-    if (request.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
-    if (request.resourceType() === 'document') return route.continue(); // the popup's pages
-    try {
-      const response = await route.fetch({ maxRedirects: 0 });
-      return await route.fulfill({ response, headers: { ...response.headers(), ...cors } });
-    } catch {
-      // a request still open when the page goes (the MCP SDK's GET event stream): nothing to add
-      return undefined;
-    }
-  });
-}
+export const launchBrowser = () => launchChromium([
+  // the https app's name resolves to 127.0.0.1 and nothing else resolves at all
+  `--host-resolver-rules=MAP ${HTTPS_APP_HOST} 127.0.0.1, EXCLUDE 127.0.0.1`,
+]);
 
 /** MCP over fetchFor with the SDK's Client: tools/list, and tools/call of `tool` when given. */
 const mcpSession = (page, mcpUrl, tool) => page.evaluate(async ({ mcpUrl, tool }) => {
@@ -170,7 +124,8 @@ export async function runStack(stackModule, { report = () => {}, log = () => {} 
       p.on('console', (m) => consoleLines.push(`[${p === page ? 'page' : 'popup'}] ${m.text()}`));
       p.on('pageerror', (e) => consoleLines.push(`[page error] ${e.message}`));
     });
-    await addCors(context, stack.corsOrigins ?? [], app.origin);
+    const corsOrigins = new Set((stack.corsOrigins ?? []).map((o) => new URL(o).origin));
+    if (corsOrigins.size) await addCors(context, (url) => corsOrigins.has(url.origin), app.origin);
     page = await context.newPage();
     await page.goto(`${app.origin}/`);
     await page.evaluate(async ({ redirectUri, options }) => {
